@@ -1,0 +1,74 @@
+"""The application factory: ``create_app(settings) -> web.Application``.
+
+Resources live in ``cleanup_ctx`` (set up, ``yield``, tear down): the database (migrations
+applied, or the relay refuses to start) and the blob store (temp files of interrupted uploads
+swept). On first start with nobody enrolled, a single-use enrollment code for the first
+coordinator is printed once to the console (not to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from storage.blobs import BlobStore
+from storage.db import Database
+
+from .clock import Clock, SystemClock
+from .context import CLOCK, CONTEXT, SETTINGS, Context
+from .problems import problem_middleware, security_headers
+from .routes import add_routes
+from .services import accounts
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_PRINTER = web.AppKey("bootstrap_printer", Callable[[str], None])
+
+
+def _print_bootstrap(code: str) -> None:
+    print(
+        "\nNo coordinator is enrolled yet. / Aucun coordonnateur n'est encore inscrit.\n"
+        f"First coordinator's enrollment code (single use, shown once):\n\n    {code}\n\n"
+        "On the coordinator's own computer run / Sur l'ordinateur du coordonnateur, exécutez :\n"
+        "    relay coordinator init --url URL --profile ~/.relay/coordinator --code CODE\n",
+        file=sys.stderr, flush=True,
+    )
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.stat(settings.data_dir).st_mode & 0o077:
+        # Refuse to run with a data directory others can read (SecureDrop's habit).
+        raise RuntimeError(f"{settings.data_dir} is readable by other users; chmod 700 it")
+    db = await Database.open(settings.database_path)
+    blobs = BlobStore(settings.blob_dir)
+    swept = blobs.sweep_temp()
+    if swept:
+        log.info("removed %d unfinished upload(s) left by an earlier stop", swept)
+    ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK])
+    app[CONTEXT] = ctx
+    code = await accounts.ensure_bootstrap_code(ctx)
+    if code:
+        app[BOOTSTRAP_PRINTER](code)
+    try:
+        yield
+    finally:
+        await db.close()
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               bootstrap_printer: Callable[[str], None] = _print_bootstrap) -> web.Application:
+    app = web.Application(middlewares=[security_headers, problem_middleware],
+                          client_max_size=settings.max_json_bytes)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[BOOTSTRAP_PRINTER] = bootstrap_printer
+    app.cleanup_ctx.append(_resources)
+    add_routes(app)
+    return app

@@ -1,0 +1,464 @@
+"""The client SDK: everything a coordinator console, participant device, mediator desk or
+institutional terminal does, over HTTP, with the cryptography done here, on the endpoint.
+
+Plaintext exists only in this process: letters are sealed before they leave and opened after
+they arrive, streamed through ``relay.envelope`` in 64 KiB chunks so memory stays flat for any
+size. Ciphertext waiting to be uploaded goes to a private temp file (never plaintext). Every
+key the client seals to, and every signature it trusts, is checked against the enrollment
+chain back to the trust root this device was provisioned with.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import aiohttp
+
+from policies.screening import side_of
+
+from . import envelope, ids
+from .clock import SystemClock, stamp
+from .envelope import Domain, Identity, PublicIdentity
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+CHUNK = 64 * 1024
+DEVICE_HEADER = "X-Relay-Device"
+
+
+class ProblemError(Exception):
+    """The relay answered with an RFC 9457 problem."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.type = str(problem.get("type", "")).rsplit(":", 1)[-1]
+        super().__init__(problem.get("title") or f"HTTP {status}")
+
+
+class VerificationError(Exception):
+    """Something the relay sent did not verify: a signature, a hash, a key chain. Not shown."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    path: Path
+    size: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    role: str
+    side: str | None
+    keys: PublicIdentity
+
+
+class Client:
+    def __init__(self, url: str, device_token: str | None = None, *, trust_root: str | None = None,
+                 lang: str = "en", http: aiohttp.ClientSession | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.device_token = device_token
+        self.trust_root = envelope.b64d(trust_root) if trust_root else None
+        self.lang = lang
+        self.session_token: str | None = None
+        self.person_id: str | None = None
+        self.identity: Identity | None = None
+        self._http = http
+        self._own_http = http is None
+        self._people: dict[str, Person] = {}
+        self.clock = SystemClock()
+
+    async def __aenter__(self) -> Client:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=120))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self.session_token:
+            try:
+                await self.logout()
+            except (ProblemError, aiohttp.ClientError):
+                pass
+        if self.identity is not None:
+            self.identity.wipe()
+            self.identity = None
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept-Language": self.lang, "Accept": "application/json, application/problem+json"}
+        if self.device_token:
+            headers[DEVICE_HEADER] = self.device_token
+        if self.session_token:
+            headers["Authorization"] = f"Bearer {self.session_token}"
+        return headers
+
+    async def call(self, method: str, path: str, *, json_body: Any = None, data: Any = None) -> Any:
+        assert self._http is not None, "use 'async with Client(...)'"
+        async with self._http.request(method, self.url + path, json=json_body, data=data,
+                                      headers=self._headers()) as response:
+            return await _decode(response)
+
+    @asynccontextmanager
+    async def _download(self, path: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        assert self._http is not None
+        async with self._http.get(self.url + path, headers=self._headers()) as response:
+            if response.status >= 400:
+                await _decode(response)
+            yield response
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    async def login(self, person_id: str, identity: Identity) -> dict[str, Any]:
+        """Win a session by signing the relay's fresh challenge with this person's key."""
+        challenge = await self.call("POST", "/v1/auth/challenge", json_body={"person_id": person_id})
+        statement = envelope.login_statement(challenge=challenge["challenge"], device_id=self._device_id(),
+                                             person_id=person_id)
+        session = await self.call("POST", "/v1/auth/session", json_body={
+            "challenge_id": challenge["challenge_id"],
+            "signature": envelope.sign(Domain.LOGIN, statement, identity.signing_key)})
+        self.session_token = session["session_token"]
+        self.person_id = person_id
+        self.identity = identity
+        return session  # type: ignore[no-any-return]
+
+    async def logout(self) -> None:
+        if self.session_token:
+            try:
+                await self.call("DELETE", "/v1/auth/session")
+            finally:
+                self.session_token = None
+
+    async def unlock_on_terminal(self, person_id: str, passphrase: str, **kdf: int) -> Identity:
+        """On a terminal: fetch the person's sealed key bundle and open it in memory."""
+        bundle = await self.call("GET", f"/v1/people/{person_id}/key-bundle")
+        try:
+            return envelope.open_identity(envelope.b64d(bundle["key_bundle"]), passphrase, **kdf)
+        except envelope.EnvelopeError:
+            raise VerificationError("the passphrase does not open this key") from None
+
+    def _device_id(self) -> str:
+        assert self.device_token, "no device token"
+        return self.device_token.split(".", 1)[0]
+
+    def _me(self) -> tuple[str, Identity]:
+        if self.person_id is None or self.identity is None:
+            raise RuntimeError("log in first")
+        return self.person_id, self.identity
+
+    # -- the signed directory -------------------------------------------------------------------
+
+    async def person(self, person_id: str, _depth: int = 0) -> Person:
+        """A person's keys and role, verified along the enrollment chain to the trust root."""
+        if person_id in self._people:
+            return self._people[person_id]
+        if self.trust_root is None or _depth > 4:
+            raise VerificationError("no trust root, or an enrollment chain too long")
+        entry = await self.call("GET", f"/v1/directory/{person_id}")
+        try:
+            doc = json.loads(envelope.b64d(entry["enrollment"]))
+            if doc.get("person_id") != person_id:
+                raise VerificationError("the directory answered for someone else")
+            if doc["enrolled_by"] == person_id:
+                signer_pk = envelope.b64d(doc["sign_pk"])
+                if signer_pk != self.trust_root:
+                    raise VerificationError("a self-signed enrollment that is not the trust root")
+            else:
+                signer = await self.person(doc["enrolled_by"], _depth + 1)
+                if signer.role != "coordinator":
+                    raise VerificationError("enrolled by someone who is not a coordinator")
+                signer_pk = signer.keys.sign_pk
+            envelope.verify(Domain.ENROLLMENT, doc, entry["enrollment_sig"], signer_pk)
+            person = Person(person_id, doc["role"], doc.get("side"),
+                            PublicIdentity(envelope.b64d(doc["sign_pk"]), envelope.b64d(doc["box_pk"])))
+        except (envelope.EnvelopeError, KeyError, ValueError, TypeError):
+            raise VerificationError("an enrollment did not verify") from None
+        self._people[person_id] = person
+        return person
+
+    # -- coordinator ----------------------------------------------------------------------------
+
+    async def enroll(self, *, public: PublicIdentity, label: str, role: str, relation: str | None = None,
+                     institution_id: str | None = None, key_bundle: bytes | None = None) -> dict[str, Any]:
+        me, identity = self._me()
+        person_id = ids.new("person")
+        doc = envelope.enrollment(
+            person_id=person_id, role=role, side=side_of(relation) if role == "participant" else None,
+            sign_pk=envelope.b64e(public.sign_pk), box_pk=envelope.b64e(public.box_pk), enrolled_by=me,
+            enrolled_at=stamp(self.clock.now()))
+        body: dict[str, Any] = {"enrollment": doc, "enrollment_sig": envelope.sign(Domain.ENROLLMENT, doc,
+                                                                                   identity.signing_key),
+                                "label": label, "relation": relation, "institution_id": institution_id}
+        if key_bundle is not None:
+            body["key_bundle"] = envelope.b64e(key_bundle)
+        return await self.call("POST", "/v1/people", json_body=body)  # type: ignore[no-any-return]
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send(self, *, case_id: str, recipient: str, src: BinaryIO, kind: str = "letter",
+                   content_type: str = "text/plain; charset=utf-8", progress: Progress | None = None) -> dict[str, Any]:
+        """Seal ``src`` and submit it. ``recipient`` is a participant's id or ``"mediators"``.
+
+        A participant seals the content key to the case's mediators and themself only; the
+        recipient gets a key only from a mediator's release. A mediator's own message is sealed
+        to the recipient too and carries the mediator's signed release.
+        """
+        me, identity = self._me()
+        case = await self.call("GET", f"/v1/cases/{case_id}")
+        readers = {m["id"] for m in case["mediators"]} | {me}
+        mine = await self.person(me)
+        if mine.role == "mediator" and recipient != "mediators":
+            readers.add(recipient)
+        key = envelope.new_content_key()
+        sealed = await self._seal_file(key, src)
+        try:
+            item_id = ids.new("item")
+            manifest = envelope.item_manifest(
+                item_id=item_id, case_id=case_id, kind=kind, sender=me, recipient=recipient,
+                created_at=stamp(self.clock.now()), content_type=content_type, size=sealed.size, hash=sealed.hash,
+                keys={pid: envelope.seal_key(key, (await self.person(pid)).keys.box_pk) for pid in sorted(readers)})
+            meta: dict[str, Any] = {"manifest": manifest,
+                                    "signature": envelope.sign(Domain.MANIFEST, manifest, identity.signing_key)}
+            if mine.role == "mediator":
+                decision = envelope.decision_manifest(
+                    item_id=item_id, case_id=case_id, manifest_hash=envelope.digest(manifest), decision="release",
+                    mediator=me, decided_at=stamp(self.clock.now()), recipient=recipient,
+                    delivery={"content_type": content_type, "size": sealed.size, "hash": sealed.hash,
+                              "keys": manifest["keys"]}, reason=None)
+                meta |= {"decision": decision,
+                         "decision_signature": envelope.sign(Domain.DECISION, decision, identity.signing_key)}
+            return await self._upload("/v1/items", meta, sealed, progress)
+        finally:
+            sealed.path.unlink(missing_ok=True)
+
+    async def _seal_file(self, key: bytes, src: BinaryIO) -> Sealed:
+        hasher = envelope.new_hasher()
+        size = 0
+        fd, name = tempfile.mkstemp(prefix="relay-sealed-", suffix=".bin")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in envelope.encrypt_stream(key, src):
+                    hasher.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Sealed(Path(name), size, hasher.hexdigest())
+
+    async def _upload(self, path: str, meta: dict[str, Any], sealed: Sealed | None,
+                      progress: Progress | None) -> dict[str, Any]:
+        with aiohttp.MultipartWriter("form-data") as form:
+            part = form.append_json(meta)
+            part.set_content_disposition("form-data", name="meta")
+            handle: IO[bytes] | None = None
+            if sealed is not None:
+                handle = open(sealed.path, "rb")  # noqa: SIM115 - closed below, after the upload
+                part = form.append(_file_chunks(handle, sealed.size, progress),
+                                   {"Content-Type": "application/octet-stream"})
+                part.set_content_disposition("form-data", name="content", filename="sealed.bin")
+            try:
+                return await self.call("POST", path, data=form)  # type: ignore[no-any-return]
+            finally:
+                if handle is not None:
+                    handle.close()
+
+    # -- the mediator's desk --------------------------------------------------------------------
+
+    async def open_item(self, item_id: str, dst: BinaryIO, progress: Progress | None = None) -> dict[str, Any]:
+        """Download, verify the sender's signature and the hash, decrypt into ``dst``."""
+        me, identity = self._me()
+        item = await self.call("GET", f"/v1/items/{item_id}")
+        manifest = item["manifest"]
+        sender = await self.person(manifest.get("sender", ""))
+        try:
+            envelope.verify(Domain.MANIFEST, manifest, item["signature"], sender.keys.sign_pk)
+            if manifest["item_id"] != item_id or me not in manifest["keys"]:
+                raise VerificationError("the manifest is for another item or not sealed to me")
+            key = envelope.open_key(manifest["keys"][me], identity)
+        except envelope.EnvelopeError:
+            raise VerificationError("the item's signature or key did not verify") from None
+        await self._fetch_plaintext(f"/v1/items/{item_id}/content", key, manifest["size"], manifest["hash"], dst,
+                                    progress)
+        return item  # type: ignore[no-any-return]
+
+    async def release(self, item_id: str, rendition: BinaryIO | None = None,
+                      content_type: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+        """Release to the recipient: the letter as written, or ``rendition`` (an edited version).
+
+        Either way the delivery is re-encrypted under a fresh key sealed to the recipient and
+        this mediator, and the release binds the original manifest's hash.
+        """
+        me, _ = self._me()
+        with tempfile.TemporaryFile() as original:
+            item = await self.open_item(item_id, original)  # opening verifies the sender first
+            manifest = item["manifest"]
+            source: BinaryIO = rendition if rendition is not None else original  # type: ignore[assignment]
+            if rendition is None:
+                original.seek(0)
+            return await self._decide(item, "release", manifest["recipient"], source,
+                                      content_type or manifest["content_type"], None, progress)
+
+    async def return_to_sender(self, item_id: str, note: str) -> dict[str, Any]:
+        item = await self.open_item(item_id, _Discard())
+        return await self._decide(item, "return", item["manifest"]["sender"], io.BytesIO(note.encode("utf-8")),
+                                  "text/plain; charset=utf-8", None, None)
+
+    async def withhold(self, item_id: str, reason: str) -> dict[str, Any]:
+        item = await self.call("GET", f"/v1/items/{item_id}")
+        return await self._decide(item, "withhold", item["manifest"]["recipient"], None, None, reason, None)
+
+    async def _decide(self, item: dict[str, Any], decision: str, reader: str | None, src: BinaryIO | None,
+                      content_type: str | None, reason: str | None, progress: Progress | None) -> dict[str, Any]:
+        me, identity = self._me()
+        manifest = item["manifest"]
+        sealed = None
+        delivery = None
+        if src is not None and reader is not None:
+            key = envelope.new_content_key()
+            sealed = await self._seal_file(key, src)
+            holders = {reader: (await self.person(reader)).keys.box_pk, me: identity.public.box_pk}
+            delivery = {"content_type": content_type, "size": sealed.size, "hash": sealed.hash,
+                        "keys": {pid: envelope.seal_key(key, pk) for pid, pk in sorted(holders.items())}}
+        try:
+            doc = envelope.decision_manifest(
+                item_id=manifest["item_id"], case_id=manifest["case_id"], manifest_hash=envelope.digest(manifest),
+                decision=decision, mediator=me, decided_at=stamp(self.clock.now()), recipient=reader,
+                delivery=delivery, reason=reason)
+            meta = {"decision": doc, "signature": envelope.sign(Domain.DECISION, doc, identity.signing_key)}
+            return await self._upload(f"/v1/items/{manifest['item_id']}/decision", meta, sealed, progress)
+        finally:
+            if sealed is not None:
+                sealed.path.unlink(missing_ok=True)
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    async def fetch(self, item_id: str, dst: BinaryIO, progress: Progress | None = None,
+                    acknowledge: bool = True) -> dict[str, Any]:
+        """Fetch a released item: verify the mediator's signed release, the hash, then decrypt."""
+        me, identity = self._me()
+        view = await self.call("GET", f"/v1/items/{item_id}/delivery")
+        decision = view["decision"]
+        key, delivery = await self._verified_decision(decision, view["decision_signature"], item_id, "release", me)
+        await self._fetch_plaintext(f"/v1/items/{item_id}/delivery/content", key, delivery["size"], delivery["hash"],
+                                    dst, progress)
+        if acknowledge:
+            receipt = envelope.receipt(item_id=item_id, decision_hash=envelope.digest(decision), recipient=me,
+                                       opened_at=stamp(self.clock.now()))
+            view = await self.call("POST", f"/v1/items/{item_id}/receipt", json_body={
+                "receipt": receipt, "signature": envelope.sign(Domain.RECEIPT, receipt, identity.signing_key)})
+        return {**view, "content_type": delivery["content_type"]}
+
+    async def read_note(self, item_id: str, dst: BinaryIO) -> dict[str, Any]:
+        """The sender reads the note that came with a returned item."""
+        me, _ = self._me()
+        view = await self.call("GET", f"/v1/items/{item_id}/note")
+        key, delivery = await self._verified_decision(view["decision"], view["decision_signature"], item_id,
+                                                      "return", me)
+        await self._fetch_plaintext(f"/v1/items/{item_id}/note/content", key, delivery["size"], delivery["hash"],
+                                    dst, None)
+        return view  # type: ignore[no-any-return]
+
+    async def _verified_decision(self, decision: dict[str, Any], signature: str, item_id: str, kind: str,
+                                 me: str) -> tuple[bytes, dict[str, Any]]:
+        _, identity = self._me()
+        mediator = await self.person(str(decision.get("mediator", "")))
+        try:
+            if mediator.role != "mediator":
+                raise VerificationError("signed by someone who is not a mediator")
+            envelope.verify(Domain.DECISION, decision, signature, mediator.keys.sign_pk)
+            if (decision["item_id"] != item_id or decision["decision"] != kind or decision["recipient"] != me
+                    or not decision.get("delivery") or me not in decision["delivery"]["keys"]):
+                raise VerificationError("the release is not for this item or this reader")
+            return envelope.open_key(decision["delivery"]["keys"][me], identity), decision["delivery"]
+        except envelope.EnvelopeError:
+            raise VerificationError("the release did not verify") from None
+
+    async def _fetch_plaintext(self, path: str, key: bytes, size: int, expect_hash: str, dst: BinaryIO,
+                               progress: Progress | None) -> None:
+        """Stream ciphertext through the decryptor into ``dst``; verify size and hash at the end.
+
+        Each 64 KiB chunk is authenticated before its plaintext is written; the whole-blob hash
+        (which the signature covers) is checked at the end, and the caller must discard ``dst``
+        if this raises.
+        """
+        decryptor = envelope.StreamDecryptor(key)
+        hasher = envelope.new_hasher()
+        received = 0
+        async with self._download(path) as response:
+            async for chunk in response.content.iter_chunked(CHUNK):
+                received += len(chunk)
+                if received > size:
+                    raise VerificationError("more bytes than the signed size")
+                hasher.update(chunk)
+                try:
+                    dst.write(decryptor.feed(chunk))
+                except envelope.EnvelopeError:
+                    raise VerificationError("the content did not decrypt") from None
+                if progress:
+                    progress(received, size)
+        try:
+            decryptor.finish()
+        except envelope.EnvelopeError:
+            raise VerificationError("the content is incomplete") from None
+        if received != size or hasher.hexdigest() != expect_hash:
+            raise VerificationError("the content does not match its signed hash")
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+async def _file_chunks(handle: IO[bytes], total: int, progress: Progress | None) -> AsyncIterator[bytes]:
+    done = 0
+    while chunk := handle.read(CHUNK):
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+        yield chunk
+
+
+async def _decode(response: aiohttp.ClientResponse) -> Any:
+    if response.status == 204:
+        return None
+    text = await response.text()
+    if response.status >= 400:
+        try:
+            problem = json.loads(text)
+        except ValueError:
+            problem = {"title": f"HTTP {response.status}"}
+        raise ProblemError(response.status, problem)
+    return json.loads(text) if text else None
+
+
+async def bootstrap(url: str, code: str, identity: Identity, *, label: str, device_label: str,
+                    key_bundle: bytes | None = None, http: aiohttp.ClientSession | None = None) -> dict[str, Any]:
+    """Enroll the first coordinator with the code the relay printed at first start."""
+    person_id = ids.new("person")
+    public = identity.public
+    doc = envelope.enrollment(person_id=person_id, role="coordinator", side=None,
+                              sign_pk=envelope.b64e(public.sign_pk), box_pk=envelope.b64e(public.box_pk),
+                              enrolled_by=person_id, enrolled_at=stamp(SystemClock().now()))
+    body: dict[str, Any] = {"code": code, "enrollment": doc, "label": label, "device_label": device_label,
+                            "enrollment_sig": envelope.sign(Domain.ENROLLMENT, doc, identity.signing_key)}
+    if key_bundle is not None:
+        body["key_bundle"] = envelope.b64e(key_bundle)
+    async with Client(url, http=http) as client:
+        result: dict[str, Any] = await client.call("POST", "/v1/bootstrap", json_body=body)
+    return {**result, "trust_root": envelope.b64e(public.sign_pk)}

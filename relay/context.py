@@ -1,0 +1,30 @@
+"""What every service function needs, passed in (never a global), and the app's typed keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from storage.blobs import BlobStore
+from storage.clock import iso
+from storage.db import Database
+
+from .clock import Clock
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    clock: Clock
+
+    def now_iso(self) -> str:
+        return iso(self.clock.now())
+
+
+CONTEXT = web.AppKey("context", Context)
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]

@@ -1,0 +1,111 @@
+"""Domain errors of the relay. Each maps to one RFC 9457 problem type in ``relay.problems``.
+
+Messages shown to people come from ``relay.i18n`` by the error's ``type``; an error's
+``detail`` is for staff-facing codes only and never carries content, names or secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RelayError(Exception):
+    """Base: a failure a client can act on. ``type`` is the stable problem slug."""
+
+    status = 500
+    type = "internal-error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.type)
+        self.detail = detail
+        self.extra = extra
+
+
+class MalformedRequest(RelayError):
+    """The body is not JSON, or not the shape expected."""
+
+    status, type = 400, "malformed-request"
+
+
+class InvalidField(RelayError):
+    """Fields failed validation; ``extra['errors']`` lists where."""
+
+    status, type = 422, "invalid-field"
+
+
+class BodyTooLarge(RelayError):
+    """The body is over the limit for this endpoint."""
+
+    status, type = 413, "body-too-large"
+
+
+class Unauthenticated(RelayError):
+    """No approved device token, or a revoked or wrong one."""
+
+    status, type = 401, "unauthenticated"
+
+
+class SessionRequired(RelayError):
+    """No session, or an expired, idle, ended or foreign one."""
+
+    status, type = 401, "session-required"
+
+
+class LoginRefused(RelayError):
+    """The challenge or its signature did not check out, or this device may not serve that person."""
+
+    status, type = 401, "login-refused"
+
+
+class Forbidden(RelayError):
+    """Authenticated, but this role or device may not do this."""
+
+    status, type = 403, "forbidden"
+
+
+class NotFound(RelayError):
+    """Unknown, or not visible to the caller (the two are deliberately indistinguishable)."""
+
+    status, type = 404, "not-found"
+
+
+class Conflict(RelayError):
+    """The request conflicts with the current state."""
+
+    status, type = 409, "conflict"
+
+
+class SignatureInvalid(RelayError):
+    """A signed document did not verify or does not match the request."""
+
+    status, type = 422, "signature-invalid"
+
+
+class ContentMismatch(RelayError):
+    """Uploaded bytes differ from the signed size or hash."""
+
+    status, type = 422, "content-mismatch"
+
+
+class ScreeningRefused(RelayError):
+    """Screening did not allow the exchange now; staff see the code, senders a neutral sentence."""
+
+    status, type = 403, "screening-refused"
+
+
+class OffenderRequestNotAccepted(RelayError):
+    """A case was asked for on an offender's own request."""
+
+    status, type = 422, "offender-request-not-accepted"
+
+
+class RateLimited(RelayError):
+    """Too many attempts in the window."""
+
+    status, type = 429, "rate-limited"
+
+
+class BootstrapRefused(RelayError):
+    """The first-coordinator enrollment code is wrong, used or expired."""
+
+    status, type = 403, "bootstrap-refused"

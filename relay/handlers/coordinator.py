@@ -1,0 +1,119 @@
+"""The national unit's console: institutions, enrollment, devices, cases, consent, status."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import ids
+from ..auth import guard, principal_of
+from ..errors import NotFound
+from ..bodies import json_body
+from ..context import CONTEXT
+from ..models import CaseMember, CaseStatus, Consent, NewCase, NewDevice, NewInstitution, NewPerson
+from ..services import accounts, cases, items
+from .common import ok
+
+coordinator = guard(devices={"coordinator_console"}, roles={"coordinator"})
+staff = guard(devices={"coordinator_console", "mediator_desk"}, roles={"coordinator", "mediator"})
+
+
+@coordinator
+async def create_institution(request: web.Request) -> web.Response:
+    body = await json_body(request, NewInstitution)
+    return ok(await accounts.create_institution(request.app[CONTEXT], principal_of(request), body.name), 201)
+
+
+@coordinator
+async def list_institutions(request: web.Request) -> web.Response:
+    return ok(await accounts.list_institutions(request.app[CONTEXT]))
+
+
+@coordinator
+async def enroll(request: web.Request) -> web.Response:
+    body = await json_body(request, NewPerson)
+    return ok(await accounts.enroll(request.app[CONTEXT], principal_of(request), body), 201)
+
+
+@coordinator
+async def list_people(request: web.Request) -> web.Response:
+    return ok(await accounts.list_people(request.app[CONTEXT]))
+
+
+@coordinator
+async def revoke_person(request: web.Request) -> web.Response:
+    await accounts.revoke_person(request.app[CONTEXT], principal_of(request), request.match_info["person_id"])
+    return web.Response(status=204)
+
+
+@coordinator
+async def register_device(request: web.Request) -> web.Response:
+    body = await json_body(request, NewDevice)
+    return ok(await accounts.register_device(request.app[CONTEXT], principal_of(request), body), 201)
+
+
+@coordinator
+async def list_devices(request: web.Request) -> web.Response:
+    return ok(await accounts.list_devices(request.app[CONTEXT]))
+
+
+@coordinator
+async def revoke_device(request: web.Request) -> web.Response:
+    await accounts.revoke_device(request.app[CONTEXT], principal_of(request), request.match_info["device_id"])
+    return web.Response(status=204)
+
+
+@coordinator
+async def open_case(request: web.Request) -> web.Response:
+    body = await json_body(request, NewCase)
+    return ok(await cases.open_case(request.app[CONTEXT], principal_of(request), body.referral_source,
+                                    body.institution_id), 201)
+
+
+@coordinator
+async def add_participant(request: web.Request) -> web.Response:
+    body = await json_body(request, CaseMember)
+    return ok(await cases.add_member(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                     body.person_id, "participant"))
+
+
+@coordinator
+async def assign_mediator(request: web.Request) -> web.Response:
+    body = await json_body(request, CaseMember)
+    return ok(await cases.add_member(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                     body.person_id, "mediator"))
+
+
+@coordinator
+async def set_consent(request: web.Request) -> web.Response:
+    body = await json_body(request, Consent)
+    return ok(await cases.set_consent(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                      _id(request, "person", "person_id"), body.consent))
+
+
+@coordinator
+async def set_status(request: web.Request) -> web.Response:
+    body = await json_body(request, CaseStatus)
+    return ok(await cases.set_status(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                     body.status))
+
+
+@guard()
+async def list_cases(request: web.Request) -> web.Response:
+    return ok(await cases.list_for(request.app[CONTEXT], principal_of(request)))
+
+
+@guard()
+async def view_case(request: web.Request) -> web.Response:
+    return ok(await cases.view(request.app[CONTEXT], principal_of(request), request.match_info["case_id"]))
+
+
+@staff
+async def case_items(request: web.Request) -> web.Response:
+    return ok(await items.of_case(request.app[CONTEXT], principal_of(request), request.match_info["case_id"]))
+
+
+def _id(request: web.Request, kind: str, name: str) -> str:
+    value = request.match_info[name]
+    if not ids.valid(kind, value):
+        raise NotFound()
+    return value

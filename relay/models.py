@@ -1,0 +1,168 @@
+"""Every body that crosses the HTTP boundary, as a pydantic model. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import ids
+
+_B64 = r"^[A-Za-z0-9+/]+={0,2}$"
+_HEX64 = r"^[0-9a-f]{64}$"
+Label = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+class ChallengeRequest(Strict):
+    person_id: str = Field(pattern=ids.pattern("person"))
+
+
+class SessionRequest(Strict):
+    challenge_id: str = Field(pattern=ids.pattern("challenge"))
+    signature: str = Field(max_length=200, pattern=_B64)
+
+
+# -- coordinator ----------------------------------------------------------------------------
+
+
+class NewInstitution(Strict):
+    name: str = Label
+
+
+class Enrollment(Strict):
+    """A person's public keys and role, signed by the enrolling coordinator (see docs)."""
+
+    enrollment: dict[str, Any]
+    enrollment_sig: str = Field(max_length=200, pattern=_B64)
+
+
+class NewPerson(Enrollment):
+    label: str = Label
+    institution_id: str | None = Field(default=None, pattern=ids.pattern("institution"))
+    relation: Literal["victim", "victim_representative", "victim_family", "offender_family", "offender"] | None = None
+    key_bundle: str | None = Field(default=None, max_length=4096, pattern=_B64)
+
+
+class Bootstrap(Enrollment):
+    code: str = Field(min_length=10, max_length=256)
+    label: str = Label
+    device_label: str = Label
+    key_bundle: str | None = Field(default=None, max_length=4096, pattern=_B64)
+
+
+class NewDevice(Strict):
+    kind: Literal["participant_device", "mediator_desk", "terminal", "coordinator_console"]
+    label: str = Label
+    person_id: str | None = Field(default=None, pattern=ids.pattern("person"))
+    institution_id: str | None = Field(default=None, pattern=ids.pattern("institution"))
+
+
+class NewCase(Strict):
+    # Any string is accepted here so that "offender" gets its own clear refusal, not a type error.
+    referral_source: str = Field(min_length=1, max_length=40)
+    institution_id: str = Field(pattern=ids.pattern("institution"))
+
+
+class CaseMember(Strict):
+    person_id: str = Field(pattern=ids.pattern("person"))
+
+
+class CaseStatus(Strict):
+    status: Literal["open", "paused", "closed"]
+
+
+class Consent(Strict):
+    consent: Literal["given", "withdrawn"]
+
+
+# -- items ----------------------------------------------------------------------------------
+
+
+class Submission(Strict):
+    """Upload meta: the signed manifest and, for a mediator's own message, its signed release."""
+
+    manifest: dict[str, Any]
+    signature: str = Field(max_length=200, pattern=_B64)
+    decision: dict[str, Any] | None = None
+    decision_signature: str | None = Field(default=None, max_length=200, pattern=_B64)
+
+
+class DecisionRequest(Strict):
+    decision: dict[str, Any]
+    signature: str = Field(max_length=200, pattern=_B64)
+
+
+class ReceiptRequest(Strict):
+    receipt: dict[str, Any]
+    signature: str = Field(max_length=200, pattern=_B64)
+
+
+# -- signed documents, checked field by field after the signature --------------------------
+
+
+class SealedKeys(Strict):
+    keys: dict[str, str] = Field(min_length=1, max_length=32)
+
+
+class ItemManifest(Strict):
+    v: Literal[1]
+    type: Literal["item"]
+    item_id: str = Field(pattern=ids.pattern("item"))
+    case_id: str = Field(pattern=ids.pattern("case"))
+    kind: Literal["letter", "video"]
+    sender: str = Field(pattern=ids.pattern("person"))
+    recipient: str = Field(pattern=ids.pattern("person") + "|^mediators$")
+    created_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    content_type: str = Field(min_length=1, max_length=100)
+    size: int = Field(gt=0)
+    hash: str = Field(pattern=_HEX64)
+    keys: dict[str, str] = Field(min_length=1, max_length=32)
+
+
+class Delivery(Strict):
+    content_type: str = Field(min_length=1, max_length=100)
+    size: int = Field(gt=0)
+    hash: str = Field(pattern=_HEX64)
+    keys: dict[str, str] = Field(min_length=1, max_length=32)
+
+
+class DecisionManifest(Strict):
+    v: Literal[1]
+    type: Literal["decision"]
+    item_id: str = Field(pattern=ids.pattern("item"))
+    case_id: str = Field(pattern=ids.pattern("case"))
+    manifest_hash: str = Field(pattern=_HEX64)
+    decision: Literal["release", "return", "withhold"]
+    mediator: str = Field(pattern=ids.pattern("person"))
+    decided_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    recipient: str = Field(pattern=ids.pattern("person"))
+    delivery: Delivery | None
+    reason: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$")
+
+
+class Receipt(Strict):
+    v: Literal[1]
+    type: Literal["receipt"]
+    item_id: str = Field(pattern=ids.pattern("item"))
+    decision_hash: str = Field(pattern=_HEX64)
+    recipient: str = Field(pattern=ids.pattern("person"))
+    opened_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+class EnrollmentDoc(Strict):
+    v: Literal[1]
+    type: Literal["enrollment"]
+    person_id: str = Field(pattern=ids.pattern("person"))
+    role: Literal["coordinator", "mediator", "participant"]
+    side: Literal["victim", "offender"] | None
+    sign_pk: str = Field(pattern=_B64, max_length=64)
+    box_pk: str = Field(pattern=_B64, max_length=64)
+    enrolled_by: str = Field(pattern=ids.pattern("person"))
+    enrolled_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

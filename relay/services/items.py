@@ -1,0 +1,354 @@
+"""Items from submission to delivery. The server checks what it can on ciphertext: who signed,
+who holds a content key, sizes and hashes, and screening at submit, release and fetch.
+
+The rule that makes review cryptographic: a participant's content key is sealed to the case's
+mediators and the sender, never to the recipient, and the server refuses a manifest that says
+otherwise. Only a mediator's signed decision carries a key sealed to the recipient.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from storage import accounts, cases, items
+from storage.clock import parse
+
+from .. import envelope, i18n, ids
+from ..bodies import Upload
+from ..context import Context
+from ..errors import (
+    BodyTooLarge, Conflict, Forbidden, InvalidField, MalformedRequest, NotFound, ScreeningRefused, SignatureInvalid,
+)
+from ..models import DecisionManifest, DecisionRequest, ItemManifest, Receipt, ReceiptRequest, Submission
+from ..principal import Principal
+from . import screening
+from .cases import visible_to
+
+M = TypeVar("M", bound=BaseModel)
+STAFF = ("mediator", "coordinator")
+
+
+def _doc(model: type[M], data: dict[str, Any], field: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidField(errors=[
+            {"field": f"{field}." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)]) from None
+
+
+def _verify(domain: envelope.Domain, doc: dict[str, Any], signature: str, signer: dict[str, Any]) -> None:
+    try:
+        envelope.verify(domain, doc, signature, envelope.b64d(signer["sign_pk"]))
+    except envelope.EnvelopeError:
+        raise SignatureInvalid() from None
+
+
+async def _screen_or_refuse(ctx: Context, who: Principal, *, moment: str, case_id: str, kind: str,
+                            sender_id: str, recipient_id: str | None, item_id: str | None = None) -> None:
+    decision = await screening.check(ctx, moment=moment, case_id=case_id, kind=kind, sender_id=sender_id,
+                                     recipient_id=recipient_id)
+    if decision.allowed:
+        return
+    await accounts.record_security_event(ctx.db, action=f"screening.{decision.outcome.value}", now=ctx.now_iso(),
+                                         actor=who.actor, case_id=case_id, item_id=item_id, code=decision.code)
+    # Staff see why; a participant sees a neutral sentence that names no one and no condition.
+    extra = {"code": decision.code, "rule": decision.rule} if who.role in STAFF else {}
+    raise ScreeningRefused(**extra)
+
+
+def _active_mediators(case: dict[str, Any]) -> set[str]:
+    return {m["id"] for m in case["mediators"] if m["status"] == "active"}
+
+
+async def _load(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    item = await items.get(ctx.db, item_id) if ids.valid("item", item_id) else None
+    case = await cases.get_case(ctx.db, item["case_id"]) if item else None
+    if item is None or case is None or item["state"] == "uploading" or not visible_to(case, who):
+        raise NotFound()
+    return item, case
+
+
+def _is_case_mediator(case: dict[str, Any], who: Principal) -> bool:
+    return who.role == "mediator" and who.person_id in {m["id"] for m in case["mediators"]}
+
+
+# -- submission -------------------------------------------------------------------------------
+
+
+async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload) -> dict[str, Any]:
+    assert who.person is not None
+    manifest = _doc(ItemManifest, meta.manifest, "manifest")
+    if manifest.sender != who.person_id:
+        raise Forbidden("the manifest names another sender")
+    case = await cases.get_case(ctx.db, manifest.case_id)
+    if case is None or not visible_to(case, who):
+        raise NotFound()
+    _verify(envelope.Domain.MANIFEST, meta.manifest, meta.signature, who.person)
+
+    to_mediators = manifest.recipient == "mediators"
+    recipient_id = None if to_mediators else manifest.recipient
+    readers = _active_mediators(case) | {who.person_id}
+    if who.role == "mediator" and recipient_id is not None:
+        readers |= {recipient_id}
+    if set(manifest.keys) != readers:
+        raise InvalidField(errors=[{"field": "manifest.keys", "message":
+                                    "content keys must be sealed to exactly the case's mediators and the sender"
+                                    " (and, for a mediator's own message, the recipient)"}])
+    await _screen_or_refuse(ctx, who, moment="submit", case_id=manifest.case_id, kind=manifest.kind,
+                            sender_id=who.person_id, recipient_id=recipient_id)
+
+    release: dict[str, Any] = {}
+    if who.role == "mediator":
+        release = _own_release(meta, manifest, who)
+        state = "released"
+    elif meta.decision is not None:
+        raise Forbidden("only a mediator signs a release")
+    else:
+        state = "released" if to_mediators else "pending_review"
+
+    if not upload.has_content:
+        raise MalformedRequest("the content part is missing")
+    if manifest.size > ctx.settings.max_letter_bytes:
+        raise BodyTooLarge(limit=ctx.settings.max_letter_bytes)
+    blob = await ctx.blobs.write_stream(upload.chunks(), max_size=ctx.settings.max_letter_bytes,
+                                        expect_size=manifest.size, expect_hash=manifest.hash)
+    now = ctx.now_iso()
+    row = {
+        "id": manifest.item_id, "case_id": manifest.case_id, "kind": manifest.kind, "sender_id": who.person_id,
+        "recipient_id": recipient_id, "state": state,
+        "manifest": envelope.canonical_json(meta.manifest).decode("utf-8"), "manifest_sig": meta.signature,
+        "manifest_hash": envelope.digest(meta.manifest), "content_type": manifest.content_type,
+        "size": blob.size, "hash": blob.hash, "blob_id": blob.blob_id, "created_at": manifest.created_at,
+        "submitted_at": now,
+    }
+    if release:
+        row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
+    try:
+        await items.create(ctx.db, row, actor=who.actor)
+    except BaseException:
+        ctx.blobs.delete(blob.blob_id)  # not acknowledged, so it must not linger
+        raise
+    return sender_view(row)
+
+
+def _own_release(meta: Submission, manifest: ItemManifest, who: Principal) -> dict[str, Any]:
+    """A mediator's own message needs no review, but still carries their signed release."""
+    if meta.decision is None or meta.decision_signature is None:
+        raise InvalidField(errors=[{"field": "decision", "message": "a mediator's message carries its signed release"}])
+    decision = _doc(DecisionManifest, meta.decision, "decision")
+    delivery = decision.delivery
+    if (decision.decision != "release" or decision.item_id != manifest.item_id
+            or decision.case_id != manifest.case_id or decision.mediator != who.person_id
+            or decision.recipient != manifest.recipient or decision.manifest_hash != envelope.digest(meta.manifest)
+            or delivery is None or delivery.hash != manifest.hash or delivery.size != manifest.size
+            or delivery.keys != manifest.keys):
+        raise SignatureInvalid("the release does not match the message")
+    assert who.person is not None
+    _verify(envelope.Domain.DECISION, meta.decision, meta.decision_signature, who.person)
+    return {"decision": "release", "decision_doc": envelope.canonical_json(meta.decision).decode("utf-8"),
+            "decision_sig": meta.decision_signature, "decision_hash": envelope.digest(meta.decision),
+            "decided_by": who.person_id}
+
+
+# -- the mediator's review --------------------------------------------------------------------
+
+_DECIDED_STATE = {"release": "released", "return": "returned", "withhold": "withheld"}
+
+
+async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionRequest, upload: Upload) -> dict[str, Any]:
+    assert who.person is not None
+    item, case = await _load(ctx, who, item_id)
+    if not _is_case_mediator(case, who):
+        raise NotFound()
+    if item["recipient_id"] is None:
+        raise Conflict("items addressed to the mediators need no decision")
+    if item["state"] != "pending_review":
+        raise Conflict("only an item waiting for review can be decided")
+    decision = _doc(DecisionManifest, meta.decision, "decision")
+    if (decision.item_id != item["id"] or decision.case_id != item["case_id"]
+            or decision.manifest_hash != item["manifest_hash"] or decision.mediator != who.person_id):
+        raise SignatureInvalid("the decision names another item or mediator")
+    _check_decision_shape(decision, item, case)
+    _verify(envelope.Domain.DECISION, meta.decision, meta.signature, who.person)
+    if decision.decision == "release":
+        await _screen_or_refuse(ctx, who, moment="release", case_id=item["case_id"], kind=item["kind"],
+                                sender_id=item["sender_id"], recipient_id=item["recipient_id"], item_id=item["id"])
+
+    delivery_blob = None
+    if decision.delivery is not None:
+        if not upload.has_content:
+            raise MalformedRequest("the content part (the delivery rendition or the note) is missing")
+        delivery_blob = await ctx.blobs.write_stream(
+            upload.chunks(), max_size=ctx.settings.max_letter_bytes,
+            expect_size=decision.delivery.size, expect_hash=decision.delivery.hash)
+    now = ctx.now_iso()
+    changes = {
+        "state": _DECIDED_STATE[decision.decision], "decision": decision.decision,
+        "decision_doc": envelope.canonical_json(meta.decision).decode("utf-8"), "decision_sig": meta.signature,
+        "decision_hash": envelope.digest(meta.decision), "decided_by": who.person_id, "decided_at": now,
+        "reason_code": decision.reason, "delivery_blob_id": delivery_blob.blob_id if delivery_blob else None,
+    }
+    try:
+        await items.decide(ctx.db, item_id=item["id"], expect_state="pending_review", changes=changes, now=now,
+                           actor=who.actor)
+    except BaseException:
+        if delivery_blob:
+            ctx.blobs.delete(delivery_blob.blob_id)
+        raise
+    return staff_view({**item, **changes}, ctx)
+
+
+def _check_decision_shape(decision: DecisionManifest, item: dict[str, Any], case: dict[str, Any]) -> None:
+    mediators = _active_mediators(case)
+
+    def bad(message: str) -> InvalidField:
+        return InvalidField(errors=[{"field": "decision", "message": message}])
+
+    reader = item["sender_id"] if decision.decision == "return" else item["recipient_id"]
+    if decision.recipient != reader:
+        raise bad("a release or withhold names the item's recipient; a return its sender")
+    if decision.decision == "withhold":
+        if decision.delivery is not None or not decision.reason:
+            raise bad("a withhold carries a reason code and no delivery")
+        return
+    if decision.delivery is None:
+        raise bad("a release carries the delivery rendition; a return carries the note")
+    holders = set(decision.delivery.keys)
+    if reader not in holders or not holders <= mediators | {reader}:
+        raise bad("the delivery key is sealed to the reader and the case's mediators, no one else")
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+async def _deliverable(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
+    """A released item for its recipient, if screening allows it now; else held and NotFound."""
+    item, _ = await _load(ctx, who, item_id)
+    if item["recipient_id"] != who.person_id or item["state"] not in ("released", "delivered"):
+        raise NotFound()
+    decision = await screening.check(ctx, moment="fetch", case_id=item["case_id"], kind=item["kind"],
+                                     sender_id=item["sender_id"], recipient_id=item["recipient_id"])
+    if not decision.allowed:
+        await items.hold(ctx.db, item_id=item["id"], code=decision.code, now=ctx.now_iso(), actor=who.actor)
+        raise NotFound()
+    return item
+
+
+async def inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+    listed = []
+    for item in await items.released_to(ctx.db, who.person_id):
+        try:
+            full = await _deliverable(ctx, who, item["id"])
+        except NotFound:
+            continue
+        listed.append(recipient_view(full))
+    return listed
+
+
+async def delivery(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
+    item = await _deliverable(ctx, who, item_id)
+    return {**recipient_view(item), "decision": json.loads(item["decision_doc"]),
+            "decision_signature": item["decision_sig"]}
+
+
+async def delivery_path(ctx: Context, who: Principal, item_id: str) -> Path:
+    item = await _deliverable(ctx, who, item_id)
+    return ctx.blobs.path(item["delivery_blob_id"])
+
+
+async def acknowledge(ctx: Context, who: Principal, item_id: str, body: ReceiptRequest) -> dict[str, Any]:
+    assert who.person is not None
+    item = await _deliverable(ctx, who, item_id)
+    receipt = _doc(Receipt, body.receipt, "receipt")
+    if (receipt.item_id != item["id"] or receipt.decision_hash != item["decision_hash"]
+            or receipt.recipient != who.person_id):
+        raise SignatureInvalid("the receipt names another item or release")
+    _verify(envelope.Domain.RECEIPT, body.receipt, body.signature, who.person)
+    await items.record_receipt(ctx.db, item_id=item["id"], receipt_doc=envelope.canonical_json(body.receipt).decode(),
+                               receipt_sig=body.signature, now=ctx.now_iso(), actor=who.actor)
+    return recipient_view(await items.get(ctx.db, item["id"]) or item)
+
+
+# -- the sender's and the mediator's views ----------------------------------------------------
+
+
+async def sent(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+    return [sender_view(i) for i in await items.sent_by(ctx.db, who.person_id)]
+
+
+async def original(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
+    """The signed manifest, for the sender and the case's mediators: they hold content keys."""
+    item, case = await _load(ctx, who, item_id)
+    if item["sender_id"] != who.person_id and not _is_case_mediator(case, who):
+        raise NotFound()
+    view = staff_view(item, ctx) if who.role == "mediator" else sender_view(item)
+    return {**view, "manifest": json.loads(item["manifest"]), "signature": item["manifest_sig"]}
+
+
+async def original_path(ctx: Context, who: Principal, item_id: str) -> Path:
+    await original(ctx, who, item_id)
+    item = await items.get(ctx.db, item_id)
+    assert item is not None
+    return ctx.blobs.path(item["blob_id"])
+
+
+async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, Any], Path]:
+    """The mediator's signed return and the sealed note, for the sender of a returned item."""
+    item, _ = await _load(ctx, who, item_id)
+    if item["sender_id"] != who.person_id or item["state"] != "returned":
+        raise NotFound()
+    view = {**sender_view(item), "decision": json.loads(item["decision_doc"]),
+            "decision_signature": item["decision_sig"]}
+    return view, ctx.blobs.path(item["delivery_blob_id"])
+
+
+async def queue(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+    return [staff_view(i, ctx) for i in await items.review_queue(ctx.db, who.person_id)]
+
+
+async def mediator_inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+    return [staff_view(i, ctx) for i in await items.mediator_inbox(ctx.db, who.person_id)]
+
+
+async def mark_read(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
+    item, case = await _load(ctx, who, item_id)
+    if not _is_case_mediator(case, who) or item["recipient_id"] is not None:
+        raise NotFound()
+    await items.mark_mediator_read(ctx.db, item_id=item_id, now=ctx.now_iso(), actor=who.actor)
+    return staff_view(await items.get(ctx.db, item_id) or item, ctx)
+
+
+async def of_case(ctx: Context, who: Principal, case_id: str) -> list[dict[str, Any]]:
+    case = await cases.get_case(ctx.db, case_id) if ids.valid("case", case_id) else None
+    if case is None or not (who.role == "coordinator" or _is_case_mediator(case, who)):
+        raise NotFound()
+    return [staff_view(i, ctx) for i in await items.of_case(ctx.db, case_id)]
+
+
+_COMMON = ("id", "case_id", "kind", "sender_id", "recipient_id", "state", "content_type", "created_at",
+           "submitted_at", "decided_at", "first_opened_at")
+
+
+def sender_view(item: dict[str, Any]) -> dict[str, Any]:
+    """What a sender sees: the state in neutral words, never a reason or hold code."""
+    state = item["state"]
+    return {**{k: item.get(k) for k in _COMMON}, "to_mediators": item.get("recipient_id") is None,
+            "status": i18n.both(f"state.{state}"), "note_available": state == "returned"}
+
+
+def staff_view(item: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    age = (ctx.clock.now() - parse(item["submitted_at"])).total_seconds()
+    return {**{k: item.get(k) for k in _COMMON}, "to_mediators": item.get("recipient_id") is None,
+            "size": item.get("size"), "decision": item.get("decision"), "decided_by": item.get("decided_by"),
+            "reason_code": item.get("reason_code"), "hold_code": item.get("hold_code"),
+            "held_from": item.get("held_from"), "age_seconds": int(age)}
+
+
+def recipient_view(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item.get(k) for k in ("id", "case_id", "kind", "sender_id", "state", "decided_at",
+                                     "decided_by", "first_opened_at")}

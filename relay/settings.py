@@ -1,0 +1,44 @@
+"""Server settings: one validated model, built from the command line and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+
+    # Sessions: short and idle-limited. Terminals are shared kiosks, so theirs are shorter.
+    session_max_seconds: int = Field(4 * 3600, ge=60)
+    terminal_session_max_seconds: int = Field(30 * 60, ge=60)
+    session_idle_seconds: int = Field(15 * 60, ge=30)
+    challenge_seconds: int = Field(120, ge=10)
+
+    # Sizes. A letter is small; video comes with its own resumable path.
+    max_json_bytes: int = Field(256 * 1024, ge=1024)
+    max_letter_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+
+    # Offline guessing of a passphrase needs the bundle: hand it out sparingly.
+    bundle_fetches_per_hour: int = Field(6, ge=1)
+    bootstrap_code_hours: int = Field(24, ge=1)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("data_dir must be an absolute path")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "relay.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

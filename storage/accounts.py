@@ -1,0 +1,294 @@
+"""Institutions, enrolled people, approved devices, login challenges and sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from . import audit
+from .db import Database
+from .errors import Conflict, NotFound
+from .rows import Actor, insert, many, one
+
+# -- institutions ---------------------------------------------------------------------------
+
+
+async def create_institution(db: Database, *, id: str, name: str, now: str, actor: Actor) -> dict[str, Any]:
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
+        if await one(conn, "SELECT id FROM institutions WHERE name = ?", (name,)):
+            raise Conflict("an institution with that name exists")
+        row = {"id": id, "name": name, "created_at": now}
+        await insert(conn, "institutions", row)
+        await audit.append(conn, at=now, action="institution.created", actor_person=actor.person,
+                           actor_device=actor.device, subject=id)
+        return row
+
+    return await db.write(run)
+
+
+async def list_institutions(db: Database) -> list[dict[str, Any]]:
+    return [dict(r) for r in await db.fetchall("SELECT * FROM institutions ORDER BY name")]
+
+
+async def get_institution(db: Database, institution_id: str) -> dict[str, Any] | None:
+    row = await db.fetchone("SELECT * FROM institutions WHERE id = ?", (institution_id,))
+    return dict(row) if row else None
+
+
+# -- people ---------------------------------------------------------------------------------
+
+PERSON_PUBLIC = "id, role, relation, label, institution_id, sign_pk, box_pk, enrollment, enrollment_sig, status, created_at"
+
+
+async def create_person(db: Database, row: dict[str, Any], *, now: str, actor: Actor) -> dict[str, Any]:
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
+        if await one(conn, "SELECT id FROM people WHERE id = ? OR sign_pk = ?", (row["id"], row["sign_pk"])):
+            raise Conflict("that person or key is already enrolled")
+        if row.get("institution_id") and not await one(
+            conn, "SELECT id FROM institutions WHERE id = ?", (row["institution_id"],)
+        ):
+            raise NotFound("institution")
+        await insert(conn, "people", {**row, "status": "active", "created_at": now})
+        await audit.append(conn, at=now, action="person.enrolled", actor_person=actor.person,
+                           actor_device=actor.device, subject=row["id"], code=row["role"])
+        return {**row, "status": "active", "created_at": now}
+
+    return await db.write(run)
+
+
+async def get_person(db: Database, person_id: str) -> dict[str, Any] | None:
+    row = await db.fetchone(f"SELECT {PERSON_PUBLIC} FROM people WHERE id = ?", (person_id,))
+    return dict(row) if row else None
+
+
+async def list_people(db: Database) -> list[dict[str, Any]]:
+    return [dict(r) for r in await db.fetchall(f"SELECT {PERSON_PUBLIC} FROM people ORDER BY created_at")]
+
+
+async def revoke_person(db: Database, person_id: str, *, now: str, actor: Actor) -> None:
+    """Revoke an enrollment: the person's sessions end and their devices stop serving them."""
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        person = await one(conn, "SELECT status FROM people WHERE id = ?", (person_id,))
+        if person is None:
+            raise NotFound("person")
+        if person["status"] == "revoked":
+            return
+        await conn.execute("UPDATE people SET status = 'revoked' WHERE id = ?", (person_id,))
+        await conn.execute(
+            "UPDATE sessions SET ended_at = ? WHERE person_id = ? AND ended_at IS NULL", (now, person_id)
+        )
+        await audit.append(conn, at=now, action="person.revoked", actor_person=actor.person,
+                           actor_device=actor.device, subject=person_id)
+
+    await db.write(run)
+
+
+async def get_key_bundle(db: Database, person_id: str) -> bytes | None:
+    row = await db.fetchone("SELECT key_bundle FROM people WHERE id = ? AND status = 'active'", (person_id,))
+    return bytes(row["key_bundle"]) if row and row["key_bundle"] is not None else None
+
+
+async def record_bundle_fetch(
+    db: Database, *, person_id: str, device_id: str, now: str, since: str, limit: int
+) -> bool:
+    """Count this fetch against the per-person limit; False (and audited) if over it."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        recent = await one(
+            conn, "SELECT COUNT(*) AS n FROM bundle_fetches WHERE person_id = ? AND at > ?", (person_id, since)
+        )
+        allowed = recent is not None and recent["n"] < limit
+        if allowed:
+            await insert(conn, "bundle_fetches", {"person_id": person_id, "device_id": device_id, "at": now})
+        await audit.append(conn, at=now, action="key_bundle.fetched" if allowed else "key_bundle.rate_limited",
+                           actor_device=device_id, subject=person_id)
+        return allowed
+
+    return await db.write(run)
+
+
+# -- devices --------------------------------------------------------------------------------
+
+DEVICE_PUBLIC = "id, kind, person_id, institution_id, label, status, created_at, revoked_at"
+
+
+async def create_device(db: Database, row: dict[str, Any], *, now: str, actor: Actor) -> dict[str, Any]:
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
+        if row.get("person_id") and not await one(
+            conn, "SELECT id FROM people WHERE id = ? AND status = 'active'", (row["person_id"],)
+        ):
+            raise NotFound("person")
+        if row.get("institution_id") and not await one(
+            conn, "SELECT id FROM institutions WHERE id = ?", (row["institution_id"],)
+        ):
+            raise NotFound("institution")
+        await insert(conn, "devices", {**row, "status": "active", "created_at": now})
+        await audit.append(conn, at=now, action="device.registered", actor_person=actor.person,
+                           actor_device=actor.device, subject=row["id"], code=row["kind"])
+        return {k: v for k, v in {**row, "status": "active", "created_at": now}.items() if k != "token_hash"}
+
+    return await db.write(run)
+
+
+async def get_device_with_hash(db: Database, device_id: str) -> dict[str, Any] | None:
+    row = await db.fetchone(f"SELECT {DEVICE_PUBLIC}, token_hash FROM devices WHERE id = ?", (device_id,))
+    return dict(row) if row else None
+
+
+async def list_devices(db: Database) -> list[dict[str, Any]]:
+    return [dict(r) for r in await db.fetchall(f"SELECT {DEVICE_PUBLIC} FROM devices ORDER BY created_at")]
+
+
+async def revoke_device(db: Database, device_id: str, *, now: str, actor: Actor) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        device = await one(conn, "SELECT status FROM devices WHERE id = ?", (device_id,))
+        if device is None:
+            raise NotFound("device")
+        if device["status"] == "revoked":
+            return
+        await conn.execute("UPDATE devices SET status = 'revoked', revoked_at = ? WHERE id = ?", (now, device_id))
+        await conn.execute(
+            "UPDATE sessions SET ended_at = ? WHERE device_id = ? AND ended_at IS NULL", (now, device_id)
+        )
+        await audit.append(conn, at=now, action="device.revoked", actor_person=actor.person,
+                           actor_device=actor.device, subject=device_id)
+
+    await db.write(run)
+
+
+# -- first coordinator ----------------------------------------------------------------------
+
+
+async def has_people(db: Database) -> bool:
+    return await db.fetchone("SELECT 1 FROM people LIMIT 1") is not None
+
+
+async def create_bootstrap_code(db: Database, *, id: str, code_hash: str, now: str, expires_at: str) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        # Only the newest code is valid: a restart before first use replaces it.
+        await conn.execute("UPDATE bootstrap_codes SET used_at = ? WHERE used_at IS NULL", (now,))
+        await insert(conn, "bootstrap_codes",
+                     {"id": id, "code_hash": code_hash, "created_at": now, "expires_at": expires_at})
+        await audit.append(conn, at=now, action="bootstrap.code_issued", subject=id)
+
+    await db.write(run)
+
+
+async def get_bootstrap_code(db: Database, code_id: str, now: str) -> dict[str, Any] | None:
+    row = await db.fetchone(
+        "SELECT * FROM bootstrap_codes WHERE id = ? AND used_at IS NULL AND expires_at > ?", (code_id, now)
+    )
+    return dict(row) if row else None
+
+
+async def bootstrap_coordinator(
+    db: Database, *, code_id: str, person: dict[str, Any], device: dict[str, Any], now: str
+) -> None:
+    """Consume the code and create the first coordinator and their console, all or nothing."""
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        cur = await conn.execute(
+            "UPDATE bootstrap_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?",
+            (now, code_id, now),
+        )
+        if cur.rowcount != 1 or await one(conn, "SELECT 1 AS x FROM people LIMIT 1"):
+            raise Conflict("the enrollment code was already used or has expired")
+        await insert(conn, "people", {**person, "status": "active", "created_at": now})
+        await insert(conn, "devices", {**device, "status": "active", "created_at": now})
+        await audit.append(conn, at=now, action="bootstrap.coordinator_enrolled",
+                           actor_person=person["id"], actor_device=device["id"], subject=code_id)
+
+    await db.write(run)
+
+
+# -- challenges and sessions ----------------------------------------------------------------
+
+
+async def create_challenge(db: Database, row: dict[str, Any]) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        await insert(conn, "challenges", row)
+
+    await db.write(run)
+
+
+async def consume_challenge(
+    db: Database, *, challenge_id: str, device_id: str, now: str
+) -> dict[str, Any] | None:
+    """Mark a challenge used and return it, or None if unknown, used, expired or another device's."""
+
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
+        row = await one(
+            conn,
+            "SELECT * FROM challenges WHERE id = ? AND device_id = ? AND used_at IS NULL AND expires_at > ?",
+            (challenge_id, device_id, now),
+        )
+        if row is not None:
+            await conn.execute("UPDATE challenges SET used_at = ? WHERE id = ?", (now, challenge_id))
+        return row
+
+    return await db.write(run)
+
+
+async def create_session(db: Database, row: dict[str, Any], *, actor: Actor) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        await insert(conn, "sessions", row)
+        await audit.append(conn, at=row["created_at"], action="session.started", actor_person=actor.person,
+                           actor_device=actor.device, subject=row["id"])
+
+    await db.write(run)
+
+
+async def get_session(db: Database, session_id: str) -> dict[str, Any] | None:
+    row = await db.fetchone("SELECT * FROM sessions WHERE id = ?", (session_id,))
+    return dict(row) if row else None
+
+
+async def touch_session(db: Database, session_id: str, now: str) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        await conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ? AND ended_at IS NULL", (now, session_id))
+
+    await db.write(run)
+
+
+async def end_session(db: Database, session_id: str, *, now: str, actor: Actor) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        await conn.execute("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now, session_id))
+        await audit.append(conn, at=now, action="session.ended", actor_person=actor.person,
+                           actor_device=actor.device, subject=session_id)
+
+    await db.write(run)
+
+
+async def record_security_event(
+    db: Database, *, action: str, now: str, actor: Actor, subject: str | None = None, code: str | None = None,
+    case_id: str | None = None, item_id: str | None = None,
+) -> None:
+    """Failed logins, refused tokens, screening refusals: audited with ids and a code only."""
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        await audit.append(conn, at=now, action=action, actor_person=actor.person, actor_device=actor.device,
+                           subject=subject, code=code, case_id=case_id, item_id=item_id)
+
+    await db.write(run)
+
+
+async def people_sharing_a_case(db: Database, person_id: str) -> list[dict[str, Any]]:
+    """Directory entries a person may see: everyone in their cases, plus every coordinator."""
+
+    async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+        return await many(
+            conn,
+            f"""SELECT {PERSON_PUBLIC} FROM people WHERE role = 'coordinator' OR id IN (
+                  SELECT person_id FROM case_participants WHERE case_id IN (
+                      SELECT case_id FROM case_participants WHERE person_id = :p
+                      UNION SELECT case_id FROM case_mediators WHERE person_id = :p)
+                  UNION
+                  SELECT person_id FROM case_mediators WHERE case_id IN (
+                      SELECT case_id FROM case_participants WHERE person_id = :p
+                      UNION SELECT case_id FROM case_mediators WHERE person_id = :p))""".replace(":p", "?"),
+            (person_id,) * 4,
+        )
+
+    return await db.read(run)

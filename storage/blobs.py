@@ -1,0 +1,128 @@
+"""The blob store: ciphertext files in one directory, named by the server, written atomically.
+
+Threat model: the store holds only ciphertext, but a path built from a request could still
+escape the directory or overwrite another item's blob. So the server issues every name
+(128 random bits, hex), :meth:`BlobStore.path` is the single choke point that turns a name
+into a path (format check, ``realpath``, ``commonpath`` containment, as SecureDrop's store
+does), and a blob appears under its final name only after its bytes are fsynced: a temp file
+in the same directory, ``fsync``, ``rename``, ``fsync`` of the directory. A crash at any point
+leaves either the whole blob or no blob (plus, at worst, a stray temp file that
+:meth:`BlobStore.sweep_temp` removes at start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
+
+_BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    blob_id: str
+    size: int
+    hash: str  # hex BLAKE2b-256 of the stored bytes
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        if not root.is_absolute():
+            raise StorageError("the blob directory must be an absolute path")
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root = Path(os.path.realpath(root))
+        self._objects = self.root / "objects"
+        self._tmp = self.root / "tmp"
+        self._objects.mkdir(exist_ok=True, mode=0o700)
+        self._tmp.mkdir(exist_ok=True, mode=0o700)
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_hex(16)
+
+    def path(self, blob_id: str) -> Path:
+        """The one place a blob name becomes a path. Refuses anything the store did not issue."""
+        if not isinstance(blob_id, str) or not _BLOB_ID.fullmatch(blob_id):
+            raise BlobPathError("not a blob name")
+        candidate = os.path.realpath(self._objects / blob_id[:2] / blob_id)
+        if os.path.commonpath([candidate, str(self._objects)]) != str(self._objects):
+            raise BlobPathError("blob path escapes the store")
+        return Path(candidate)
+
+    def exists(self, blob_id: str) -> bool:
+        return self.path(blob_id).is_file()
+
+    async def write_stream(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_size: int,
+        expect_size: int | None = None,
+        expect_hash: str | None = None,
+    ) -> StoredBlob:
+        """Stream ``chunks`` into a new blob; hash while writing; keep it only if it matches.
+
+        Memory use is one chunk. On any failure (too large, mismatch, I/O error, cancellation)
+        the temp file is removed and no blob exists.
+        """
+        blob_id = self.new_id()
+        final = self.path(blob_id)
+        tmp = self._tmp / f"{blob_id}.part"
+        hasher = hashlib.blake2b(digest_size=32)
+        size = 0
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise BlobTooLarge(f"more than {max_size} bytes")
+                    if expect_size is not None and size > expect_size:
+                        raise BlobMismatch("longer than announced")
+                    hasher.update(chunk)
+                    out.write(chunk)
+                digest = hasher.hexdigest()
+                if expect_size is not None and size != expect_size:
+                    raise BlobMismatch("size differs from the manifest")
+                if expect_hash is not None and not secrets.compare_digest(digest, expect_hash):
+                    raise BlobMismatch("hash differs from the manifest")
+                await asyncio.to_thread(os.fsync, out.fileno())
+            await asyncio.to_thread(self._publish, tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return StoredBlob(blob_id, size, digest)
+
+    def _publish(self, tmp: Path, final: Path) -> None:
+        final.parent.mkdir(exist_ok=True, mode=0o700)
+        os.rename(tmp, final)
+        for directory in (final.parent, self._objects):
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def delete(self, blob_id: str) -> bool:
+        """Remove a blob; True if it existed. Idempotent, so retention can retry safely."""
+        try:
+            self.path(blob_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def sweep_temp(self) -> int:
+        """Remove temp files of uploads that never finished (a crash, a kill). Run at start."""
+        removed = 0
+        for leftover in self._tmp.glob("*.part"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed

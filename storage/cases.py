@@ -1,0 +1,165 @@
+"""Mediation cases, their participants (with consent) and their assigned mediators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from . import audit
+from .db import Database
+from .errors import Conflict, NotFound
+from .rows import Actor, insert, many, one
+
+
+async def create_case(db: Database, row: dict[str, Any], *, now: str, actor: Actor) -> dict[str, Any]:
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
+        if not await one(conn, "SELECT id FROM institutions WHERE id = ?", (row["institution_id"],)):
+            raise NotFound("institution")
+        full = {**row, "status": "open", "created_at": now, "updated_at": now}
+        await insert(conn, "cases", full)
+        await audit.append(conn, at=now, action="case.opened", actor_person=actor.person,
+                           actor_device=actor.device, case_id=row["id"], code=row["referral_source"])
+        return full
+
+    return await db.write(run)
+
+
+async def add_member(
+    db: Database, *, case_id: str, person_id: str, as_role: str, now: str, actor: Actor
+) -> None:
+    """Add a participant or assign a mediator; the person's enrolled role must match."""
+    table = {"participant": "case_participants", "mediator": "case_mediators"}[as_role]
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        case = await one(conn, "SELECT status FROM cases WHERE id = ?", (case_id,))
+        person = await one(conn, "SELECT role, status FROM people WHERE id = ?", (person_id,))
+        if case is None:
+            raise NotFound("case")
+        if person is None or person["status"] != "active":
+            raise NotFound("person")
+        if person["role"] != as_role:
+            raise Conflict(f"that person is not enrolled as a {as_role}")
+        if case["status"] == "closed":
+            raise Conflict("the case is closed")
+        if await one(conn, f"SELECT 1 AS x FROM {table} WHERE case_id = ? AND person_id = ?", (case_id, person_id)):
+            raise Conflict(f"already a {as_role} of this case")
+        row = {"case_id": case_id, "person_id": person_id}
+        if as_role == "participant":
+            row |= {"consent": "given", "consent_changed_at": now}
+        await insert(conn, table, row)
+        await conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
+        await audit.append(conn, at=now, action=f"case.{as_role}_added", actor_person=actor.person,
+                           actor_device=actor.device, case_id=case_id, subject=person_id)
+
+    await db.write(run)
+
+
+async def set_consent(
+    db: Database, *, case_id: str, person_id: str, consent: str, now: str, actor: Actor
+) -> list[str]:
+    """Record a withdrawal or a return. A withdrawal holds the person's undelivered items at once.
+
+    Returns the ids of items whose state changed. Restoring consent puts nothing back on its
+    own; held items go back to review only through :func:`storage.items.return_held_to_review`,
+    which the service calls after it has screened them again.
+    """
+
+    async def run(conn: aiosqlite.Connection) -> list[str]:
+        row = await one(conn, "SELECT consent FROM case_participants WHERE case_id = ? AND person_id = ?",
+                        (case_id, person_id))
+        if row is None:
+            raise NotFound("participant")
+        if row["consent"] == consent:
+            return []
+        await conn.execute(
+            "UPDATE case_participants SET consent = ?, consent_changed_at = ? WHERE case_id = ? AND person_id = ?",
+            (consent, now, case_id, person_id),
+        )
+        await audit.append(conn, at=now, action="case.consent_withdrawn" if consent == "withdrawn"
+                           else "case.consent_given", actor_person=actor.person, actor_device=actor.device,
+                           case_id=case_id, subject=person_id)
+        changed: list[str] = []
+        if consent == "withdrawn":
+            held = await many(
+                conn,
+                "SELECT id, state FROM items WHERE case_id = ? AND (sender_id = ? OR recipient_id = ?)"
+                " AND state IN ('pending_review', 'released')",
+                (case_id, person_id, person_id),
+            )
+            for item in held:
+                await conn.execute(
+                    "UPDATE items SET state = 'held', held_from = ?, hold_code = 'consent-withdrawn' WHERE id = ?",
+                    (item["state"], item["id"]),
+                )
+                await audit.append(conn, at=now, action="item.held", actor_person=actor.person,
+                                   actor_device=actor.device, case_id=case_id, item_id=item["id"],
+                                   code="consent-withdrawn")
+                changed.append(item["id"])
+        return changed
+
+    return await db.write(run)
+
+
+async def set_status(db: Database, *, case_id: str, status: str, now: str, actor: Actor) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        case = await one(conn, "SELECT status FROM cases WHERE id = ?", (case_id,))
+        if case is None:
+            raise NotFound("case")
+        if case["status"] == "closed":
+            raise Conflict("a closed case stays closed")
+        if case["status"] == status:
+            return
+        await conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (status, now, case_id))
+        await audit.append(conn, at=now, action=f"case.{status}", actor_person=actor.person,
+                           actor_device=actor.device, case_id=case_id, code=status)
+
+    await db.write(run)
+
+
+async def get_case(db: Database, case_id: str) -> dict[str, Any] | None:
+    """The case with its members, in one read: the facts screening decides on."""
+
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
+        case = await one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
+        if case is None:
+            return None
+        case["participants"] = await many(
+            conn,
+            "SELECT p.id, p.label, p.relation, p.status, p.institution_id, cp.consent, cp.consent_changed_at"
+            " FROM case_participants cp JOIN people p ON p.id = cp.person_id WHERE cp.case_id = ?"
+            " ORDER BY p.created_at",
+            (case_id,),
+        )
+        case["mediators"] = await many(
+            conn,
+            "SELECT p.id, p.label, p.status FROM case_mediators cm JOIN people p ON p.id = cm.person_id"
+            " WHERE cm.case_id = ? ORDER BY p.created_at",
+            (case_id,),
+        )
+        return case
+
+    return await db.read(run)
+
+
+async def list_cases(db: Database, *, member: str | None = None) -> list[dict[str, Any]]:
+    """Every case (coordinator), or the cases a person takes part in or mediates."""
+    if member is None:
+        rows = await db.fetchall("SELECT * FROM cases ORDER BY created_at")
+    else:
+        rows = await db.fetchall(
+            "SELECT * FROM cases WHERE id IN (SELECT case_id FROM case_participants WHERE person_id = ?"
+            " UNION SELECT case_id FROM case_mediators WHERE person_id = ?) ORDER BY created_at",
+            (member, member),
+        )
+    return [dict(r) for r in rows]
+
+
+async def institutions_of_person(db: Database, person_id: str) -> set[str]:
+    """Institutions where this person has a case: where a terminal may serve them."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT c.institution_id FROM cases c JOIN case_participants cp ON cp.case_id = c.id"
+        " WHERE cp.person_id = ? AND c.status != 'closed'",
+        (person_id,),
+    )
+    return {r[0] for r in rows}

@@ -1,0 +1,237 @@
+"""The one way to open the metadata database.
+
+SQLite in WAL mode, foreign keys on, ``synchronous=FULL`` so that an acknowledged write survives
+``kill -9`` and power loss. Every write goes through a single connection fed by a queue
+(datasette's pattern): each queued task runs inside a savepoint of one ``BEGIN IMMEDIATE``
+transaction per tick, so small writes that arrive together share one commit. A caller only hears
+back after the commit, so an acknowledged write is durable. A caller that was cancelled while
+waiting is skipped; one cancelled while its task runs does not break the writer.
+
+Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import logging
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from .errors import MigrationError, StorageError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+ReadFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+
+_MAX_BATCH = 64
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """Every shipped migration as (version, name, sql), in order."""
+    found = []
+    for entry in importlib.resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise MigrationError(f"migrations are not numbered 1..n: {versions}")
+    return found
+
+
+async def _configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    if writer:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+
+
+class Database:
+    """Metadata store. Open with :meth:`open`; close with :meth:`close` (drains queued writes)."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]):
+        self.path = path
+        self._writer = writer
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for conn in readers:
+            self._readers.put_nowait(conn)
+        self._reader_count = len(readers)
+        self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._write_loop(), name="db-writer")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path, *, readers: int = 3) -> Database:
+        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        if not path.is_absolute():
+            raise StorageError("the database path must be absolute")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await _configure(writer, writer=True)
+            await _migrate(writer)
+            reader_conns = []
+            for _ in range(readers):
+                conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                await _configure(conn, writer=False)
+                reader_conns.append(conn)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader_conns)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._queue.put(None)
+        await self._task
+        await self._writer.close()
+        for _ in range(self._reader_count):
+            conn = await self._readers.get()
+            await conn.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run ``fn(conn)`` inside the single writer's transaction; return after the commit."""
+        if self._closed:
+            raise StorageError("database is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((fn, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            await self._run_batch(batch)
+            if stop:
+                return
+
+    async def _run_batch(self, batch: list[tuple[WriteFn[Any], asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            for fn, future in batch:
+                if future.cancelled():
+                    continue
+                await self._writer.execute("SAVEPOINT task")
+                try:
+                    result = await fn(self._writer)
+                except Exception as exc:  # the task's own failure: undo just that task
+                    await self._writer.execute("ROLLBACK TO task")
+                    await self._writer.execute("RELEASE task")
+                    outcomes.append((future, False, exc))
+                else:
+                    await self._writer.execute("RELEASE task")
+                    outcomes.append((future, True, result))
+            await self._writer.execute("COMMIT")
+        except Exception as exc:
+            log.error("write transaction failed: %s", type(exc).__name__)
+            try:
+                await self._writer.execute("ROLLBACK")
+            except Exception:
+                pass
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StorageError("the write could not be committed"))
+            return
+        for future, ok, value in outcomes:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def read(self, fn: ReadFn[T]) -> T:
+        """Run ``fn(conn)`` on a read-only connection (a consistent snapshot for its duration)."""
+        conn = await self._readers.get()
+        try:
+            await conn.execute("BEGIN")
+            try:
+                return await fn(conn)
+            finally:
+                await conn.execute("COMMIT")
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async def run(conn: aiosqlite.Connection) -> aiosqlite.Row | None:
+            async with conn.execute(sql, tuple(params)) as cur:
+                return await cur.fetchone()
+
+        return await self.read(run)
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async def run(conn: aiosqlite.Connection) -> list[aiosqlite.Row]:
+            async with conn.execute(sql, tuple(params)) as cur:
+                return list(await cur.fetchall())
+
+        return await self.read(run)
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    """Apply shipped migrations not yet applied; refuse a database newer than this code."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+    )
+    async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    shipped = _migrations()
+    if current > len(shipped):
+        raise MigrationError(
+            f"database schema version {current} is newer than this relay ({len(shipped)}); upgrade the relay"
+        )
+    for version, name, sql in shipped[current:]:
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            # executescript would commit implicitly; run statements one by one inside our transaction.
+            for statement in _split_sql(sql):
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+            await conn.execute("COMMIT")
+        except Exception as exc:
+            await conn.execute("ROLLBACK")
+            raise MigrationError(f"migration {name} failed: {exc}") from exc
+        log.info("applied migration %s", name)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into complete statements (``sqlite3.complete_statement`` knows triggers)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if not current and line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise MigrationError("migration ends inside a statement")
+    return statements

@@ -1,0 +1,194 @@
+"""Items (letters, videos) and their lifecycle. Every change of state is a compare-and-set on
+the state it expects, inside the single writer, with its audit entry in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from . import audit
+from .db import Database
+from .errors import Conflict, NotFound
+from .rows import Actor, insert, many, one
+
+# What a listing returns: never the manifest's sealed keys or the decision document.
+_SUMMARY = (
+    "id, case_id, kind, sender_id, recipient_id, state, content_type, size, created_at, submitted_at,"
+    " decision, decided_by, decided_at, reason_code, hold_code, held_from, first_opened_at"
+)
+
+
+async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
+    """Record an item whose blob is already durable. This is the moment of acknowledgement."""
+
+    async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
+        if await one(conn, "SELECT id FROM items WHERE id = ?", (row["id"],)):
+            raise Conflict("an item with that id exists")
+        await insert(conn, "items", row)
+        await audit.append(conn, at=row["submitted_at"], action="item.submitted", actor_person=actor.person,
+                           actor_device=actor.device, case_id=row["case_id"], item_id=row["id"],
+                           code=row["state"])
+        if row.get("decision"):
+            await audit.append(conn, at=row["submitted_at"], action=f"item.{row['decision']}",
+                               actor_person=actor.person, actor_device=actor.device, case_id=row["case_id"],
+                               item_id=row["id"], code=row.get("reason_code"))
+        return row
+
+    return await db.write(run)
+
+
+async def get(db: Database, item_id: str) -> dict[str, Any] | None:
+    row = await db.fetchone("SELECT * FROM items WHERE id = ?", (item_id,))
+    return dict(row) if row else None
+
+
+async def decide(
+    db: Database, *, item_id: str, expect_state: str, changes: dict[str, Any], now: str, actor: Actor
+) -> None:
+    """Apply a mediator's decision if the item is still in ``expect_state`` (else Conflict)."""
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        item = await one(conn, "SELECT case_id, state FROM items WHERE id = ?", (item_id,))
+        if item is None:
+            raise NotFound("item")
+        if item["state"] != expect_state:
+            raise Conflict("the item was decided or changed in the meantime")
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        await conn.execute(f"UPDATE items SET {sets} WHERE id = ?", (*changes.values(), item_id))
+        await audit.append(conn, at=now, action=f"item.{changes['decision']}", actor_person=actor.person,
+                           actor_device=actor.device, case_id=item["case_id"], item_id=item_id,
+                           code=changes.get("reason_code"))
+
+    await db.write(run)
+
+
+async def hold(db: Database, *, item_id: str, code: str, now: str, actor: Actor) -> bool:
+    """Hold an item that screening now blocks; True if this call held it."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        item = await one(conn, "SELECT case_id, state FROM items WHERE id = ?", (item_id,))
+        if item is None or item["state"] not in ("pending_review", "released"):
+            return False
+        await conn.execute("UPDATE items SET state = 'held', held_from = ?, hold_code = ? WHERE id = ?",
+                           (item["state"], code, item_id))
+        await audit.append(conn, at=now, action="item.held", actor_person=actor.person, actor_device=actor.device,
+                           case_id=item["case_id"], item_id=item_id, code=code)
+        return True
+
+    return await db.write(run)
+
+
+async def record_receipt(
+    db: Database, *, item_id: str, receipt_doc: str, receipt_sig: str, now: str, actor: Actor
+) -> bool:
+    """First open of a released item: delivered. Later receipts change nothing (False)."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        item = await one(conn, "SELECT case_id, state FROM items WHERE id = ?", (item_id,))
+        if item is None:
+            raise NotFound("item")
+        if item["state"] == "delivered":
+            return False
+        if item["state"] != "released":
+            raise Conflict("the item is not released")
+        await conn.execute(
+            "UPDATE items SET state = 'delivered', first_opened_at = ?, receipt_doc = ?, receipt_sig = ? WHERE id = ?",
+            (now, receipt_doc, receipt_sig, item_id),
+        )
+        await audit.append(conn, at=now, action="item.delivered", actor_person=actor.person,
+                           actor_device=actor.device, case_id=item["case_id"], item_id=item_id)
+        return True
+
+    return await db.write(run)
+
+
+async def sent_by(db: Database, person_id: str) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        f"SELECT {_SUMMARY} FROM items WHERE sender_id = ? AND state != 'uploading' ORDER BY submitted_at",
+        (person_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+async def released_to(db: Database, person_id: str) -> list[dict[str, Any]]:
+    """Items released to this participant (screening at fetch is the caller's job)."""
+    rows = await db.fetchall(
+        f"SELECT {_SUMMARY} FROM items WHERE recipient_id = ? AND state IN ('released', 'delivered')"
+        " ORDER BY decided_at",
+        (person_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+async def review_queue(db: Database, mediator_id: str) -> list[dict[str, Any]]:
+    """Pending and held items between participants of the mediator's cases, oldest first."""
+    rows = await db.fetchall(
+        f"SELECT {_SUMMARY} FROM items WHERE state IN ('pending_review', 'held') AND recipient_id IS NOT NULL"
+        " AND case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?) ORDER BY submitted_at",
+        (mediator_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+async def mediator_inbox(db: Database, mediator_id: str) -> list[dict[str, Any]]:
+    """Items participants addressed to the mediators of the mediator's cases."""
+    rows = await db.fetchall(
+        f"SELECT {_SUMMARY} FROM items WHERE recipient_id IS NULL AND state IN ('released', 'delivered', 'held')"
+        " AND case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?) ORDER BY submitted_at",
+        (mediator_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+async def of_case(db: Database, case_id: str) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        f"SELECT {_SUMMARY} FROM items WHERE case_id = ? AND state != 'uploading' ORDER BY submitted_at", (case_id,)
+    )
+    return [dict(r) for r in rows]
+
+
+async def mark_mediator_read(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
+    """A mediator opened an item addressed to the mediators: delivered, first time only."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        item = await one(conn, "SELECT case_id, state FROM items WHERE id = ? AND recipient_id IS NULL", (item_id,))
+        if item is None:
+            raise NotFound("item")
+        if item["state"] != "released":
+            return False
+        await conn.execute("UPDATE items SET state = 'delivered', first_opened_at = ? WHERE id = ?", (now, item_id))
+        await audit.append(conn, at=now, action="item.delivered", actor_person=actor.person,
+                           actor_device=actor.device, case_id=item["case_id"], item_id=item_id)
+        return True
+
+    return await db.write(run)
+
+
+async def held_in_case(db: Database, case_id: str) -> list[dict[str, Any]]:
+    return [dict(r) for r in await db.fetchall(
+        f"SELECT {_SUMMARY} FROM items WHERE case_id = ? AND state = 'held'", (case_id,))]
+
+
+async def return_held_to_review(db: Database, *, item_ids: list[str], now: str, actor: Actor) -> int:
+    """Held items go back to review (never straight to the recipient): a mediator decides again."""
+
+    async def run(conn: aiosqlite.Connection) -> int:
+        moved = 0
+        for item_id in item_ids:
+            item = await one(conn, "SELECT case_id, state, recipient_id FROM items WHERE id = ?", (item_id,))
+            if item is None or item["state"] != "held":
+                continue
+            back_to = "pending_review" if item["recipient_id"] is not None else "released"
+            await conn.execute(
+                "UPDATE items SET state = ?, held_from = NULL, hold_code = NULL, decision = NULL, decision_doc = NULL,"
+                " decision_sig = NULL, decision_hash = NULL, decided_by = NULL, decided_at = NULL"
+                " WHERE id = ?",
+                (back_to, item_id),
+            )
+            await audit.append(conn, at=now, action="item.returned_to_review", actor_person=actor.person,
+                               actor_device=actor.device, case_id=item["case_id"], item_id=item_id)
+            moved += 1
+        return moved
+
+    return await db.write(run)

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real relay on loopback with real SQLite and blob files in a temp dir."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from relay.app import create_app
+from relay.scenario import TEST_KDF, World, build_world
+from relay.settings import Settings
+
+
+class MovableClock:
+    """A real clock that tests can push forward (sessions expiring, challenges timing out)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **kwargs: float) -> None:
+        self.offset += timedelta(**kwargs)
+
+
+class Relay:
+    def __init__(self, server: TestServer, data_dir: Path, clock: MovableClock, codes: list[str]) -> None:
+        self.server = server
+        self.data_dir = data_dir
+        self.clock = clock
+        self.codes = codes
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def relay(tmp_path: Path, aiohttp_server) -> AsyncIterator[Relay]:  # type: ignore[no-untyped-def]
+    data_dir = tmp_path / "relay-data"
+    clock = MovableClock()
+    codes: list[str] = []
+    app = create_app(Settings(data_dir=data_dir), clock=clock, bootstrap_printer=codes.append)
+    server = await aiohttp_server(app)
+    yield Relay(server, data_dir, clock, codes)
+
+
+@pytest.fixture
+async def world(relay: Relay) -> World:
+    return await build_world(relay.url, relay.codes[0], kdf=TEST_KDF)
