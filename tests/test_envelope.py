@@ -830,3 +830,38 @@ def test_any_bit_flip_in_a_signature_is_rejected(domain: Domain, bit: int) -> No
     signature = ev.b64d(ev.sign(domain, SAMPLE_DOCUMENTS[domain], signer.signing_key))
     with pytest.raises(EnvelopeError):
         ev.verify(domain, SAMPLE_DOCUMENTS[domain], ev.b64e(flip_bit(signature, bit)), signer.public.sign_pk)
+
+
+@MANY
+@given(
+    domain=domains,
+    document=st.one_of(
+        st.dictionaries(st.text(max_size=12), json_values, max_size=12),
+        st.builds(
+            lambda base, extra: {**base, **extra},
+            st.sampled_from(list(SAMPLE_DOCUMENTS.values())),
+            st.dictionaries(st.sampled_from(["v", "type", "size", "keys", "delivery", "kind", "decision"]), json_values),
+        ),
+    ),
+    signature=st.text(max_size=100) | st.binary(max_size=70).map(ev.b64e),
+    sign_pk=st.binary(max_size=40),
+    junk=st.binary(max_size=300),
+    key_text=st.text(max_size=120),
+)
+def test_hostile_input_only_ever_raises_envelope_error(
+    domain: Domain, document: dict[str, Any], signature: str, sign_pk: bytes, junk: bytes, key_text: str
+) -> None:
+    """Whatever arrives from outside, the façade fails closed with its one exception."""
+    for attempt in (
+        lambda: ev.verify(domain, document, signature, sign_pk),
+        lambda: ev.check_document(domain, document),
+        lambda: ev.decrypt_bytes(KEY, ev.MAGIC + junk),
+        lambda: ev.decrypt_bytes(KEY, junk),
+        lambda: ev.open_key(key_text, PEOPLE["recipient"]),
+        lambda: ev.open_identity(junk, key_text, **CHEAP_MIN),
+        lambda: ev.b64d(key_text),
+    ):
+        try:
+            attempt()
+        except EnvelopeError:
+            pass

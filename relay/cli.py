@@ -1,0 +1,503 @@
+"""The ``relay`` command: run the server, and act as coordinator, participant, mediator or terminal.
+
+Every person-facing command logs in afresh (challenge signed with the person's key), does its
+work, and signs out; the unlocked key lives only in this process. Passphrases come from
+``RELAY_PASSPHRASE`` or a prompt; tokens and keys are never printed except the one-time
+secrets a person must hand over (a new device's file, a generated passphrase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from . import envelope, passphrase
+from .cli_text import language, say
+from .client import Client, ProblemError, VerificationError, bootstrap
+from .envelope import Identity
+from .profile import IDENTITY_FILE, Profile, private_dir, write_private
+from .progress import Bar
+from .scenario import PRODUCTION_KDF
+
+
+class CliError(Exception):
+    """A message for the person at the keyboard; the command exits 1."""
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _passphrase(lang: str, prompt: bool = True) -> str:
+    secret = os.environ.get("RELAY_PASSPHRASE")
+    if secret:
+        return secret
+    if prompt and sys.stdin.isatty():
+        return getpass.getpass(say("passphrase-ask", lang))
+    raise CliError(say("passphrase-missing", lang))
+
+
+def _new_passphrase(lang: str) -> str:
+    secret = os.environ.get("RELAY_PASSPHRASE") or passphrase.generate()
+    if not os.environ.get("RELAY_PASSPHRASE"):
+        print(say("passphrase-new", lang), file=sys.stderr)
+        print(f"\n    {secret}\n", file=sys.stderr)
+    return secret
+
+
+def _load_identity(profile_dir: Path, lang: str) -> Identity:
+    bundle = (profile_dir / IDENTITY_FILE).read_bytes()
+    try:
+        return PRODUCTION_KDF.open(bundle, _passphrase(lang))
+    except envelope.EnvelopeError:
+        raise CliError(say("passphrase-wrong", lang)) from None
+
+
+@asynccontextmanager
+async def _session(args: argparse.Namespace) -> AsyncIterator[Client]:
+    """A logged-in client for the profile's person (or, on a terminal, for ``--person``)."""
+    profile = Profile.load(args.profile)
+    async with Client(profile.url, profile.device_token, trust_root=profile.trust_root, lang=args.lang) as client:
+        if profile.device_kind == "terminal":
+            if not args.person:
+                raise CliError("--person is required on a terminal / --person est requis sur une borne")
+            try:
+                identity = await client.unlock_on_terminal(args.person, _passphrase(args.lang),
+                                                           **PRODUCTION_KDF.open_kwargs)
+            except VerificationError:
+                raise CliError(say("passphrase-wrong", args.lang)) from None
+            person_id = args.person
+        else:
+            identity = _load_identity(args.profile, args.lang)
+            person_id = str(profile.person_id)
+        await client.login(person_id, identity)
+        yield client
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], lang: str) -> None:
+    if not rows:
+        print(say("nothing", lang))
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "-")) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c) if row.get(c) is not None else "-").ljust(widths[c]) for c in columns))
+
+
+# -- server and operator commands -------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+    from .settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings(data_dir=args.data_dir.resolve(), host=args.host, port=args.port)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=lambda msg: print(msg, file=sys.stderr, flush=True))
+    return 0
+
+
+async def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from storage import audit
+    from storage.db import Database
+
+    db = await Database.open((args.data_dir / "relay.sqlite3").resolve(), readers=1)
+    try:
+        result = await audit.verify(db, expect_head=args.expect_head)
+    finally:
+        await db.close()
+    if result.ok:
+        print(say("audit-ok", args.lang, n=result.entries, head=result.head))
+        return 0
+    print(say("audit-bad", args.lang, seq=result.bad_seq or "end", problem=result.problem), file=sys.stderr)
+    return 2
+
+
+# -- keys and devices -------------------------------------------------------------------------
+
+
+async def cmd_keygen(args: argparse.Namespace) -> int:
+    """Make this person's keys on their own device; print the public half for enrollment."""
+    directory = private_dir(args.profile)
+    if (directory / IDENTITY_FILE).exists():
+        raise CliError(f"{directory / IDENTITY_FILE} exists already / existe déjà")
+    identity = Identity.generate()
+    write_private(directory / IDENTITY_FILE, PRODUCTION_KDF.seal(identity, _new_passphrase(args.lang)))
+    public = {"sign_pk": envelope.b64e(identity.public.sign_pk), "box_pk": envelope.b64e(identity.public.box_pk),
+              "fingerprint": identity.public.fingerprint()}
+    out = args.out or directory / "public-keys.json"
+    out.write_text(json.dumps(public, indent=2))
+    print(say("keys-written", args.lang, path=directory, pub=out))
+    return 0
+
+
+async def cmd_provision(args: argparse.Namespace) -> int:
+    data = json.loads(args.file.read_text("utf-8"))
+    Profile(**data).save(args.profile)
+    print(say("provisioned", args.lang, path=args.profile))
+    return 0
+
+
+# -- coordinator ------------------------------------------------------------------------------
+
+
+async def cmd_coordinator_init(args: argparse.Namespace) -> int:
+    directory = private_dir(args.profile)
+    identity = Identity.generate()
+    write_private(directory / IDENTITY_FILE, PRODUCTION_KDF.seal(identity, _new_passphrase(args.lang)))
+    result = await bootstrap(args.url, args.code, identity, label=args.label, device_label=args.device_label)
+    Profile(url=args.url, device_id=result["device_id"], device_token=result["device_token"],
+            device_kind="coordinator_console", trust_root=result["trust_root"],
+            person_id=result["person_id"]).save(directory)
+    print(say("enrolled", args.lang, id=result["person_id"], role="coordinator"))
+    print(f"trust root / racine de confiance: {result['trust_root']}")
+    return 0
+
+
+async def cmd_institution(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        if args.action == "add":
+            _print(await client.call("POST", "/v1/institutions", json_body={"name": args.name}))
+        else:
+            _table(await client.call("GET", "/v1/institutions"), ["id", "name", "created_at"], args.lang)
+    return 0
+
+
+async def cmd_person(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        if args.action == "list":
+            _table(await client.call("GET", "/v1/people"), ["id", "role", "relation", "label", "institution_id",
+                                                            "status"], args.lang)
+            return 0
+        if args.action == "revoke":
+            await client.call("POST", f"/v1/people/{args.person_id}/revoke")
+            return 0
+        bundle = None
+        if args.generate_keys:
+            # For someone who will use an institutional terminal: the key is made here, sealed
+            # under a fresh passphrase, and only the sealed bundle goes to the relay.
+            identity = Identity.generate()
+            secret = passphrase.generate()
+            bundle = PRODUCTION_KDF.seal(identity, secret)
+            public = identity.public
+            identity.wipe()
+        elif args.keys:
+            keys = json.loads(args.keys.read_text("utf-8"))
+            public = envelope.PublicIdentity(envelope.b64d(keys["sign_pk"]), envelope.b64d(keys["box_pk"]))
+        else:
+            raise CliError("give --keys FILE (from 'relay keygen') or --generate-keys")
+        person = await client.enroll(public=public, label=args.label, role=args.role, relation=args.relation,
+                                     institution_id=args.institution, key_bundle=bundle)
+        print(say("enrolled", args.lang, id=person["id"], role=args.relation or args.role))
+        if args.generate_keys:
+            print(say("terminal-passphrase", args.lang), file=sys.stderr)
+            print(f"\n    {secret}\n", file=sys.stderr)
+    return 0
+
+
+async def cmd_device(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        if args.action == "list":
+            _table(await client.call("GET", "/v1/devices"), ["id", "kind", "person_id", "institution_id", "label",
+                                                             "status"], args.lang)
+            return 0
+        if args.action == "revoke":
+            await client.call("POST", f"/v1/devices/{args.device_id}/revoke")
+            return 0
+        device = await client.call("POST", "/v1/devices", json_body={
+            "kind": args.kind, "label": args.label, "person_id": args.person, "institution_id": args.institution})
+        profile = Profile.load(args.profile)
+        provisioning = {"url": profile.url, "device_id": device["id"], "device_token": device["device_token"],
+                        "device_kind": args.kind, "trust_root": profile.trust_root, "person_id": args.person}
+        write_private(args.out, json.dumps(provisioning, indent=2).encode())
+        print(say("device-token", args.lang, path=args.out))
+    return 0
+
+
+async def cmd_case(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        action = args.action
+        if action == "open":
+            result = await client.call("POST", "/v1/cases", json_body={
+                "referral_source": args.referral, "institution_id": args.institution})
+        elif action == "add-participant":
+            result = await client.call("POST", f"/v1/cases/{args.case}/participants", json_body={"person_id": args.person})
+        elif action == "assign-mediator":
+            result = await client.call("POST", f"/v1/cases/{args.case}/mediators", json_body={"person_id": args.person})
+        elif action == "consent":
+            result = await client.call("POST", f"/v1/cases/{args.case}/participants/{args.person}/consent",
+                                       json_body={"consent": args.consent})
+        elif action == "status":
+            result = await client.call("POST", f"/v1/cases/{args.case}/status", json_body={"status": args.status})
+        elif action == "show":
+            result = await client.call("GET", f"/v1/cases/{args.case}")
+        elif action == "items":
+            _table(await client.call("GET", f"/v1/cases/{args.case}/items"),
+                   ["id", "kind", "sender_id", "recipient_id", "state", "reason_code", "hold_code", "first_opened_at"],
+                   args.lang)
+            return 0
+        else:
+            _table(await client.call("GET", "/v1/cases"), ["id", "status", "institution_id", "created_at"], args.lang)
+            return 0
+        _print(result)
+    return 0
+
+
+# -- participants, mediators, terminals -------------------------------------------------------
+
+
+async def cmd_send(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        with open(args.file, "rb") as src:
+            result = await client.send(case_id=args.case, recipient=args.to, src=src, content_type=args.content_type,
+                                       progress=Bar("sealing+upload"))
+    print(say("sent", args.lang, id=result["id"], status=result["status"][args.lang]))
+    return 0
+
+
+async def cmd_sent(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        rows = await client.call("GET", "/v1/items/sent")
+    for row in rows:
+        row["status_text"] = row["status"][args.lang]
+        row["to"] = "mediators" if row["to_mediators"] else row["recipient_id"]
+    _table(rows, ["id", "to", "submitted_at", "status_text", "first_opened_at"], args.lang)
+    return 0
+
+
+async def cmd_inbox(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        _table(await client.call("GET", "/v1/inbox"), ["id", "kind", "sender_id", "decided_at", "first_opened_at"],
+               args.lang)
+    return 0
+
+
+async def _write_verified(args: argparse.Namespace, fetcher: Any) -> int:
+    """Decrypt into memory or a temp file; show or keep it only once everything verified."""
+    buffer = io.BytesIO()
+    try:
+        await fetcher(buffer)
+    except VerificationError:
+        raise CliError(say("verify-failed", args.lang)) from None
+    data = buffer.getvalue()
+    if args.out:
+        write_private(args.out, data)
+        print(say("fetched", args.lang, n=len(data), path=args.out), file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode("utf-8", errors="replace"))
+    return 0
+
+
+async def cmd_fetch(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        return await _write_verified(args, lambda dst: client.fetch(args.item, dst, progress=Bar("download")))
+
+
+async def cmd_note(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        return await _write_verified(args, lambda dst: client.read_note(args.item, dst))
+
+
+async def cmd_review(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        action = args.action
+        if action == "queue":
+            _table(await client.call("GET", "/v1/review/queue"),
+                   ["id", "case_id", "kind", "sender_id", "recipient_id", "state", "hold_code", "age_seconds"], args.lang)
+        elif action == "inbox":
+            _table(await client.call("GET", "/v1/review/inbox"),
+                   ["id", "case_id", "kind", "sender_id", "state", "age_seconds"], args.lang)
+        elif action == "open":
+            return await _write_verified(args, lambda dst: client.open_item(args.item, dst, progress=Bar("download")))
+        elif action == "release":
+            if args.rendition:
+                with open(args.rendition, "rb") as rendition:
+                    await client.release(args.item, rendition, progress=Bar("upload"))
+            else:
+                await client.release(args.item, progress=Bar("upload"))
+            print(say("released", args.lang, id=args.item))
+        elif action == "return":
+            await client.return_to_sender(args.item, args.note)
+            print(say("returned", args.lang, id=args.item))
+        elif action == "withhold":
+            await client.withhold(args.item, args.reason)
+            print(say("withheld", args.lang, id=args.item, reason=args.reason))
+        elif action == "read":
+            _print(await client.call("POST", f"/v1/items/{args.item}/read"))
+        elif action == "write":
+            with open(args.file, "rb") as src:
+                result = await client.send(case_id=args.case, recipient=args.to, src=src, progress=Bar("upload"))
+            print(say("sent", args.lang, id=result["id"], status=result["status"][args.lang]))
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return await run(args)
+
+
+# -- argument parsing -------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="relay", description="Mediation relay / Relais de médiation")
+    top.add_argument("--lang", choices=["en", "fr"], default=None, help="language / langue (default: from LANG)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def with_profile(p: argparse.ArgumentParser, person: bool = False) -> argparse.ArgumentParser:
+        p.add_argument("--profile", type=Path, required=True, help="this device's profile directory")
+        if person:
+            p.add_argument("--person", help="on a terminal: the participant signing in")
+        return p
+
+    p = sub.add_parser("serve", help="run the relay")
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RELAY_DATA_DIR", "./relay-data")))
+    p.add_argument("--host", default=os.environ.get("RELAY_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("RELAY_PORT", "8787")))
+    p.set_defaults(sync=cmd_serve)
+
+    p = sub.add_parser("demo", help="a whole exchange on a throwaway relay, step by step")
+    p.add_argument("--url", help="use this (freshly started) relay instead of starting one")
+    p.add_argument("--code", help="with --url: the first-start enrollment code it printed")
+    p.add_argument("--letter", type=Path, help="send this letter instead of the built-in one")
+    p.add_argument("--data-dir", type=Path, help="keep the relay's data directory here")
+    p.add_argument("--out", type=Path, help="write exactly what the recipient received here")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("audit", help="verify the audit chain of a data directory")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--expect-head", help="a head recorded earlier: detects entries removed from the end")
+    p.set_defaults(run=cmd_audit_verify)
+
+    p = with_profile(sub.add_parser("keygen", help="make your keys on this device"))
+    p.add_argument("--out", type=Path, help="where to write the public keys (default: PROFILE/public-keys.json)")
+    p.set_defaults(run=cmd_keygen)
+
+    p = with_profile(sub.add_parser("provision", help="set this device up from the file the coordinator gave"))
+    p.add_argument("file", type=Path)
+    p.set_defaults(run=cmd_provision)
+
+    coord = sub.add_parser("coordinator", help="the national unit's console").add_subparsers(dest="area", required=True)
+    p = with_profile(coord.add_parser("init", help="enroll the first coordinator with the first-start code"))
+    p.add_argument("--url", required=True)
+    p.add_argument("--code", required=True)
+    p.add_argument("--label", default="National unit coordinator")
+    p.add_argument("--device-label", default="National unit console")
+    p.set_defaults(run=cmd_coordinator_init)
+
+    p = with_profile(coord.add_parser("institution"))
+    p.add_argument("action", choices=["add", "list"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(run=cmd_institution)
+
+    p = with_profile(coord.add_parser("person"))
+    p.add_argument("action", choices=["add", "list", "revoke"])
+    p.add_argument("person_id", nargs="?")
+    p.add_argument("--label")
+    p.add_argument("--role", choices=["coordinator", "mediator", "participant"])
+    p.add_argument("--relation", choices=["victim", "victim_representative", "victim_family", "offender_family",
+                                          "offender"])
+    p.add_argument("--institution")
+    p.add_argument("--keys", type=Path, help="public keys from 'relay keygen' on the person's own device")
+    p.add_argument("--generate-keys", action="store_true", help="for terminal users: a sealed key and passphrase")
+    p.set_defaults(run=cmd_person)
+
+    p = with_profile(coord.add_parser("device"))
+    p.add_argument("action", choices=["add", "list", "revoke"])
+    p.add_argument("device_id", nargs="?")
+    p.add_argument("--kind", choices=["participant_device", "mediator_desk", "terminal", "coordinator_console"])
+    p.add_argument("--label")
+    p.add_argument("--person")
+    p.add_argument("--institution")
+    p.add_argument("--out", type=Path, help="the device file to hand over")
+    p.set_defaults(run=cmd_device)
+
+    p = with_profile(coord.add_parser("case"))
+    p.add_argument("action", choices=["open", "list", "show", "items", "add-participant", "assign-mediator", "consent",
+                                      "status"])
+    p.add_argument("case", nargs="?")
+    p.add_argument("--referral", help="victim, institutional or community")
+    p.add_argument("--institution")
+    p.add_argument("--person")
+    p.add_argument("--consent", choices=["given", "withdrawn"])
+    p.add_argument("--status", choices=["open", "paused", "closed"])
+    p.set_defaults(run=cmd_case)
+
+    p = with_profile(sub.add_parser("send", help="seal and send a letter"), person=True)
+    p.add_argument("file", type=Path)
+    p.add_argument("--case", required=True)
+    p.add_argument("--to", required=True, help="the other participant's id, or 'mediators'")
+    p.add_argument("--content-type", default="text/plain; charset=utf-8")
+    p.set_defaults(run=cmd_send)
+
+    p = with_profile(sub.add_parser("sent", help="what you sent and where it is"), person=True)
+    p.set_defaults(run=cmd_sent)
+    p = with_profile(sub.add_parser("inbox", help="items released to you"), person=True)
+    p.set_defaults(run=cmd_inbox)
+    for name, func, helptext in (("fetch", cmd_fetch, "verify and open a released item"),
+                                 ("note", cmd_note, "read the mediator's note on a returned item")):
+        p = with_profile(sub.add_parser(name, help=helptext), person=True)
+        p.add_argument("item")
+        p.add_argument("--out", type=Path, help="write here instead of showing it")
+        p.set_defaults(run=func)
+
+    p = with_profile(sub.add_parser("review", help="the mediator's desk"))
+    p.add_argument("action", choices=["queue", "inbox", "open", "release", "return", "withhold", "read", "write"])
+    p.add_argument("item", nargs="?")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--rendition", type=Path, help="release this edited version instead of the letter as written")
+    p.add_argument("--note", help="the note to the sender, with return")
+    p.add_argument("--reason", help="a reason code, with withhold (for example not-ready)")
+    p.add_argument("--case")
+    p.add_argument("--to")
+    p.add_argument("--file", type=Path)
+    p.set_defaults(run=cmd_review)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    args.lang = language(args.lang)
+    try:
+        if hasattr(args, "sync"):
+            return int(args.sync(args))
+        return int(asyncio.run(args.run(args)))
+    except CliError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ProblemError as exc:
+        print(f"{exc} ({exc.status} {exc.type})", file=sys.stderr)
+        return 1
+    except VerificationError:
+        print(say("verify-failed", args.lang), file=sys.stderr)
+        return 1
+    except aiohttp.ClientConnectionError:
+        url = getattr(args, "url", None) or "?"
+        print(say("unreachable", args.lang, url=url), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
