@@ -75,6 +75,7 @@ class Client:
         self._http = http
         self._own_http = http is None
         self._people: dict[str, Person] = {}
+        self._unlocked: Identity | None = None
         self.clock = SystemClock()
 
     async def __aenter__(self) -> Client:
@@ -91,9 +92,11 @@ class Client:
                 await self.logout()
             except (ProblemError, aiohttp.ClientError):
                 pass
-        if self.identity is not None:
-            self.identity.wipe()
-            self.identity = None
+        if self._unlocked is not None:
+            # A key unlocked here (on a terminal) lives for this session only.
+            self._unlocked.wipe()
+            self._unlocked = None
+        self.identity = None
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
@@ -148,9 +151,10 @@ class Client:
         """On a terminal: fetch the person's sealed key bundle and open it in memory."""
         bundle = await self.call("GET", f"/v1/people/{person_id}/key-bundle")
         try:
-            return envelope.open_identity(envelope.b64d(bundle["key_bundle"]), passphrase, **kdf)
+            self._unlocked = envelope.open_identity(envelope.b64d(bundle["key_bundle"]), passphrase, **kdf)
         except envelope.EnvelopeError:
             raise VerificationError("the passphrase does not open this key") from None
+        return self._unlocked
 
     def _device_id(self) -> str:
         assert self.device_token, "no device token"

@@ -45,10 +45,14 @@ from nacl.signing import SigningKey, VerifyKey
 
 __all__ = [
     "CHUNK_SIZE",
+    "DECISIONS",
     "ENCRYPTED_CHUNK_SIZE",
     "HEADER_SIZE",
     "KEY_SIZE",
+    "KINDS",
     "MAGIC",
+    "MEMLIMIT_MODERATE",
+    "OPSLIMIT_MODERATE",
     "Domain",
     "EnvelopeError",
     "Identity",
@@ -92,19 +96,20 @@ class EnvelopeError(Exception):
 # Constants
 # --------------------------------------------------------------------------------------------
 
-_ss = nacl.bindings  # the secretstream names are long; this keeps the calls readable
+_sodium = nacl.bindings  # the raw libsodium calls (secretstream has no high-level API)
 
 MAGIC: Final = b"RLY\x01"  # "RLY" + format version 1
 KEY_SIZE: Final = 32
 CHUNK_SIZE: Final = 64 * 1024  # plaintext bytes per chunk; every chunk but the last is exactly this
-_ABYTES: Final[int] = _ss.crypto_secretstream_xchacha20poly1305_ABYTES  # 17: 1 tag + 16 MAC
-_STREAM_HEADER: Final[int] = _ss.crypto_secretstream_xchacha20poly1305_HEADERBYTES  # 24
+_ABYTES: Final[int] = _sodium.crypto_secretstream_xchacha20poly1305_ABYTES  # 17: 1 tag + 16 MAC
+_STREAM_HEADER: Final[int] = _sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES  # 24
 HEADER_SIZE: Final = len(MAGIC) + _STREAM_HEADER  # 28 bytes before the first chunk
 ENCRYPTED_CHUNK_SIZE: Final = CHUNK_SIZE + _ABYTES  # size of every chunk but the last
-_TAG_MESSAGE: Final[int] = _ss.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
-_TAG_FINAL: Final[int] = _ss.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_TAG_MESSAGE: Final[int] = _sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+_TAG_FINAL: Final[int] = _sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_StreamState = nacl.bindings.crypto_secretstream_xchacha20poly1305_state
 
-_SEALED_KEY_SIZE: Final = nacl.bindings.crypto_box_SEALBYTES + KEY_SIZE  # 48 + 32
+_SEALED_KEY_SIZE: Final = _sodium.crypto_box_SEALBYTES + KEY_SIZE  # 48 + 32
 _SIGNATURE_SIZE: Final = 64
 
 # JSON numbers above 2**53 - 1 do not survive a round trip through a JavaScript (IEEE double)
@@ -204,16 +209,14 @@ class Identity:
     wipe, reading either key raises :class:`EnvelopeError`, so a stale session fails closed.
     """
 
-    __slots__ = ("_signing_key", "_box_key", "_public")
+    __slots__ = ("_box_key", "_public", "_signing_key")
 
     def __init__(self, signing_key: SigningKey, box_key: PrivateKey) -> None:
         if not isinstance(signing_key, SigningKey) or not isinstance(box_key, PrivateKey):
             raise TypeError("Identity takes a nacl SigningKey and a nacl PrivateKey")
         self._signing_key: SigningKey | None = signing_key
         self._box_key: PrivateKey | None = box_key
-        self._public = PublicIdentity(
-            sign_pk=bytes(signing_key.verify_key), box_pk=bytes(box_key.public_key)
-        )
+        self._public = PublicIdentity(sign_pk=bytes(signing_key.verify_key), box_pk=bytes(box_key.public_key))
 
     @classmethod
     def generate(cls) -> Identity:
@@ -266,10 +269,7 @@ _BUNDLE_MAGIC: Final = b"RLYK"
 _BUNDLE_VERSION: Final = 1
 _BUNDLE_HEAD: Final = struct.Struct(">4sBQQ16s")
 _BUNDLE_SIZE: Final = (
-    _BUNDLE_HEAD.size
-    + nacl.secret.SecretBox.NONCE_SIZE
-    + 2 * KEY_SIZE
-    + nacl.secret.SecretBox.MACBYTES
+    _BUNDLE_HEAD.size + nacl.secret.SecretBox.NONCE_SIZE + 2 * KEY_SIZE + nacl.secret.SecretBox.MACBYTES
 )
 OPSLIMIT_MODERATE: Final[int] = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
 MEMLIMIT_MODERATE: Final[int] = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
@@ -340,8 +340,8 @@ def open_identity(
 
     Checked before the (expensive) key derivation: exact length, magic, version, that the
     recorded limits lie between the minimums given here and SENSITIVE, and that memlimit is
-    a whole number of KiB. Callers should then
-    compare ``identity.public`` with the person's enrolled keys.
+    a whole number of KiB. Callers should then compare ``identity.public`` with the person's
+    enrolled keys.
     """
     if not isinstance(bundle, bytes) or len(bundle) != _BUNDLE_SIZE:
         raise EnvelopeError()
@@ -417,8 +417,8 @@ def encrypt_stream(key: bytes, src: BinaryIO) -> Iterator[bytes]:
     reading ``src`` lazily as the iterator is consumed. The key is checked at call time.
     """
     _check_key(key)
-    state = _ss.crypto_secretstream_xchacha20poly1305_state()
-    header = _ss.crypto_secretstream_xchacha20poly1305_init_push(state, key)
+    state = _StreamState()
+    header = _sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key)
     return _push_chunks(state, MAGIC + header, src)
 
 
@@ -430,21 +430,19 @@ def _encrypt_stream_with_header(key: bytes, header: bytes, src: BinaryIO) -> Ite
     had. Reusing a header with the same key destroys confidentiality: never use this for data.
     """
     _check_key(key)
-    state = _ss.crypto_secretstream_xchacha20poly1305_state()
-    _ss.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
+    state = _StreamState()
+    _sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
     return _push_chunks(state, MAGIC + header, src)
 
 
-def _push_chunks(
-    state: nacl.bindings.crypto_secretstream_xchacha20poly1305_state, prefix: bytes, src: BinaryIO
-) -> Iterator[bytes]:
+def _push_chunks(state: _StreamState, prefix: bytes, src: BinaryIO) -> Iterator[bytes]:
     yield prefix
     while True:
         plaintext = _read_up_to(src, CHUNK_SIZE)
         if len(plaintext) == CHUNK_SIZE:
-            yield _ss.crypto_secretstream_xchacha20poly1305_push(state, plaintext, tag=_TAG_MESSAGE)
+            yield _sodium.crypto_secretstream_xchacha20poly1305_push(state, plaintext, tag=_TAG_MESSAGE)
         else:  # a short read means end of file: this is the last chunk, maybe empty
-            yield _ss.crypto_secretstream_xchacha20poly1305_push(state, plaintext, tag=_TAG_FINAL)
+            yield _sodium.crypto_secretstream_xchacha20poly1305_push(state, plaintext, tag=_TAG_FINAL)
             return
 
 
@@ -472,7 +470,7 @@ class StreamDecryptor:
         if not isinstance(key, bytes) or len(key) != KEY_SIZE:
             raise EnvelopeError()
         self._key: bytes | None = key
-        self._state: nacl.bindings.crypto_secretstream_xchacha20poly1305_state | None = None
+        self._state: _StreamState | None = None
         self._pending = b""  # bytes received but not yet consumed, always < one full chunk
         self._done = False  # the FINAL chunk has been opened
         self._failed = False
@@ -512,8 +510,8 @@ class StreamDecryptor:
                 self._pending = buffer
                 return b""
             assert self._key is not None
-            self._state = _ss.crypto_secretstream_xchacha20poly1305_state()
-            _ss.crypto_secretstream_xchacha20poly1305_init_pull(
+            self._state = _StreamState()
+            _sodium.crypto_secretstream_xchacha20poly1305_init_pull(
                 self._state, buffer[len(MAGIC) : HEADER_SIZE], self._key
             )
             self._key = None  # the state holds the subkey from here on
@@ -524,7 +522,7 @@ class StreamDecryptor:
             # A full-size chunk can only be a MESSAGE chunk (a FINAL chunk is always shorter).
             while len(buffer) - pos >= ENCRYPTED_CHUNK_SIZE:
                 chunk = bytes(view[pos : pos + ENCRYPTED_CHUNK_SIZE])
-                plaintext, tag = _ss.crypto_secretstream_xchacha20poly1305_pull(self._state, chunk)
+                plaintext, tag = _sodium.crypto_secretstream_xchacha20poly1305_pull(self._state, chunk)
                 if tag != _TAG_MESSAGE:
                     raise EnvelopeError()
                 plaintexts.append(plaintext)
@@ -536,7 +534,7 @@ class StreamDecryptor:
         # try changes nothing and we wait for more bytes.
         if len(rest) >= _ABYTES:
             try:
-                plaintext, tag = _ss.crypto_secretstream_xchacha20poly1305_pull(self._state, rest)
+                plaintext, tag = _sodium.crypto_secretstream_xchacha20poly1305_pull(self._state, rest)
             except nacl.exceptions.CryptoError:
                 pass
             else:

@@ -66,7 +66,7 @@ def _identity_vector(identity: ev.Identity, sign_seed: bytes, box_secret: bytes)
 
 
 def _canonical_vectors() -> dict[str, Any]:
-    valid = {
+    valid: dict[str, dict[str, Any]] = {
         "sorted keys, no whitespace, literals": {"b": 1, "a": [True, False, None], "c": {"z": "", "y": -7}},
         "non-ASCII is raw UTF-8; only quote, backslash and controls are escaped": {
             "text": 'Grüße, 日本, 😀, "quoted" \\ / \u2028 \x7f',
@@ -83,7 +83,7 @@ def _canonical_vectors() -> dict[str, Any]:
         "empty object": {},
         "nested and empty containers": {"l": [[], {}, [1, [2]]], "o": {"k": {"k": {}}}},
     }
-    invalid = {
+    invalid: dict[str, dict[str, Any]] = {
         "a float, even an integral one": {"x": 1.0},
         "a fraction": {"x": 0.5},
         "an integer above 2**53 - 1": {"x": 2**53},
@@ -169,10 +169,25 @@ def _stream_vectors(key: bytes, header: bytes) -> tuple[dict[str, Any], dict[int
         {"name": "bit flipped in MAC", "base": 13, "op": "flip_bit", "bit": (ev.HEADER_SIZE + 29) * 8 + 7},
         {"name": "last byte removed", "base": 13, "op": "truncate", "length": ev.ciphertext_size(13) - 1},
         {"name": "FINAL chunk dropped (64 KiB + 1)", "base": 65537, "op": "truncate", "length": first_final},
-        {"name": "empty FINAL chunk dropped (64 KiB)", "base": 65536, "op": "truncate", "length": first_final},
-        {"name": "bit flipped in second chunk", "base": 65537, "op": "flip_bit", "bit": (first_final + 5) * 8},
+        {
+            "name": "empty FINAL chunk dropped (64 KiB)",
+            "base": 65536,
+            "op": "truncate",
+            "length": first_final,
+        },
+        {
+            "name": "bit flipped in second chunk",
+            "base": 65537,
+            "op": "flip_bit",
+            "bit": (first_final + 5) * 8,
+        },
         {"name": "one byte appended", "base": 13, "op": "append_hex", "hex": "00"},
-        {"name": "authentic chunk appended after FINAL", "base": 13, "op": "append_hex", "hex": appended.hex()},
+        {
+            "name": "authentic chunk appended after FINAL",
+            "base": 13,
+            "op": "append_hex",
+            "hex": appended.hex(),
+        },
         {"name": "no FINAL chunk (short MESSAGE chunk at the end)", "blob_hex": unterminated.hex()},
         {"name": "wrong key", "base": 13, "op": "use_key", "key_hex": fixed("another content key").hex()},
     ]
@@ -249,7 +264,9 @@ def build() -> dict[str, Any]:
         (
             "LOGIN",
             "recipient",
-            ev.login_statement(challenge=ev.b64e(fixed("login challenge")), device_id="d-terminal-7", person_id="p-recipient"),
+            ev.login_statement(
+                challenge=ev.b64e(fixed("login challenge")), device_id="d-terminal-7", person_id="p-recipient"
+            ),
         ),
         (
             "ENROLLMENT",

@@ -1,0 +1,1 @@
+"""Media work (probe, validate, transcode, strip metadata) over ffmpeg: arrives with video messages."""

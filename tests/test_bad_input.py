@@ -1,0 +1,184 @@
+"""Promise 5: bad input gets a clear RFC 9457 problem with a stable type, and changes nothing."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from typing import Any
+
+import aiohttp
+import pytest
+
+from relay import envelope, ids
+from relay.client import Client, ProblemError
+from relay.clock import stamp
+from relay.scenario import World
+
+from .conftest import Relay
+
+DOMAIN_TABLES = ("institutions", "people", "devices", "cases", "case_participants", "case_mediators", "items")
+
+
+def snapshot(relay: Relay) -> tuple[Any, ...]:
+    conn = sqlite3.connect(f"file:{relay.data_dir / 'relay.sqlite3'}?mode=ro", uri=True)
+    try:
+        tables = tuple(tuple(conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in DOMAIN_TABLES)
+    finally:
+        conn.close()
+    blobs = tuple(sorted(str(p) for p in (relay.data_dir / "blobs").rglob("*") if p.is_file()))
+    return tables, blobs
+
+
+async def raw(client: Client, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    assert client._http is not None
+    headers = {**client._headers(), **kwargs.pop("headers", {})}
+    async with client._http.request(method, client.url + path, headers=headers, **kwargs) as response:
+        return response.status, await response.json(content_type=None), dict(response.headers)
+
+
+def sealed_letter(world: World, *, tamper: str | None = None) -> tuple[dict[str, Any], bytes]:
+    key = envelope.new_content_key()
+    blob = envelope.encrypt_bytes(key, b"a letter")
+    readers = (world.mediator, world.victim)
+    manifest = envelope.item_manifest(
+        item_id=ids.new("item"), case_id=world.case_id, kind="letter", sender=world.victim.person_id,
+        recipient=world.offender.person_id, created_at="2026-11-21T12:00:00Z", content_type="text/plain",
+        size=len(blob), hash=envelope.blob_hash(blob),
+        keys={r.person_id: envelope.seal_key(key, r.identity.public.box_pk) for r in readers})
+    signature = envelope.sign(envelope.Domain.MANIFEST, manifest, world.victim.identity.signing_key)
+    if tamper == "bit-flip":
+        blob = blob[:40] + bytes([blob[40] ^ 1]) + blob[41:]
+    elif tamper == "truncate":
+        blob = blob[:-1]
+    elif tamper == "signature":
+        manifest = {**manifest, "content_type": "text/html"}
+    return {"manifest": manifest, "signature": signature}, blob
+
+
+def form(meta: dict[str, Any] | bytes, blob: bytes | None) -> aiohttp.MultipartWriter:
+    writer = aiohttp.MultipartWriter("form-data")
+    part = writer.append(meta) if isinstance(meta, bytes) else writer.append_json(meta)
+    part.set_content_disposition("form-data", name="meta")
+    if blob is not None:
+        writer.append(blob).set_content_disposition("form-data", name="content")
+    return writer
+
+
+@pytest.fixture
+async def victim(world: World) -> Client:
+    client = await world.session(world.victim)
+    yield client
+    await client.close()
+
+
+async def test_malformed_json_wrong_types_unknown_fields_and_oversize(relay: Relay, world: World, victim: Client) -> None:
+    coordinator = await world.session(world.coordinator)
+    try:
+        before = snapshot(relay)
+        cases = [
+            (b"{not json", 400, "malformed-request"),
+            (b'{"name": 42}', 422, "invalid-field"),
+            (b'{"name": "B", "extra": true}', 422, "invalid-field"),
+            (b'[]', 422, "invalid-field"),
+            (b'{"name": "' + b"x" * 300_000 + b'"}', 413, "body-too-large"),
+        ]
+        for body, status, slug in cases:
+            got, problem, headers = await raw(coordinator, "POST", "/v1/institutions", data=body,
+                                              headers={"Content-Type": "application/json"})
+            assert (got, problem["type"]) == (status, f"urn:mediation-relay:problem:{slug}"), body[:40]
+            assert headers["Content-Type"].startswith("application/problem+json")
+            assert problem["title"] and problem["status"] == status
+        invalid = (await raw(coordinator, "POST", "/v1/institutions", json={"name": 42}))[1]
+        assert invalid["errors"][0]["field"] == "name"
+        assert snapshot(relay) == before
+    finally:
+        await coordinator.close()
+
+
+@pytest.mark.parametrize("tamper,status,slug", [
+    ("bit-flip", 422, "content-mismatch"),
+    ("truncate", 422, "content-mismatch"),
+    ("signature", 422, "signature-invalid"),
+])
+async def test_tampered_uploads_are_refused_and_leave_nothing(
+        relay: Relay, world: World, victim: Client, tamper: str, status: int, slug: str) -> None:
+    before = snapshot(relay)
+    meta, blob = sealed_letter(world, tamper=tamper)
+    with pytest.raises(ProblemError) as refused:
+        await victim.call("POST", "/v1/items", data=form(meta, blob))
+    assert (refused.value.status, refused.value.type) == (status, slug)
+    assert snapshot(relay) == before
+    assert list((relay.data_dir / "blobs" / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("shape", ["not-multipart", "no-content", "meta-not-json", "manifest-missing-field",
+                                   "another-sender"])
+async def test_malformed_uploads_change_nothing(relay: Relay, world: World, victim: Client, shape: str) -> None:
+    before = snapshot(relay)
+    meta, blob = sealed_letter(world)
+    if shape == "not-multipart":
+        data: Any = blob
+    elif shape == "no-content":
+        data = form(meta, None)
+    elif shape == "meta-not-json":
+        data = form(b"{{{", blob)
+    elif shape == "manifest-missing-field":
+        data = form({**meta, "manifest": {k: v for k, v in meta["manifest"].items() if k != "hash"}}, blob)
+    else:
+        data = form({**meta, "manifest": {**meta["manifest"], "sender": world.offender.person_id}}, blob)
+    with pytest.raises(ProblemError) as refused:
+        await victim.call("POST", "/v1/items", data=data)
+    assert 400 <= refused.value.status < 500
+    assert refused.value.problem["type"].startswith("urn:mediation-relay:problem:")
+    assert snapshot(relay) == before
+
+
+async def test_a_decision_that_does_not_match_the_item_is_refused(relay: Relay, world: World, victim: Client) -> None:
+    sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"hello"))
+    mediator = await world.session(world.mediator)
+    try:
+        before = snapshot(relay)
+        doc = envelope.decision_manifest(
+            item_id=sent["id"], case_id=world.case_id, manifest_hash="0" * 64, decision="withhold",
+            mediator=world.mediator.person_id, decided_at=stamp(relay.clock.now()),
+            recipient=world.offender.person_id, delivery=None, reason="not-ready")
+        meta = {"decision": doc, "signature": envelope.sign(envelope.Domain.DECISION, doc,
+                                                            world.mediator.identity.signing_key)}
+        with pytest.raises(ProblemError) as refused:
+            await mediator.call("POST", f"/v1/items/{sent['id']}/decision", data=form(meta, None))
+        assert refused.value.type == "signature-invalid"
+        # Signed by someone else (the victim's key) over the right document:
+        manifest = (await mediator.call("GET", f"/v1/items/{sent['id']}"))["manifest"]
+        good = {**doc, "manifest_hash": envelope.digest(manifest)}
+        forged = {"decision": good, "signature": envelope.sign(envelope.Domain.DECISION, good,
+                                                               world.victim.identity.signing_key)}
+        with pytest.raises(ProblemError) as refused:
+            await mediator.call("POST", f"/v1/items/{sent['id']}/decision", data=form(forged, None))
+        assert refused.value.type == "signature-invalid"
+        assert snapshot(relay) == before
+    finally:
+        await mediator.close()
+
+
+async def test_an_expired_or_idle_session_gets_a_problem_and_changes_nothing(relay: Relay, world: World,
+                                                                            victim: Client) -> None:
+    relay.clock.advance(seconds=15 * 60 + 1)  # past the idle limit
+    before = snapshot(relay)
+    with pytest.raises(ProblemError) as refused:
+        await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"late"))
+    assert (refused.value.status, refused.value.type) == (401, "session-required")
+    assert snapshot(relay) == before
+
+
+async def test_problems_speak_french_when_asked(world: World) -> None:
+    async with world.client("dev_0000000000000000.nope", lang="fr") as client:
+        status, problem, headers = await raw(client, "GET", "/v1/me")
+    assert status == 401 and headers["Content-Language"] == "fr"
+    assert problem["title"].startswith("Cet appareil n'est pas approuvé")
+
+
+async def test_unknown_routes_and_methods_are_problems_too(world: World) -> None:
+    async with world.client(str(world.victim.device_token)) as client:
+        for method, path in (("GET", "/v1/nothing-here"), ("PATCH", "/v1/items/sent")):
+            status, problem, _ = await raw(client, method, path)
+            assert status == 404 and problem["type"] == "urn:mediation-relay:problem:not-found"
