@@ -91,7 +91,7 @@ async def open_session(ctx: Context, device: dict[str, Any], challenge_id: str, 
         statement = envelope.login_statement(
             challenge=challenge["nonce"], device_id=device["id"], person_id=person["id"])
         envelope.verify(envelope.Domain.LOGIN, statement, signature, envelope.b64d(person["sign_pk"]))
-    except envelope.EnvelopeError:
+    except (envelope.EnvelopeError, ValueError):
         await accounts.record_security_event(ctx.db, action="login.failed", now=iso(now), actor=actor)
         raise LoginRefused() from None
     assert person is not None
