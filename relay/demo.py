@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .client import ProblemError
@@ -52,12 +53,20 @@ def detail(text: str) -> None:
     print(f"    {text}", flush=True)
 
 
+@dataclass
+class RunningRelay:
+    url: str
+    code: str | None  # None when the data directory already had a coordinator
+    process: asyncio.subprocess.Process
+
+
 @asynccontextmanager
-async def local_relay(data_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """Start ``relay serve`` as a child process on a free loopback port; yield (url, code)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def local_relay(data_dir: Path, port: int | None = None) -> AsyncIterator[RunningRelay]:
+    """Start ``relay serve`` as a child process on a free loopback port, and stop it after."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "relay", "serve", "--data-dir", str(data_dir), "--port", str(port),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -71,10 +80,10 @@ async def local_relay(data_dir: Path) -> AsyncIterator[tuple[str, str]]:
                     raise DemoFailure("the relay stopped during start-up")
                 if match := CODE_PATTERN.search(line):
                     code = match.group(1)
-                if "Running on" in line and code:
+                if "Running on" in line:
                     break
         drain = asyncio.create_task(_drain(process.stderr))
-        yield f"http://127.0.0.1:{port}", code
+        yield RunningRelay(f"http://127.0.0.1:{port}", code, process)
     finally:
         if process.returncode is None:
             process.terminate()
@@ -99,9 +108,11 @@ async def run(args: argparse.Namespace) -> int:
             data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="relay-demo-")) / "data").resolve()
             step(0, f"Starting a relay on loopback with its data in {data_dir}")
             try:
-                async with local_relay(data_dir) as (url, code):
-                    detail(f"relay listening at {url}")
-                    await exchange(url, code, args, data_dir)
+                async with local_relay(data_dir) as running:
+                    detail(f"relay listening at {running.url}")
+                    if running.code is None:
+                        raise DemoFailure(f"{data_dir} already has a coordinator; give an empty --data-dir")
+                    await exchange(running.url, running.code, args, data_dir)
                 await check_audit(data_dir)
             finally:
                 if not keep:

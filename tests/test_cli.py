@@ -1,0 +1,138 @@
+"""The README's walk-through, command by command, as a person would type it, against a real relay."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from relay.demo import local_relay
+
+PASSPHRASE_LINE = re.compile(r"^\s{4}([a-z]+(?:-[a-z]+){5})\s*$", re.MULTILINE)
+
+
+def relay_cmd(*args: str, passphrase: str = "correct-horse-battery-staple-relay-test",
+              expect: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RELAY_PASSPHRASE": passphrase, "RELAY_LANG": "en"}
+    done = subprocess.run([sys.executable, "-m", "relay", *args], capture_output=True, text=True, env=env,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == expect, f"relay {' '.join(args)}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def field(output: str, pattern: str) -> str:
+    match = re.search(pattern, output)
+    assert match, output
+    return match.group(1)
+
+
+async def test_one_whole_exchange_by_hand_with_the_cli(tmp_path: Path) -> None:
+    home = tmp_path
+    async with local_relay(tmp_path / "relay-data") as running:
+        assert running.code
+        coord = str(home / "coordinator")
+        relay_cmd("coordinator", "init", "--url", running.url, "--code", running.code, "--profile", coord)
+        inst = field(relay_cmd("coordinator", "institution", "add", "Institution A", "--profile", coord).stdout,
+                     r'"id": "(ins_[0-9a-f]{16})"')
+
+        # The mediator and the victim make their keys on their own devices.
+        people = {}
+        for name, role, relation, kind in (("mediator", "mediator", None, "mediator_desk"),
+                                           ("victim", "participant", "victim", "participant_device")):
+            profile = str(home / name)
+            relay_cmd("keygen", "--profile", profile)
+            args = ["coordinator", "person", "add", "--profile", coord, "--role", role, "--label", name.title(),
+                    "--keys", f"{profile}/public-keys.json"]
+            if relation:
+                args += ["--relation", relation]
+            people[name] = field(relay_cmd(*args).stdout, r"Enrolled (per_[0-9a-f]{16})")
+            device_file = str(home / f"{name}.device.json")
+            relay_cmd("coordinator", "device", "add", "--profile", coord, "--kind", kind, "--person", people[name],
+                      "--label", f"{name} device", "--out", device_file)
+            relay_cmd("provision", device_file, "--profile", profile)
+
+        # The offender uses the institution's kiosk: a sealed key and a passphrase handed over privately.
+        added = relay_cmd("coordinator", "person", "add", "--profile", coord, "--role", "participant",
+                          "--relation", "offender", "--label", "Offender", "--institution", inst, "--generate-keys")
+        people["offender"] = field(added.stdout, r"Enrolled (per_[0-9a-f]{16})")
+        match = PASSPHRASE_LINE.search(added.stderr)
+        assert match, added.stderr
+        offender_passphrase = match.group(1)
+        relay_cmd("coordinator", "device", "add", "--profile", coord, "--kind", "terminal", "--institution", inst,
+                  "--label", "kiosk 1", "--out", str(home / "kiosk.device.json"))
+        kiosk = str(home / "kiosk")
+        relay_cmd("provision", str(home / "kiosk.device.json"), "--profile", kiosk)
+
+        case = field(relay_cmd("coordinator", "case", "open", "--profile", coord, "--referral", "victim",
+                               "--institution", inst).stdout, r'"id": "(cas_[0-9a-f]{16})"')
+        relay_cmd("coordinator", "case", "add-participant", case, "--person", people["victim"], "--profile", coord)
+        relay_cmd("coordinator", "case", "add-participant", case, "--person", people["offender"], "--profile", coord)
+        relay_cmd("coordinator", "case", "assign-mediator", case, "--person", people["mediator"], "--profile", coord)
+        relay_cmd("coordinator", "case", "open", "--profile", coord, "--referral", "offender", "--institution", inst,
+                  expect=1)
+
+        letter = home / "letter.txt"
+        letter.write_text("I would like you to know how that day changed my life.\n")
+        item = field(relay_cmd("send", str(letter), "--profile", str(home / "victim"), "--case", case,
+                               "--to", people["offender"]).stdout, r"Sent (itm_[0-9a-f]{16})")
+        inbox = relay_cmd("inbox", "--profile", kiosk, "--person", people["offender"], passphrase=offender_passphrase)
+        assert item not in inbox.stdout and "Nothing here" in inbox.stdout
+
+        queue = relay_cmd("review", "queue", "--profile", str(home / "mediator")).stdout
+        assert item in queue
+        opened = relay_cmd("review", "open", item, "--profile", str(home / "mediator")).stdout
+        assert "how that day changed my life" in opened
+        relay_cmd("review", "release", item, "--profile", str(home / "mediator"))
+
+        assert item in relay_cmd("inbox", "--profile", kiosk, "--person", people["offender"],
+                                 passphrase=offender_passphrase).stdout
+        fetched = relay_cmd("fetch", item, "--profile", kiosk, "--person", people["offender"],
+                            passphrase=offender_passphrase).stdout
+        assert fetched == letter.read_text()
+        relay_cmd("fetch", item, "--profile", kiosk, "--person", people["offender"], passphrase="wrong-words",
+                  expect=1)
+        sent = relay_cmd("sent", "--profile", str(home / "victim")).stdout
+        assert "Opened by the recipient" in sent
+
+        french = subprocess.run([sys.executable, "-m", "relay", "--lang", "fr", "sent", "--profile",
+                                 str(home / "victim")], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "RELAY_PASSPHRASE": "correct-horse-battery-staple-relay-test"})
+        assert "Ouvert par le destinataire" in french.stdout
+
+    for profile in ("coordinator", "mediator", "victim", "kiosk"):
+        assert (home / profile).stat().st_mode & 0o077 == 0
+        assert json.loads((home / profile / "profile.json").read_text())["device_token"]
+
+
+def test_the_demo_runs_and_writes_what_the_recipient_received(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "relay", "demo", "--out", str(out), "--data-dir",
+                           str(tmp_path / "kept")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    received = list(out.iterdir())
+    assert len(received) == 1
+    text = received[0].read_text()
+    assert "Lakeview" not in text and "[Removed by the mediator: location.]" in text
+    assert (tmp_path / "kept" / "relay.sqlite3").exists()
+
+
+def test_the_demo_sends_a_given_letter_as_written(tmp_path: Path) -> None:
+    letter = tmp_path / "mine.txt"
+    letter.write_text("Bonjour. Je voudrais vous écrire.\n")
+    done = subprocess.run([sys.executable, "-m", "relay", "demo", "--letter", str(letter), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.read_text() for p in (tmp_path / "out").iterdir()] == [letter.read_text()]
+
+
+@pytest.mark.parametrize("argv", [["send", "x.txt", "--profile", "/nonexistent", "--case", "c", "--to", "t"]])
+def test_cli_errors_say_what_to_do(argv: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "relay", "--lang", "en", *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "provision this device first" in done.stderr
