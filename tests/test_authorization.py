@@ -33,7 +33,7 @@ from nacl.signing import SigningKey
 
 from relay import envelope, i18n, ids, passphrase
 from relay.app import create_app
-from relay.client import Client
+from relay.client import Client, ProblemError
 from relay.clock import stamp
 from relay.envelope import Domain, Identity
 from relay.routes import ROUTES
@@ -118,6 +118,7 @@ class Env:
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     institution_b: str = ""
+    spare_expired: str = ""
     terminal_b: str = ""
     clients: dict[str, Client] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
@@ -233,8 +234,10 @@ async def _populate(env: Env) -> None:
     env.people.update(coordinator=w.coordinator, mediator=w.mediator, victim=w.victim, offender=w.offender)
     env.cases["a"] = w.case_id
 
-    # A session that then sits idle past the limit: taken first, before the clock moves on.
+    # Sessions that then sit idle past the limit: taken first, before the clock moves on (a spare
+    # one for the sign-out row, so that a bug there cannot hide a bug elsewhere).
     expired = await env.sign_in(w.victim, str(w.victim.device_token))
+    env.spare_expired = await env.sign_in(w.victim, str(w.victim.device_token))
     env.clock.advance(seconds=env.settings.session_idle_seconds + 1)
 
     admin = Client(env.url, w.coordinator.device_token, trust_root=w.trust_root, http=env.http)
@@ -419,10 +422,15 @@ async def _open_session(env: Env, caller: Caller) -> Req:
 
 
 async def _close_session(env: Env, caller: Caller) -> Req:
-    """Signed-in callers sign out of a fresh session, so their main one lives on for other rows."""
+    """Sign out of a fresh session, so that the caller's main one lives on for the other rows."""
     if caller.name in LIVE:
         assert caller.person and caller.device
         return Req("/v1/auth/session", session=await env.sign_in(caller.person, caller.device))
+    if caller.name == "session_of_other_device":
+        mediator = env.world.mediator
+        return Req("/v1/auth/session", session=await env.sign_in(mediator, str(mediator.device_token)))
+    if caller.name == "expired_session":
+        return Req("/v1/auth/session", session=env.spare_expired)
     return Req("/v1/auth/session")
 
 
@@ -431,6 +439,10 @@ async def _after_close_session(env: Env, caller: Caller, req: Req, allowed: bool
         me = await env.raw("GET", "/v1/me", device=caller.device, session=req.session)
         if me.status != 401:
             return f"{caller.name}: the session still works after sign-out ({me.status})"
+    elif caller.name == "session_of_other_device":
+        me = await env.raw("GET", "/v1/me", device=env.world.mediator.device_token, session=req.session)
+        if me.status != 200:
+            return f"{caller.name}: presenting the session on another device ended it ({me.status})"
     return None
 
 
@@ -723,16 +735,49 @@ _TYPES_BY_STATUS = {
 _PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance"}
 
 
+# Which signed-in callers each route's guard lets through to the object-level checks. A refused
+# caller the guard stops gets 403 (wrong kind of caller); one it lets through gets 404 (not yours:
+# indistinguishable from "does not exist", so a 403 there would tell that the object exists).
+GUARD_PASSES = {
+    "public": ALL, "sign-in": SIGN_IN | {"revoked_person"}, "any": LIVE, "coordinator": COORDINATOR,
+    "staff": COORDINATOR | MEDIATORS, "sender": PARTICIPANTS | MEDIATORS, "participant": PARTICIPANTS,
+    "mediator": MEDIATORS, "terminal": frozenset({"offender_on_terminal", "other_institution_participant"}),
+}
+GUARD_OF = {
+    "/healthz": "public", "/v1/bootstrap": "public",
+    "/v1/auth/challenge": "sign-in", "POST /v1/auth/session": "sign-in", "DELETE /v1/auth/session": "any",
+    "/v1/me": "any", "/v1/directory/{person_id}": "any", "/v1/people/{person_id}/key-bundle": "terminal",
+    "/v1/institutions": "coordinator", "/v1/people": "coordinator", "/v1/people/{person_id}/revoke": "coordinator",
+    "/v1/devices": "coordinator", "/v1/devices/{device_id}/revoke": "coordinator",
+    "POST /v1/cases": "coordinator", "GET /v1/cases": "any", "/v1/cases/{case_id}": "any",
+    "/v1/cases/{case_id}/items": "staff", "/v1/cases/{case_id}/participants": "coordinator",
+    "/v1/cases/{case_id}/mediators": "coordinator",
+    "/v1/cases/{case_id}/participants/{person_id}/consent": "coordinator",
+    "/v1/cases/{case_id}/status": "coordinator",
+    "/v1/items": "sender", "/v1/items/sent": "sender", "/v1/items/{item_id}": "sender",
+    "/v1/items/{item_id}/content": "sender", "/v1/items/{item_id}/note": "participant",
+    "/v1/items/{item_id}/note/content": "participant", "/v1/inbox": "participant",
+    "/v1/items/{item_id}/delivery": "participant", "/v1/items/{item_id}/delivery/content": "participant",
+    "/v1/items/{item_id}/receipt": "participant", "/v1/review/queue": "mediator", "/v1/review/inbox": "mediator",
+    "/v1/items/{item_id}/decision": "mediator", "/v1/items/{item_id}/read": "mediator",
+}
+
+
+def _guard_of(method: str, route: str) -> str:
+    return GUARD_OF.get(f"{method} {route}") or GUARD_OF[route]
+
+
 def _refusals(probe: Probe, caller: str) -> frozenset[int]:
     if probe.refusals is not None:
         return probe.refusals
     if caller in BAD_DEVICE:
         return frozenset({401})
-    if probe.route in ("/v1/auth/challenge", "/v1/auth/session") and probe.method == "POST":
+    guard = _guard_of(probe.method, probe.route)
+    if guard == "sign-in":
         return frozenset({401})  # login-refused
     if caller in BAD_SESSION:
         return frozenset({401, 403})  # 403 where the device is of the wrong kind for the route
-    return frozenset({403, 404})
+    return frozenset({404}) if caller in GUARD_PASSES[guard] else frozenset({403})
 
 
 def _judge_refusal(env: Env, probe: Probe, caller: str, req: Req, answer: Answer) -> list[str]:
@@ -765,6 +810,8 @@ def test_matrix_covers_every_route() -> None:
     probed = {(p.method, p.route) for p in PROBES}
     assert routes - probed == set(), "routes with no row in the authorization matrix"
     assert probed - routes == set(), "rows for routes that do not exist"
+    for method, path in routes:
+        assert _guard_of(method, path) in GUARD_PASSES, f"{method} {path}: say who its guard lets through"
     for p in PROBES:
         assert p.allowed <= ALL, f"{p.id}: unknown callers {sorted(p.allowed - ALL)}"
     assert len({p.id for p in PROBES}) == len(PROBES), "two rows with the same id"
@@ -890,6 +937,22 @@ async def test_participant_of_another_case_sees_nothing_of_case_a(env: Env, outs
 
 
 @MODULE
+@pytest.mark.parametrize("outsider", ["other_case_participant", "unassigned_mediator", "other_institution_participant"])
+async def test_an_invisible_item_looks_exactly_like_a_missing_one(env: Env, outsider: str) -> None:
+    """404 for "not yours" and for "does not exist" must not be told apart (errors.NotFound)."""
+    missing = ids.new("item")
+    for suffix in ("", "/content", "/note", "/delivery", "/delivery/content"):
+        real = await _get(env, outsider, f"/v1/items/{env.items['pending']}{suffix}")
+        fake = await _get(env, outsider, f"/v1/items/{missing}{suffix}")
+        if real.status == 403:  # refused by device kind before any lookup, for both alike
+            assert fake.status == 403
+            continue
+        assert (real.status, real.content_type) == (fake.status, fake.content_type) == (
+            404, "application/problem+json; charset=utf-8"), suffix
+        assert real.text.replace(env.items["pending"], missing) == fake.text, suffix
+
+
+@MODULE
 async def test_unassigned_mediator_sees_only_their_own_cases(env: Env) -> None:
     markers = {env.world.case_id, *(v for k, v in env.items.items() if not k.startswith("case_b"))}
     cases = (await _get(env, "unassigned_mediator", "/v1/cases")).json()
@@ -982,8 +1045,6 @@ async def test_terminal_session_ends_at_its_maximum_lifetime(relay: Any, world: 
             elapsed += step
             await offender.call("GET", "/v1/me")
         relay.clock.advance(seconds=limit - elapsed + 1)
-        from relay.client import ProblemError
-
         with pytest.raises(ProblemError) as ended:
             await offender.call("GET", "/v1/me")
         assert ended.value.status == 401 and ended.value.type == "session-required"
