@@ -102,9 +102,12 @@ class BlobStore:
         return StoredBlob(blob_id, size, digest)
 
     def _publish(self, tmp: Path, final: Path) -> None:
+        new_shard = not final.parent.exists()
         final.parent.mkdir(exist_ok=True, mode=0o700)
         os.rename(tmp, final)
-        for directory in (final.parent, self._objects):
+        # The rename is durable once its directory is fsynced; a new shard directory's own entry
+        # must be made durable in its parent too.
+        for directory in (final.parent, self._objects) if new_shard else (final.parent,):
             dir_fd = os.open(directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)

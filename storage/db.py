@@ -181,18 +181,16 @@ class Database:
             self._readers.put_nowait(conn)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async def run(conn: aiosqlite.Connection) -> aiosqlite.Row | None:
-            async with conn.execute(sql, tuple(params)) as cur:
-                return await cur.fetchone()
-
-        return await self.read(run)
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async def run(conn: aiosqlite.Connection) -> list[aiosqlite.Row]:
-            async with conn.execute(sql, tuple(params)) as cur:
-                return list(await cur.fetchall())
-
-        return await self.read(run)
+        """One statement: atomic on its own, so no explicit transaction (one thread hop, not five)."""
+        conn = await self._readers.get()
+        try:
+            return list(await conn.execute_fetchall(sql, tuple(params)))
+        finally:
+            self._readers.put_nowait(conn)
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:
