@@ -83,6 +83,9 @@ def _is_case_mediator(case: dict[str, Any], who: Principal) -> bool:
 async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload) -> dict[str, Any]:
     assert who.person is not None
     manifest = _doc(ItemManifest, meta.manifest, "manifest")
+    if manifest.kind != "letter":
+        # Fail closed until every video is sanitized at the mediator's desk before release.
+        raise InvalidField(errors=[{"field": "manifest.kind", "message": "only letters are accepted for now"}])
     if manifest.sender != who.person_id:
         raise Forbidden("the manifest names another sender")
     case = await cases.get_case(ctx.db, manifest.case_id)
