@@ -103,49 +103,37 @@ async def record_receipt(
     return await db.write(run)
 
 
+async def _summaries(db: Database, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [dict(r) for r in await db.fetchall(f"SELECT {_SUMMARY} FROM items WHERE {where}", params)]
+
+
 async def sent_by(db: Database, person_id: str) -> list[dict[str, Any]]:
-    rows = await db.fetchall(
-        f"SELECT {_SUMMARY} FROM items WHERE sender_id = ? AND state != 'uploading' ORDER BY submitted_at",
-        (person_id,),
-    )
-    return [dict(r) for r in rows]
+    return await _summaries(db, "sender_id = ? AND state != 'uploading' ORDER BY submitted_at", (person_id,))
 
 
 async def released_to(db: Database, person_id: str) -> list[dict[str, Any]]:
     """Items released to this participant (screening at fetch is the caller's job)."""
-    rows = await db.fetchall(
-        f"SELECT {_SUMMARY} FROM items WHERE recipient_id = ? AND state IN ('released', 'delivered')"
-        " ORDER BY decided_at",
-        (person_id,),
-    )
-    return [dict(r) for r in rows]
+    return await _summaries(db, "recipient_id = ? AND state IN ('released', 'delivered') ORDER BY decided_at",
+                            (person_id,))
+
+
+_OF_MY_CASES = "case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?)"
 
 
 async def review_queue(db: Database, mediator_id: str) -> list[dict[str, Any]]:
     """Pending and held items between participants of the mediator's cases, oldest first."""
-    rows = await db.fetchall(
-        f"SELECT {_SUMMARY} FROM items WHERE state IN ('pending_review', 'held') AND recipient_id IS NOT NULL"
-        " AND case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?) ORDER BY submitted_at",
-        (mediator_id,),
-    )
-    return [dict(r) for r in rows]
+    return await _summaries(db, "state IN ('pending_review', 'held') AND recipient_id IS NOT NULL AND "
+                            f"{_OF_MY_CASES} ORDER BY submitted_at", (mediator_id,))
 
 
 async def mediator_inbox(db: Database, mediator_id: str) -> list[dict[str, Any]]:
     """Items participants addressed to the mediators of the mediator's cases."""
-    rows = await db.fetchall(
-        f"SELECT {_SUMMARY} FROM items WHERE recipient_id IS NULL AND state IN ('released', 'delivered', 'held')"
-        " AND case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?) ORDER BY submitted_at",
-        (mediator_id,),
-    )
-    return [dict(r) for r in rows]
+    return await _summaries(db, "recipient_id IS NULL AND state IN ('released', 'delivered', 'held') AND "
+                            f"{_OF_MY_CASES} ORDER BY submitted_at", (mediator_id,))
 
 
 async def of_case(db: Database, case_id: str) -> list[dict[str, Any]]:
-    rows = await db.fetchall(
-        f"SELECT {_SUMMARY} FROM items WHERE case_id = ? AND state != 'uploading' ORDER BY submitted_at", (case_id,)
-    )
-    return [dict(r) for r in rows]
+    return await _summaries(db, "case_id = ? AND state != 'uploading' ORDER BY submitted_at", (case_id,))
 
 
 async def mark_mediator_read(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
@@ -166,8 +154,7 @@ async def mark_mediator_read(db: Database, *, item_id: str, now: str, actor: Act
 
 
 async def held_in_case(db: Database, case_id: str) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetchall(
-        f"SELECT {_SUMMARY} FROM items WHERE case_id = ? AND state = 'held'", (case_id,))]
+    return await _summaries(db, "case_id = ? AND state = 'held'", (case_id,))
 
 
 async def return_held_to_review(db: Database, *, item_ids: list[str], now: str, actor: Actor) -> int:

@@ -20,7 +20,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ from relay.envelope import Domain, Identity
 from relay.routes import ROUTES
 from relay.scenario import TEST_KDF, Someone, World, build_world
 from relay.settings import Settings
+
+from .conftest import MovableClock
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 PROBLEM = "urn:mediation-relay:problem:"
@@ -171,17 +173,6 @@ class Env:
             return [dict(r) for r in rows]
         finally:
             db.close()
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **kwargs: float) -> None:
-        self.offset += timedelta(**kwargs)
 
 
 def _clone(identity: Identity) -> Identity:

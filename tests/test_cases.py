@@ -58,9 +58,17 @@ async def test_a_withdrawal_takes_effect_at_once_and_a_return_sends_nothing_by_i
         mine = {i["id"]: i for i in await victim.call("GET", "/v1/items/sent")}
         assert mine[pending["id"]]["status"]["en"].startswith("On hold") and "hold_code" not in mine[pending["id"]]
 
-        await coordinator.call("POST", f"/v1/cases/{world.case_id}/participants/{world.offender.person_id}/consent",
-                               json_body={"consent": "given"})
+        back = await coordinator.call("POST", f"/v1/cases/{world.case_id}/participants/{world.offender.person_id}/"
+                                              "consent", json_body={"consent": "given"})
+        assert back["items_returned_to_review"] == 2
         assert await offender.call("GET", "/v1/inbox") == []  # nothing is delivered automatically
+        queue = await mediator.call("GET", "/v1/review/queue")
+        assert {(q["id"], q["state"]) for q in queue} == {(pending["id"], "pending_review"),
+                                                           (released["id"], "pending_review")}
+        await mediator.release(released["id"])  # the mediator decides again; then it can be delivered
+        got = io.BytesIO()
+        await offender.fetch(released["id"], got)
+        assert got.getvalue() == b"two"
     finally:
         await close(coordinator, victim, mediator, offender)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import cases
+from storage import cases, items
 
 from .. import ids
 from ..context import Context
@@ -33,7 +33,14 @@ async def add_member(ctx: Context, who: Principal, case_id: str, person_id: str,
 async def set_consent(ctx: Context, who: Principal, case_id: str, person_id: str, consent: str) -> dict[str, Any]:
     held = await cases.set_consent(ctx.db, case_id=case_id, person_id=person_id, consent=consent,
                                    now=ctx.now_iso(), actor=who.actor)
-    return {**await view(ctx, who, case_id), "items_held": len(held)}
+    returned = 0
+    if consent == "given":
+        # Items held by this person's withdrawal go back to the mediator's review, never
+        # straight to anyone: the mediator decides again with the facts as they are now.
+        theirs = [i["id"] for i in await items.held_in_case(ctx.db, case_id)
+                  if i["hold_code"] == "consent-withdrawn" and person_id in (i["sender_id"], i["recipient_id"])]
+        returned = await items.return_held_to_review(ctx.db, item_ids=theirs, now=ctx.now_iso(), actor=who.actor)
+    return {**await view(ctx, who, case_id), "items_held": len(held), "items_returned_to_review": returned}
 
 
 async def set_status(ctx: Context, who: Principal, case_id: str, status: str) -> dict[str, Any]:
