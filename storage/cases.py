@@ -83,8 +83,9 @@ async def set_consent(
         if consent == "withdrawn":
             held = await many(
                 conn,
+                # Letters to the mediators are not held: writing to the mediator is never stopped.
                 "SELECT id, state FROM items WHERE case_id = ? AND (sender_id = ? OR recipient_id = ?)"
-                " AND state IN ('pending_review', 'released')",
+                " AND recipient_id IS NOT NULL AND state IN ('pending_review', 'released')",
                 (case_id, person_id, person_id),
             )
             for item in held:

@@ -46,6 +46,9 @@ TABLE = [
     ("a withdrawal is respected at once: nothing is delivered to a withdrawn recipient",
      case(**{O: Member(O, "participant", True, "offender", "withdrawn")}), ex(V, O, "fetch"), Outcome.DENY,
      "consent-withdrawn"),
+    ("a participant may stop at any point ... and may revisit it later: a withdrawn participant may still write"
+     " to the mediator",
+     case(**{V: Member(V, "participant", True, "victim", "withdrawn")}), ex(V, None), Outcome.ALLOW, "allowed"),
     ("a withdrawn participant receives nothing, not even from the mediator",
      case(**{O: Member(O, "participant", True, "offender", "withdrawn")}), ex(M, O), Outcome.DENY, "consent-withdrawn"),
     ("exchanges cross sides: victim family to victim is not a victim-offender exchange",
@@ -108,7 +111,8 @@ def test_nothing_reaches_a_withdrawn_or_revoked_person_or_a_closed_case(
         involved = [facts.members[sender]] + ([facts.members[recipient]] if recipient else [])
         for member in involved:
             assert member.active
-            if member.role == "participant":
+            writing_to_the_mediator = recipient is None
+            if member.role == "participant" and not writing_to_the_mediator:
                 assert member.consent == "given"
         if recipient is not None and facts.members[sender].role == "participant":
             assert status == "open"  # between participants only in an open case
