@@ -6,7 +6,8 @@ import re
 import secrets
 
 PREFIXES = {"institution": "ins", "person": "per", "device": "dev", "case": "cas", "item": "itm",
-            "session": "ses", "challenge": "chl", "bootstrap": "bst"}
+            "session": "ses", "challenge": "chl", "bootstrap": "bst",
+            "condition": "cnd", "approval": "apr"}
 _PATTERN = {kind: re.compile(rf"^{prefix}_[0-9a-f]{{16}}$") for kind, prefix in PREFIXES.items()}
 
 

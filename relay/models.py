@@ -166,3 +166,38 @@ class EnrollmentDoc(Strict):
     box_pk: str = Field(pattern=_B64, max_length=64)
     enrolled_by: str = Field(pattern=ids.pattern("person"))
     enrolled_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+# -- conditions and approvals (the national unit) --------------------------------------------
+
+_MOMENT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
+
+
+class NewCondition(Strict):
+    kind: Literal["court_order", "parole_condition", "institutional"]
+    reference: str = Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")
+    restricted_id: str = Field(pattern=ids.pattern("person"))
+    protected_people: list[str] = Field(default_factory=list, max_length=50)
+    protected_case_id: str | None = Field(default=None, pattern=ids.pattern("case"))
+    protected_side: Literal["victim", "offender"] | None = None
+    direction: Literal["from_restricted", "to_restricted", "both"]
+    effective_from: str = Field(pattern=_MOMENT)
+    effective_until: str | None = Field(default=None, pattern=_MOMENT)
+    program_exception: bool
+
+
+class ConditionAmendment(Strict):
+    reference: str | None = Field(default=None, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")
+    protected_people: list[str] | None = Field(default=None, max_length=50)
+    direction: Literal["from_restricted", "to_restricted", "both"] | None = None
+    effective_from: str | None = Field(default=None, pattern=_MOMENT)
+    effective_until: str | None = Field(default=None, pattern=_MOMENT)
+    program_exception: bool | None = None
+
+
+class NewApproval(Strict):
+    case_id: str = Field(pattern=ids.pattern("case"))
+    condition_id: str = Field(pattern=ids.pattern("condition"))
+    directions: list[Literal["from_restricted", "to_restricted"]] = Field(min_length=1, max_length=2)
+    kinds: list[Literal["letter", "video"]] = Field(min_length=1, max_length=2)
+    valid_until: str = Field(pattern=_MOMENT)

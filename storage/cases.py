@@ -6,7 +6,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import audit
+from . import audit, conditions
 from .db import Database
 from .errors import Conflict, NotFound
 from .rows import Actor, insert, many, one
@@ -119,7 +119,7 @@ async def set_status(db: Database, *, case_id: str, status: str, now: str, actor
 
 
 async def get_case(db: Database, case_id: str) -> dict[str, Any] | None:
-    """The case with its members, in one read: the facts screening decides on."""
+    """The case with its members, conditions and approvals, in one snapshot: what screening decides on."""
 
     async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
         case = await one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
@@ -138,6 +138,9 @@ async def get_case(db: Database, case_id: str) -> dict[str, Any] | None:
             " WHERE cm.case_id = ? ORDER BY p.created_at",
             (case_id,),
         )
+        members = [p["id"] for p in case["participants"]]
+        case["conditions"] = await conditions.for_case(conn, case_id, members)
+        case["approvals"] = await conditions.approvals_for_case(conn, case_id)
         return case
 
     return await db.read(run)

@@ -29,6 +29,10 @@ async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str
         await audit.append(conn, at=row["submitted_at"], action="item.submitted", actor_person=actor.person,
                            actor_device=actor.device, case_id=row["case_id"], item_id=row["id"],
                            code=row["state"])
+        if row.get("screening_code"):
+            await audit.append(conn, at=row["submitted_at"], action="item.referred", actor_person=actor.person,
+                               actor_device=actor.device, case_id=row["case_id"], item_id=row["id"],
+                               code=row["screening_code"])
         if row.get("decision"):
             await audit.append(conn, at=row["submitted_at"], action=f"item.{row['decision']}",
                                actor_person=actor.person, actor_device=actor.device, case_id=row["case_id"],
@@ -177,5 +181,22 @@ async def return_held_to_review(db: Database, *, item_ids: list[str], now: str, 
                                actor_device=actor.device, case_id=item["case_id"], item_id=item_id)
             moved += 1
         return moved
+
+    return await db.write(run)
+
+
+async def unhold(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
+    """Put a held item back where screening found it (a release stays signed and valid)."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        item = await one(conn, "SELECT case_id, state, held_from FROM items WHERE id = ?", (item_id,))
+        if item is None or item["state"] != "held" or item["held_from"] is None:
+            return False
+        await conn.execute("UPDATE items SET state = held_from, held_from = NULL, hold_code = NULL WHERE id = ?",
+                           (item_id,))
+        await audit.append(conn, at=now, action="item.hold_released", actor_person=actor.person,
+                           actor_device=actor.device, case_id=item["case_id"], item_id=item_id,
+                           code=item["held_from"])
+        return True
 
     return await db.write(run)

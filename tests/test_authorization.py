@@ -521,6 +521,62 @@ async def _after_membership(env: Env, caller: Caller, req: Req, allowed: bool) -
     return None
 
 
+# -- conditions and approvals: each probe works on disposable people, so no case-A rule changes
+
+
+def _condition_body(restricted: str, protected: str) -> dict[str, Any]:
+    return {"kind": "court_order", "reference": "Probe order 1", "restricted_id": restricted,
+            "protected_people": [protected], "direction": "both", "effective_from": "2026-01-01T00:00:00Z",
+            "program_exception": False}
+
+
+async def _disposable_condition(env: Env) -> str:
+    body = _condition_body(await _disposable_person(env), await _disposable_person(env))
+    return str((await env.admin.call("POST", "/v1/conditions", json_body=body))["id"])
+
+
+async def _new_condition(env: Env, caller: Caller) -> Req:
+    return Req("/v1/conditions", json=_condition_body(await _disposable_person(env), await _disposable_person(env)))
+
+
+async def _show_condition(env: Env, caller: Caller) -> Req:
+    return Req(f"/v1/conditions/{await _disposable_condition(env)}")
+
+
+async def _amend_condition(env: Env, caller: Caller) -> Req:
+    return Req(f"/v1/conditions/{await _disposable_condition(env)}/amend", json={"reference": "Probe order 1, amended"})
+
+
+async def _after_condition_change(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    condition = await env.admin.call("GET", "/v1/conditions/" + req.path.split("/")[3])
+    if (condition["version"] > 1) != allowed:
+        return f"{caller.name}: condition at version {condition['version']}, expected a change={allowed}"
+    return None
+
+
+async def _lift_condition(env: Env, caller: Caller) -> Req:
+    return Req(f"/v1/conditions/{await _disposable_condition(env)}/lift")
+
+
+async def _new_approval(env: Env, caller: Caller) -> Req:
+    return Req("/v1/approvals", json={"case_id": env.cases["scratch"], "condition_id": await _disposable_condition(env),
+                                      "directions": ["from_restricted"], "kinds": ["letter"],
+                                      "valid_until": "2099-01-01T00:00:00Z"})
+
+
+async def _revoke_approval(env: Env, caller: Caller) -> Req:
+    approval = await env.admin.call("POST", "/v1/approvals", json_body=(await _new_approval(env, caller)).json)
+    return Req(f"/v1/approvals/{approval['id']}/revoke")
+
+
+async def _after_revoke_approval(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    approval_id = req.path.split("/")[3]
+    approval = next(a for a in await env.admin.call("GET", "/v1/approvals") if a["id"] == approval_id)
+    if (approval["revoked_at"] is not None) != allowed:
+        return f"{caller.name}: approval revoked={approval['revoked_at'] is not None}, expected {allowed}"
+    return None
+
+
 async def _consent(env: Env, caller: Caller) -> Req:  # "given" again: a no-op when it is allowed
     return Req(f"/v1/cases/{env.world.case_id}/participants/{env.world.victim.person_id}/consent",
                json={"consent": "given"})
@@ -692,6 +748,17 @@ PROBES: list[Probe] = [
     probe("POST", "/v1/cases/{case_id}/participants/{person_id}/consent", COORDINATOR, build=_consent,
           target="a,victim"),
     probe("POST", "/v1/cases/{case_id}/status", COORDINATOR, build=_status, target="a"),
+    probe("POST", "/v1/conditions", COORDINATOR, build=_new_condition),
+    probe("GET", "/v1/conditions", COORDINATOR),
+    probe("GET", "/v1/conditions/{condition_id}", COORDINATOR, build=_show_condition, target="disposable"),
+    probe("POST", "/v1/conditions/{condition_id}/amend", COORDINATOR, build=_amend_condition, target="disposable",
+          after=_after_condition_change),
+    probe("POST", "/v1/conditions/{condition_id}/lift", COORDINATOR, build=_lift_condition, target="disposable",
+          after=_after_condition_change),
+    probe("POST", "/v1/approvals", COORDINATOR, build=_new_approval),
+    probe("GET", "/v1/approvals", COORDINATOR),
+    probe("POST", "/v1/approvals/{approval_id}/revoke", COORDINATOR, build=_revoke_approval, target="disposable",
+          after=_after_revoke_approval),
     # items
     probe("POST", "/v1/items", frozenset({"mediator", "victim", "offender_on_terminal"}), build=_submit,
           target="case a"),
@@ -745,6 +812,9 @@ GUARD_OF = {
     "/v1/cases/{case_id}/mediators": "coordinator",
     "/v1/cases/{case_id}/participants/{person_id}/consent": "coordinator",
     "/v1/cases/{case_id}/status": "coordinator",
+    "/v1/conditions": "coordinator", "/v1/conditions/{condition_id}": "coordinator",
+    "/v1/conditions/{condition_id}/amend": "coordinator", "/v1/conditions/{condition_id}/lift": "coordinator",
+    "/v1/approvals": "coordinator", "/v1/approvals/{approval_id}/revoke": "coordinator",
     "/v1/items": "sender", "/v1/items/sent": "sender", "/v1/items/{item_id}": "sender",
     "/v1/items/{item_id}/content": "sender", "/v1/items/{item_id}/note": "participant",
     "/v1/items/{item_id}/note/content": "participant", "/v1/inbox": "participant",

@@ -9,8 +9,11 @@ from ..auth import guard, principal_of
 from ..errors import NotFound
 from ..bodies import json_body
 from ..context import CONTEXT
-from ..models import CaseMember, CaseStatus, Consent, NewCase, NewDevice, NewInstitution, NewPerson
-from ..services import accounts, cases, items
+from ..models import (
+    CaseMember, CaseStatus, ConditionAmendment, Consent, NewApproval, NewCase, NewCondition, NewDevice, NewInstitution,
+    NewPerson,
+)
+from ..services import accounts, cases, conditions, items
 from .common import ok
 
 coordinator = guard(devices={"coordinator_console"}, roles={"coordinator"})
@@ -117,3 +120,51 @@ def _id(request: web.Request, kind: str, name: str) -> str:
     if not ids.valid(kind, value):
         raise NotFound()
     return value
+
+
+# -- no-contact conditions and the national unit's approvals -----------------------------------
+
+
+@coordinator
+async def add_condition(request: web.Request) -> web.Response:
+    body = await json_body(request, NewCondition)
+    return ok(await conditions.add(request.app[CONTEXT], principal_of(request), body), 201)
+
+
+@coordinator
+async def list_conditions(request: web.Request) -> web.Response:
+    return ok(await conditions.list_conditions(request.app[CONTEXT]))
+
+
+@coordinator
+async def show_condition(request: web.Request) -> web.Response:
+    return ok(await conditions.show(request.app[CONTEXT], request.match_info["condition_id"]))
+
+
+@coordinator
+async def amend_condition(request: web.Request) -> web.Response:
+    body = await json_body(request, ConditionAmendment)
+    return ok(await conditions.amend(request.app[CONTEXT], principal_of(request), request.match_info["condition_id"],
+                                     body))
+
+
+@coordinator
+async def lift_condition(request: web.Request) -> web.Response:
+    return ok(await conditions.lift(request.app[CONTEXT], principal_of(request), request.match_info["condition_id"]))
+
+
+@coordinator
+async def add_approval(request: web.Request) -> web.Response:
+    body = await json_body(request, NewApproval)
+    return ok(await conditions.approve(request.app[CONTEXT], principal_of(request), body), 201)
+
+
+@coordinator
+async def list_approvals(request: web.Request) -> web.Response:
+    return ok(await conditions.list_approvals(request.app[CONTEXT]))
+
+
+@coordinator
+async def revoke_approval(request: web.Request) -> web.Response:
+    await conditions.revoke_approval(request.app[CONTEXT], principal_of(request), request.match_info["approval_id"])
+    return web.Response(status=204)

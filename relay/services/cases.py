@@ -10,6 +10,7 @@ from .. import ids
 from ..context import Context
 from ..errors import NotFound, OffenderRequestNotAccepted
 from ..principal import Principal
+from . import screening
 
 REFERRAL_SOURCES = ("victim", "institutional", "community")
 
@@ -45,7 +46,10 @@ async def set_consent(ctx: Context, who: Principal, case_id: str, person_id: str
 
 async def set_status(ctx: Context, who: Principal, case_id: str, status: str) -> dict[str, Any]:
     await cases.set_status(ctx.db, case_id=case_id, status=status, now=ctx.now_iso(), actor=who.actor)
-    return await view(ctx, who, case_id)
+    released = 0
+    if status == "open":  # resuming: items the pause held at fetch are deliverable again if screening allows
+        released = await screening.release_holds(ctx, who, [case_id], codes=("case-paused",))
+    return {**await view(ctx, who, case_id), "items_released_from_hold": released}
 
 
 async def view(ctx: Context, who: Principal, case_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from storage import accounts, cases, items
+from policies.screening import Decision, Outcome
 from storage.clock import parse
 
 from .. import envelope, i18n, ids
@@ -49,11 +50,13 @@ def _verify(domain: envelope.Domain, doc: dict[str, Any], signature: str, signer
 
 
 async def _screen_or_refuse(ctx: Context, who: Principal, *, moment: str, case_id: str, kind: str,
-                            sender_id: str, recipient_id: str | None, item_id: str | None = None) -> None:
+                            sender_id: str, recipient_id: str | None, item_id: str | None = None,
+                            accept_refer: bool = False) -> Decision:
+    """Screen now; refuse unless allowed (or, at submit, referred to the national unit)."""
     decision = await screening.check(ctx, moment=moment, case_id=case_id, kind=kind, sender_id=sender_id,
                                      recipient_id=recipient_id)
-    if decision.allowed:
-        return
+    if decision.allowed or (accept_refer and decision.outcome is Outcome.REFER):
+        return decision
     await accounts.record_security_event(ctx.db, action=f"screening.{decision.outcome.value}", now=ctx.now_iso(),
                                          actor=who.actor, case_id=case_id, item_id=item_id, code=decision.code)
     # Staff see why; a participant sees a neutral sentence that names no one and no condition.
@@ -102,8 +105,10 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         raise InvalidField(errors=[{"field": "manifest.keys", "message":
                                     "content keys must be sealed to exactly the case's mediators and the sender"
                                     " (and, for a mediator's own message, the recipient)"}])
-    await _screen_or_refuse(ctx, who, moment="submit", case_id=manifest.case_id, kind=manifest.kind,
-                            sender_id=who.person_id, recipient_id=recipient_id)
+    # "Every request for communication where [an order or condition] is in place is referred to the
+    # national unit": a referred letter waits in review, flagged, and cannot be released until approved.
+    screened = await _screen_or_refuse(ctx, who, moment="submit", case_id=manifest.case_id, kind=manifest.kind,
+                                       sender_id=who.person_id, recipient_id=recipient_id, accept_refer=True)
 
     release: dict[str, Any] = {}
     if who.role == "mediator":
@@ -127,7 +132,7 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         "manifest": envelope.canonical_json(meta.manifest).decode("utf-8"), "manifest_sig": meta.signature,
         "manifest_hash": envelope.digest(meta.manifest), "content_type": manifest.content_type,
         "size": blob.size, "hash": blob.hash, "blob_id": blob.blob_id, "created_at": manifest.created_at,
-        "submitted_at": now,
+        "submitted_at": now, "screening_code": None if screened.allowed else screened.code,
     }
     if release:
         row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
@@ -311,7 +316,17 @@ async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, An
 
 
 async def queue(ctx: Context, who: Principal) -> list[dict[str, Any]]:
-    return [staff_view(i, ctx) for i in await items.review_queue(ctx.db, who.person_id)]
+    """The review queue, each item screened as of now (one read per case, not per item)."""
+    listed, facts = [], {}
+    now = ctx.clock.now()
+    for item in await items.review_queue(ctx.db, who.person_id):
+        if item["case_id"] not in facts:
+            facts[item["case_id"]] = await cases.get_case(ctx.db, item["case_id"])
+        decision = screening.decide(facts[item["case_id"]], moment="release", kind=item["kind"],
+                                    sender_id=item["sender_id"], recipient_id=item["recipient_id"], now=now)
+        listed.append({**staff_view(item, ctx), "awaiting_approval": decision.outcome is Outcome.REFER,
+                       "screening": {"outcome": decision.outcome.value, "code": decision.code, "rule": decision.rule}})
+    return listed
 
 
 async def mediator_inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
