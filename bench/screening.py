@@ -1,0 +1,115 @@
+"""The screening decision with 10,000 conditions and 1,000 approvals in the database, per request,
+against the same request with none: both measured alternately in one run.
+
+    .venv/bin/python bench/screening.py [--rounds 5] [--requests 2000]
+
+Each "request" is what a fetch does: load the case's facts (members, conditions on its members,
+approvals on the case) in one read snapshot from a real SQLite file, then decide. Two layouts:
+`spread` (the realistic one: 10,000 conditions over 5,000 other people, 5 on this case's
+offender; 1,000 approvals over other cases, 2 on this case) and `worst` (all 10,000 conditions
+restrict this case's offender and all 1,000 approvals are on this case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosqlite
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from relay.clock import SystemClock  # noqa: E402
+from relay.context import Context  # noqa: E402
+from relay.services import screening  # noqa: E402
+from relay.settings import Settings  # noqa: E402
+from storage.blobs import BlobStore  # noqa: E402
+from storage.db import Database  # noqa: E402
+
+NOW = "2026-11-21T12:00:00.000000Z"
+
+
+async def make_db(path: Path, layout: str | None) -> Database:
+    db = await Database.open(path)
+
+    async def fill(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO institutions VALUES ('ins_0', 'A', ?)", (NOW,))
+        people = [("per_victim", "victim"), ("per_offender", "offender")]
+        others = 5000 if layout else 0
+        people += [(f"per_{n:012}", "offender" if n % 2 else "victim") for n in range(others)]
+        await conn.executemany(
+            "INSERT INTO people (id, role, relation, label, sign_pk, box_pk, enrollment, enrollment_sig, created_at)"
+            " VALUES (?, 'participant', ?, 'x', ?, 'k', '{}', 's', ?)", [(p, r, p, NOW) for p, r in people])
+        cases = [("cas_main",)] + ([(f"cas_{n:08}",) for n in range(1000)] if layout else [])
+        await conn.executemany("INSERT INTO cases VALUES (?, 'ins_0', 'victim', 'open', ?, ?)",
+                               [(c, NOW, NOW) for (c,) in cases])
+        await conn.executemany("INSERT INTO case_participants VALUES ('cas_main', ?, 'given', ?)",
+                               [("per_victim", NOW), ("per_offender", NOW)])
+        if not layout:
+            return
+        on_this_case = 10_000 if layout == "worst" else 5
+        rows = []
+        for n in range(10_000):
+            restricted = "per_offender" if n < on_this_case else f"per_{n % 5000:012}"
+            protected = ["per_victim"] if n < on_this_case else [f"per_{(n + 1) % 5000:012}"]
+            rows.append((f"cnd_{n:012}", restricted, json.dumps(protected), n % 2, NOW, NOW, NOW))
+        await conn.executemany(
+            "INSERT INTO conditions (id, kind, reference, restricted_id, protected_people, direction, effective_from,"
+            " program_exception, version, created_at, updated_at) VALUES (?, 'court_order', 'ref', ?, ?, 'both',"
+            " ?, ?, 1, ?, ?)".replace("?, ?, 1, ?, ?)", "'2026-01-01T00:00:00.000000Z', ?, 1, ?, ?)"),
+            [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows])
+        approvals_here = 1000 if layout == "worst" else 2
+        await conn.executemany(
+            "INSERT INTO approvals VALUES (?, ?, ?, '[\"from_restricted\",\"to_restricted\"]', '[\"letter\"]',"
+            " 'per_victim', '2026-01-01T00:00:00.000000Z', '2099-01-01T00:00:00.000000Z', NULL, NULL)",
+            [(f"apr_{n:012}", "cas_main" if n < approvals_here else f"cas_{n:08}", f"cnd_{n:012}")
+             for n in range(1000)])
+
+    await db.write(fill)
+    return db
+
+
+async def timed(ctx: Context, requests: int) -> float:
+    start = time.perf_counter()
+    for _ in range(requests):
+        decision = await screening.check(ctx, moment="fetch", case_id="cas_main", kind="letter",
+                                         sender_id="per_victim", recipient_id="per_offender")
+        assert decision.outcome.value in ("allow", "refer")
+    return (time.perf_counter() - start) / requests * 1e6  # microseconds per request
+
+
+async def main(rounds: int, requests: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        contexts = {}
+        for layout in (None, "spread", "worst"):
+            name = layout or "none"
+            db = await make_db(root / f"{name}.sqlite3", layout)
+            contexts[name] = Context(Settings(data_dir=root), db, BlobStore(root / "blobs"), SystemClock())
+        results: dict[str, list[float]] = {name: [] for name in contexts}
+        for _ in range(rounds):
+            for name, ctx in contexts.items():
+                results[name].append(await timed(ctx, requests))
+        for ctx in contexts.values():
+            await ctx.db.close()
+    base = statistics.median(results["none"])
+    print(f"screening at fetch (load facts in one snapshot + decide), {rounds} rounds x {requests} requests")
+    for name in ("none", "spread", "worst"):
+        median = statistics.median(results[name])
+        print(f"  {name:6}: {median:8.1f} µs/request   ratio to none: {median / base:6.2f}")
+    print(f"  peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=2000)
+    options = parser.parse_args()
+    asyncio.run(main(options.rounds, options.requests))
