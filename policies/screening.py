@@ -170,6 +170,9 @@ def screen(case: CaseFacts | None, exchange: Exchange, now: datetime) -> Decisio
 
     if sender.role != "participant" or recipient.role != "participant":
         return _deny("direction-not-allowed", "participants-write-to-participants-or-mediators")
+    if not any(m.role == "mediator" and m.active for m in case.members.values()):
+        # No one could review it: the sender seals only to the mediators (and themself).
+        return _deny("no-mediator", "case-needs-an-active-mediator")
     consent = _check_consent(sender) or _check_consent(recipient)
     if consent:
         return consent

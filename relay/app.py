@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from storage import items
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -49,8 +50,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     db = await Database.open(settings.database_path)
     blobs = BlobStore(settings.blob_dir)
     swept = blobs.sweep_temp()
-    if swept:
-        log.info("removed %d unfinished upload(s) left by an earlier stop", swept)
+    orphans = blobs.sweep_unreferenced(await items.referenced_blobs(db), older_than=3600)
+    if swept or orphans:
+        log.info("removed %d unfinished upload(s) and %d unreferenced blob(s) left by an earlier stop",
+                 swept, orphans)
     ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK])
     app[CONTEXT] = ctx
     code = await accounts.ensure_bootstrap_code(ctx)

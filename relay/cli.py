@@ -25,7 +25,7 @@ import aiohttp
 
 from . import envelope, passphrase
 from .cli_text import language, say
-from .client import Client, ProblemError, VerificationError, bootstrap
+from .client import Client, InsecureTransport, ProblemError, VerificationError, bootstrap
 from .envelope import Identity
 from .profile import IDENTITY_FILE, Profile, private_dir, write_private
 from .progress import Bar
@@ -119,7 +119,10 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
     from storage import audit
     from storage.db import Database
 
-    db = await Database.open((args.data_dir / "relay.sqlite3").resolve(), readers=1)
+    path = (args.data_dir / "relay.sqlite3").resolve()
+    if not path.is_file():
+        raise CliError(f"no relay database at {path}: check --data-dir / aucune base de données du relais à cet endroit")
+    db = await Database.open(path, readers=1)
     try:
         result = await audit.verify(db, expect_head=args.expect_head)
     finally:
@@ -482,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "sync"):
             return int(args.sync(args))
         return int(asyncio.run(args.run(args)))
-    except CliError as exc:
+    except (CliError, InsecureTransport) as exc:
         print(exc, file=sys.stderr)
         return 1
     except ProblemError as exc:

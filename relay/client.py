@@ -5,7 +5,8 @@ Plaintext exists only in this process: letters are sealed before they leave and 
 they arrive, streamed through ``relay.envelope`` in 64 KiB chunks so memory stays flat for any
 size. Ciphertext waiting to be uploaded goes to a private temp file (never plaintext). Every
 key the client seals to, and every signature it trusts, is checked against the enrollment
-chain back to the trust root this device was provisioned with.
+chain back to the trust root this device was provisioned with, and the roles it states are
+enforced here too (only mediators get a participant's content key).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -41,6 +43,10 @@ class ProblemError(Exception):
         self.problem = problem
         self.type = str(problem.get("type", "")).rsplit(":", 1)[-1]
         super().__init__(problem.get("title") or f"HTTP {status}")
+
+
+class InsecureTransport(Exception):
+    """The relay's address is not https (and not loopback): tokens would travel in clear."""
 
 
 class VerificationError(Exception):
@@ -66,6 +72,7 @@ class Client:
     def __init__(self, url: str, device_token: str | None = None, *, trust_root: str | None = None,
                  lang: str = "en", http: aiohttp.ClientSession | None = None) -> None:
         self.url = url.rstrip("/")
+        _require_tls(self.url)
         self.device_token = device_token
         self.trust_root = envelope.b64d(trust_root) if trust_root else None
         self.lang = lang
@@ -224,10 +231,20 @@ class Client:
         """
         me, identity = self._me()
         case = await self.call("GET", f"/v1/cases/{case_id}")
-        readers = {m["id"] for m in case["mediators"]} | {me}
+        mediators = {m["id"] for m in case["mediators"] if m.get("status", "active") == "active"}
+        # The relay names the case's mediators; the enrollment chain must confirm each one *is* a
+        # mediator, or a relay that listed the recipient as a "mediator" would get them a key.
+        for pid in mediators:
+            if (await self.person(pid)).role != "mediator":
+                raise VerificationError("the relay listed someone who is not a mediator")
+        readers = mediators | {me}
         mine = await self.person(me)
         if mine.role == "mediator" and recipient != "mediators":
+            if (await self.person(recipient)).role != "participant":
+                raise VerificationError("a mediator writes to participants only")
             readers.add(recipient)
+        elif recipient in readers:
+            raise VerificationError("the recipient must not get a key before the mediator's release")
         key = envelope.new_content_key()
         sealed = await self._seal_file(key, src)
         try:
@@ -422,6 +439,17 @@ class Client:
             raise VerificationError("the content is incomplete") from None
         if received != size or hasher.hexdigest() != expect_hash:
             raise VerificationError("the content does not match its signed hash")
+
+
+def _require_tls(url: str) -> None:
+    """Tokens, key bundles and sealed keys travel in requests: plain HTTP only on loopback."""
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
+        return
+    if parts.scheme == "http" and os.environ.get("RELAY_ALLOW_PLAIN_HTTP") == "1":
+        return
+    raise InsecureTransport(f"refusing {parts.scheme}:// to {parts.hostname}: use https:// (plain http only on loopback)")
 
 
 class _Discard:

@@ -31,11 +31,6 @@ async def list_institutions(db: Database) -> list[dict[str, Any]]:
     return [dict(r) for r in await db.fetchall("SELECT * FROM institutions ORDER BY name")]
 
 
-async def get_institution(db: Database, institution_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM institutions WHERE id = ?", (institution_id,))
-    return dict(row) if row else None
-
-
 # -- people ---------------------------------------------------------------------------------
 
 PERSON_PUBLIC = "id, role, relation, label, institution_id, sign_pk, box_pk, enrollment, enrollment_sig, status, created_at"
@@ -97,7 +92,8 @@ async def record_bundle_fetch(
 
     async def run(conn: aiosqlite.Connection) -> bool:
         recent = await one(
-            conn, "SELECT COUNT(*) AS n FROM bundle_fetches WHERE person_id = ? AND at > ?", (person_id, since)
+            conn, "SELECT COUNT(*) AS n FROM bundle_fetches WHERE person_id = ? AND at > ? AND redeemed_at IS NULL",
+            (person_id, since),
         )
         allowed = recent is not None and recent["n"] < limit
         if allowed:
@@ -234,6 +230,10 @@ async def consume_challenge(
 async def create_session(db: Database, row: dict[str, Any], *, actor: Actor) -> None:
     async def run(conn: aiosqlite.Connection) -> None:
         await insert(conn, "sessions", row)
+        # A fetched key bundle that led to a sign-in was opened by its owner: it no longer counts
+        # against the limit that slows offline guessing.
+        await conn.execute("UPDATE bundle_fetches SET redeemed_at = ? WHERE person_id = ? AND device_id = ?"
+                           " AND redeemed_at IS NULL", (row["created_at"], row["person_id"], row["device_id"]))
         await audit.append(conn, at=row["created_at"], action="session.started", actor_person=actor.person,
                            actor_device=actor.device, subject=row["id"])
 
@@ -274,21 +274,17 @@ async def record_security_event(
     await db.write(run)
 
 
-async def people_sharing_a_case(db: Database, person_id: str) -> list[dict[str, Any]]:
-    """Directory entries a person may see: everyone in their cases, plus every coordinator."""
-
-    async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-        return await many(
-            conn,
-            f"""SELECT {PERSON_PUBLIC} FROM people WHERE role = 'coordinator' OR id IN (
-                  SELECT person_id FROM case_participants WHERE case_id IN (
-                      SELECT case_id FROM case_participants WHERE person_id = :p
-                      UNION SELECT case_id FROM case_mediators WHERE person_id = :p)
-                  UNION
-                  SELECT person_id FROM case_mediators WHERE case_id IN (
-                      SELECT case_id FROM case_participants WHERE person_id = :p
-                      UNION SELECT case_id FROM case_mediators WHERE person_id = :p))""".replace(":p", "?"),
-            (person_id,) * 4,
-        )
-
-    return await db.read(run)
+async def people_sharing_a_case(db: Database, person_id: str, institution_id: str | None = None) -> list[dict[str, Any]]:
+    """Directory entries a person may see: everyone in their cases (only the cases at
+    ``institution_id``, when given: what a terminal there may show), plus every coordinator."""
+    rows = await db.fetchall(
+        f"""WITH mine AS (SELECT case_id FROM case_participants WHERE person_id = :person
+                          UNION SELECT case_id FROM case_mediators WHERE person_id = :person),
+                 visible AS (SELECT id FROM cases WHERE id IN mine
+                             AND (:institution IS NULL OR institution_id = :institution))
+            SELECT {PERSON_PUBLIC} FROM people WHERE role = 'coordinator' OR id IN (
+                SELECT person_id FROM case_participants WHERE case_id IN visible
+                UNION SELECT person_id FROM case_mediators WHERE case_id IN visible)""",
+        {"person": person_id, "institution": institution_id},
+    )
+    return [dict(r) for r in rows]

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,6 @@ class BlobStore:
         if os.path.commonpath([candidate, str(self._objects)]) != str(self._objects):
             raise BlobPathError("blob path escapes the store")
         return Path(candidate)
-
-    def exists(self, blob_id: str) -> bool:
-        return self.path(blob_id).is_file()
 
     async def write_stream(
         self,
@@ -121,6 +119,18 @@ class BlobStore:
         except FileNotFoundError:
             return False
         return True
+
+    def sweep_unreferenced(self, referenced: set[str], *, older_than: float) -> int:
+        """Remove blobs no row points at (a crash between a blob's rename and its row's commit,
+        or a rendition superseded before its deletion ran), once older than ``older_than``
+        seconds so that an upload in flight in another process is never touched."""
+        removed = 0
+        cutoff = time.time() - older_than
+        for path in self._objects.glob("??/*"):
+            if _BLOB_ID.fullmatch(path.name) and path.name not in referenced and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def sweep_temp(self) -> int:
         """Remove temp files of uploads that never finished (a crash, a kill). Run at start."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from . import audit, conditions
+from . import audit, conditions, items
 from .db import Database
 from .errors import Conflict, NotFound
 from .rows import Actor, insert, many, one
@@ -55,23 +56,30 @@ async def add_member(
     await db.write(run)
 
 
+@dataclass(frozen=True)
+class ConsentChange:
+    held: list[str]  # items a withdrawal held
+    returned_to_review: list[str]  # items a return of consent sent back to review
+    superseded_blobs: list[str]  # delivery renditions no longer referenced: delete after commit
+
+
 async def set_consent(
     db: Database, *, case_id: str, person_id: str, consent: str, now: str, actor: Actor
-) -> list[str]:
-    """Record a withdrawal or a return. A withdrawal holds the person's undelivered items at once.
+) -> ConsentChange:
+    """Record a withdrawal or a return, and its effect on items, in one transaction.
 
-    Returns the ids of items whose state changed. Restoring consent puts nothing back on its
-    own; held items go back to review only through :func:`storage.items.return_held_to_review`,
-    which the service calls after it has screened them again.
+    A withdrawal holds the person's undelivered exchanges at once. A return sends the items that
+    withdrawal held back to the mediator's review, never straight to anyone.
     """
 
-    async def run(conn: aiosqlite.Connection) -> list[str]:
+    async def run(conn: aiosqlite.Connection) -> ConsentChange:
         row = await one(conn, "SELECT consent FROM case_participants WHERE case_id = ? AND person_id = ?",
                         (case_id, person_id))
         if row is None:
             raise NotFound("participant")
+        change = ConsentChange([], [], [])
         if row["consent"] == consent:
-            return []
+            return change
         await conn.execute(
             "UPDATE case_participants SET consent = ?, consent_changed_at = ? WHERE case_id = ? AND person_id = ?",
             (consent, now, case_id, person_id),
@@ -79,16 +87,11 @@ async def set_consent(
         await audit.append(conn, at=now, action="case.consent_withdrawn" if consent == "withdrawn"
                            else "case.consent_given", actor_person=actor.person, actor_device=actor.device,
                            case_id=case_id, subject=person_id)
-        changed: list[str] = []
+        theirs = "case_id = ? AND (sender_id = ? OR recipient_id = ?) AND recipient_id IS NOT NULL"
         if consent == "withdrawn":
-            held = await many(
-                conn,
-                # Letters to the mediators are not held: writing to the mediator is never stopped.
-                "SELECT id, state FROM items WHERE case_id = ? AND (sender_id = ? OR recipient_id = ?)"
-                " AND recipient_id IS NOT NULL AND state IN ('pending_review', 'released')",
-                (case_id, person_id, person_id),
-            )
-            for item in held:
+            # Letters to the mediators are not held: writing to the mediator is never stopped.
+            for item in await many(conn, f"SELECT id, state FROM items WHERE {theirs}"
+                                         " AND state IN ('pending_review', 'released')", (case_id, person_id, person_id)):
                 await conn.execute(
                     "UPDATE items SET state = 'held', held_from = ?, hold_code = 'consent-withdrawn' WHERE id = ?",
                     (item["state"], item["id"]),
@@ -96,8 +99,15 @@ async def set_consent(
                 await audit.append(conn, at=now, action="item.held", actor_person=actor.person,
                                    actor_device=actor.device, case_id=case_id, item_id=item["id"],
                                    code="consent-withdrawn")
-                changed.append(item["id"])
-        return changed
+                change.held.append(item["id"])
+        else:
+            for item in await many(conn, f"SELECT id FROM items WHERE {theirs} AND state = 'held'"
+                                         " AND hold_code = 'consent-withdrawn'", (case_id, person_id, person_id)):
+                superseded = await items.back_to_review(conn, item["id"], now=now, actor=actor)
+                change.returned_to_review.append(item["id"])
+                if superseded:
+                    change.superseded_blobs.append(superseded)
+        return change
 
     return await db.write(run)
 

@@ -111,7 +111,9 @@ class Database:
             raise StorageError("database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         await self._queue.put((fn, future))
-        return await future
+        # Shielded: a caller cancelled while its task runs does not cancel the write, which may
+        # still commit. Callers must not undo side effects on cancellation (only on a failure).
+        return await asyncio.shield(future)
 
     async def _write_loop(self) -> None:
         while True:
@@ -173,22 +175,23 @@ class Database:
         conn = await self._readers.get()
         try:
             await conn.execute("BEGIN")
-            try:
-                return await fn(conn)
-            finally:
-                await conn.execute("COMMIT")
+            return await fn(conn)
         finally:
+            # Always end the snapshot, even after a cancellation mid-read, or this connection
+            # would keep serving a frozen view of the database to every later caller.
+            if conn.in_transaction:
+                await asyncio.shield(conn.execute("COMMIT"))
             self._readers.put_nowait(conn)
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[aiosqlite.Row]:
         """One statement: atomic on its own, so no explicit transaction (one thread hop, not five)."""
         conn = await self._readers.get()
         try:
-            return list(await conn.execute_fetchall(sql, tuple(params)))
+            return list(await conn.execute_fetchall(sql, params if isinstance(params, dict) else tuple(params)))
         finally:
             self._readers.put_nowait(conn)
 

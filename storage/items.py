@@ -116,9 +116,10 @@ async def sent_by(db: Database, person_id: str) -> list[dict[str, Any]]:
 
 
 async def released_to(db: Database, person_id: str) -> list[dict[str, Any]]:
-    """Items released to this participant (screening at fetch is the caller's job)."""
-    return await _summaries(db, "recipient_id = ? AND state IN ('released', 'delivered') ORDER BY decided_at",
-                            (person_id,))
+    """Items released to this participant, including those a hold may have set aside since
+    (screening at fetch, the caller's job, decides which are served now)."""
+    return await _summaries(db, "recipient_id = ? AND (state IN ('released', 'delivered') OR (state = 'held'"
+                            " AND held_from = 'released')) ORDER BY decided_at", (person_id,))
 
 
 _OF_MY_CASES = "case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?)"
@@ -161,28 +162,25 @@ async def held_in_case(db: Database, case_id: str) -> list[dict[str, Any]]:
     return await _summaries(db, "case_id = ? AND state = 'held'", (case_id,))
 
 
-async def return_held_to_review(db: Database, *, item_ids: list[str], now: str, actor: Actor) -> int:
-    """Held items go back to review (never straight to the recipient): a mediator decides again."""
-
-    async def run(conn: aiosqlite.Connection) -> int:
-        moved = 0
-        for item_id in item_ids:
-            item = await one(conn, "SELECT case_id, state, recipient_id FROM items WHERE id = ?", (item_id,))
-            if item is None or item["state"] != "held":
-                continue
-            back_to = "pending_review" if item["recipient_id"] is not None else "released"
-            await conn.execute(
-                "UPDATE items SET state = ?, held_from = NULL, hold_code = NULL, decision = NULL, decision_doc = NULL,"
-                " decision_sig = NULL, decision_hash = NULL, decided_by = NULL, decided_at = NULL"
-                " WHERE id = ?",
-                (back_to, item_id),
-            )
-            await audit.append(conn, at=now, action="item.returned_to_review", actor_person=actor.person,
-                               actor_device=actor.device, case_id=item["case_id"], item_id=item_id)
-            moved += 1
-        return moved
-
-    return await db.write(run)
+async def back_to_review(conn: aiosqlite.Connection, item_id: str, *, now: str, actor: Actor) -> str | None:
+    """Inside the caller's transaction: a held item goes back to review (never straight to the
+    recipient), its old decision cleared so the mediator decides again. Returns the superseded
+    delivery blob, for the caller to delete once the transaction has committed."""
+    item = await one(conn, "SELECT case_id, state, recipient_id, blob_id, delivery_blob_id FROM items WHERE id = ?",
+                     (item_id,))
+    if item is None or item["state"] != "held":
+        return None
+    back_to = "pending_review" if item["recipient_id"] is not None else "released"
+    await conn.execute(
+        "UPDATE items SET state = ?, held_from = NULL, hold_code = NULL, decision = NULL, decision_doc = NULL,"
+        " decision_sig = NULL, decision_hash = NULL, decided_by = NULL, decided_at = NULL, delivery_blob_id = NULL"
+        " WHERE id = ?",
+        (back_to, item_id),
+    )
+    await audit.append(conn, at=now, action="item.returned_to_review", actor_person=actor.person,
+                       actor_device=actor.device, case_id=item["case_id"], item_id=item_id)
+    superseded = item["delivery_blob_id"]
+    return superseded if superseded and superseded != item["blob_id"] else None
 
 
 async def unhold(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
@@ -200,3 +198,9 @@ async def unhold(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
         return True
 
     return await db.write(run)
+
+
+async def referenced_blobs(db: Database) -> set[str]:
+    rows = await db.fetchall("SELECT blob_id FROM items UNION SELECT delivery_blob_id FROM items"
+                             " WHERE delivery_blob_id IS NOT NULL")
+    return {r[0] for r in rows}

@@ -71,6 +71,8 @@ TABLE = [
      case(**{V: Member(V, "participant", True, "victim", None)}), ex(V, O), Outcome.DENY, "facts-invalid"),
     ("missing facts deny: a participant whose side is unknown",
      case(**{V: Member(V, "participant", True, "neighbour", "given")}), ex(V, O), Outcome.DENY, "facts-invalid"),
+    ("nothing between participants can be reviewed without an active mediator",
+     case(**{M: Member(M, "mediator", False)}), ex(V, O), Outcome.DENY, "no-mediator"),
     ("no case, no exchange",
      None, ex(V, O), Outcome.DENY, "case-unknown"),
 ]

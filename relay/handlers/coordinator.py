@@ -107,12 +107,12 @@ async def list_cases(request: web.Request) -> web.Response:
 
 @guard()
 async def view_case(request: web.Request) -> web.Response:
-    return ok(await cases.view(request.app[CONTEXT], principal_of(request), request.match_info["case_id"]))
+    return ok(await cases.view(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id")))
 
 
 @staff
 async def case_items(request: web.Request) -> web.Response:
-    return ok(await items.of_case(request.app[CONTEXT], principal_of(request), request.match_info["case_id"]))
+    return ok(await items.of_case(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id")))
 
 
 def _id(request: web.Request, kind: str, name: str) -> str:

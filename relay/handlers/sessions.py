@@ -11,9 +11,6 @@ from ..models import ChallengeRequest, SessionRequest
 from ..services import accounts, cases, sessions
 from .common import ok
 
-ANY_DEVICE = None
-
-
 @guard(session=False)
 async def challenge(request: web.Request) -> web.Response:
     body = await json_body(request, ChallengeRequest)

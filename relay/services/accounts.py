@@ -8,7 +8,6 @@ of their own: the sender would refuse to seal to it, the terminal to trust its r
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -22,8 +21,6 @@ from ..errors import BootstrapRefused, Forbidden, InvalidField, NotFound, RateLi
 from ..models import Bootstrap, EnrollmentDoc, NewDevice, NewPerson
 from ..principal import Principal
 from .sessions import SERVES, may_serve
-
-log = logging.getLogger(__name__)
 
 
 def _check_enrollment(doc: dict[str, Any], sig: str, signer_pk: str, *, person_id: str, role: str,
@@ -154,7 +151,8 @@ async def directory_entry(ctx: Context, who: Principal, person_id: str) -> dict[
     if who.role == "coordinator":
         person = await accounts.get_person(ctx.db, person_id)
     else:
-        visible = {p["id"]: p for p in await accounts.people_sharing_a_case(ctx.db, who.person_id)}
+        here = who.device["institution_id"] if who.device_kind == "terminal" else None
+        visible = {p["id"]: p for p in await accounts.people_sharing_a_case(ctx.db, who.person_id, here)}
         person = visible.get(person_id) if person_id != who.person_id else await accounts.get_person(ctx.db, person_id)
     if person is None:
         raise NotFound()

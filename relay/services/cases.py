@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import cases, items
+from storage import cases
 
 from .. import ids
 from ..context import Context
@@ -32,16 +32,12 @@ async def add_member(ctx: Context, who: Principal, case_id: str, person_id: str,
 
 
 async def set_consent(ctx: Context, who: Principal, case_id: str, person_id: str, consent: str) -> dict[str, Any]:
-    held = await cases.set_consent(ctx.db, case_id=case_id, person_id=person_id, consent=consent,
-                                   now=ctx.now_iso(), actor=who.actor)
-    returned = 0
-    if consent == "given":
-        # Items held by this person's withdrawal go back to the mediator's review, never
-        # straight to anyone: the mediator decides again with the facts as they are now.
-        theirs = [i["id"] for i in await items.held_in_case(ctx.db, case_id)
-                  if i["hold_code"] == "consent-withdrawn" and person_id in (i["sender_id"], i["recipient_id"])]
-        returned = await items.return_held_to_review(ctx.db, item_ids=theirs, now=ctx.now_iso(), actor=who.actor)
-    return {**await view(ctx, who, case_id), "items_held": len(held), "items_returned_to_review": returned}
+    change = await cases.set_consent(ctx.db, case_id=case_id, person_id=person_id, consent=consent,
+                                     now=ctx.now_iso(), actor=who.actor)
+    for blob_id in change.superseded_blobs:
+        ctx.blobs.delete(blob_id)  # a rendition whose release no longer stands
+    return {**await view(ctx, who, case_id), "items_held": len(change.held),
+            "items_returned_to_review": len(change.returned_to_review)}
 
 
 async def set_status(ctx: Context, who: Principal, case_id: str, status: str) -> dict[str, Any]:
@@ -63,7 +59,7 @@ async def view(ctx: Context, who: Principal, case_id: str) -> dict[str, Any]:
             "id": case["id"], "status": case["status"],
             "participants": [{"id": p["id"], "label": p["label"], "relation": p["relation"]}
                              for p in case["participants"]],
-            "mediators": [{"id": m["id"], "label": m["label"]} for m in case["mediators"]],
+            "mediators": [{"id": m["id"], "label": m["label"]} for m in case["mediators"] if m["status"] == "active"],
             "my_consent": next(p["consent"] for p in case["participants"] if p["id"] == who.person_id),
         }
     return case

@@ -138,8 +138,8 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
     try:
         await items.create(ctx.db, row, actor=who.actor)
-    except BaseException:
-        ctx.blobs.delete(blob.blob_id)  # not acknowledged, so it must not linger
+    except Exception:  # refused by the store: not acknowledged, so the blob must not linger
+        ctx.blobs.delete(blob.blob_id)
         raise
     return sender_view(row)
 
@@ -204,7 +204,7 @@ async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionReque
     try:
         await items.decide(ctx.db, item_id=item["id"], expect_state="pending_review", changes=changes, now=now,
                            actor=who.actor)
-    except BaseException:
+    except Exception:  # (not on cancellation: the shielded write may still commit)
         if delivery_blob:
             ctx.blobs.delete(delivery_blob.blob_id)
         raise
@@ -234,16 +234,29 @@ def _check_decision_shape(decision: DecisionManifest, item: dict[str, Any], case
 # -- delivery ---------------------------------------------------------------------------------
 
 
+# Holds that lapse on their own when the facts change back (a condition expires, an approval is
+# recorded, a case resumes). A withdrawal's hold does not: consent's return sends items to review.
+SELF_CLEARING_HOLDS = ("condition-requires-approval", "case-paused")
+
+
 async def _deliverable(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
     """A released item for its recipient, if screening allows it now; else held and NotFound."""
-    item, _ = await _load(ctx, who, item_id)
-    if item["recipient_id"] != who.person_id or item["state"] not in ("released", "delivered"):
+    item, case = await _load(ctx, who, item_id)
+    if item["recipient_id"] != who.person_id:
         raise NotFound()
-    decision = await screening.check(ctx, moment="fetch", case_id=item["case_id"], kind=item["kind"],
-                                     sender_id=item["sender_id"], recipient_id=item["recipient_id"])
+    was_released = item["state"] in ("released", "delivered")
+    clearable = item["state"] == "held" and item["held_from"] == "released" and item["hold_code"] in SELF_CLEARING_HOLDS
+    if not (was_released or clearable):
+        raise NotFound()
+    decision = screening.decide(case, moment="fetch", kind=item["kind"], sender_id=item["sender_id"],
+                                recipient_id=item["recipient_id"], now=ctx.clock.now())
     if not decision.allowed:
-        await items.hold(ctx.db, item_id=item["id"], code=decision.code, now=ctx.now_iso(), actor=who.actor)
+        if was_released:
+            await items.hold(ctx.db, item_id=item["id"], code=decision.code, now=ctx.now_iso(), actor=who.actor)
         raise NotFound()
+    if clearable:
+        await items.unhold(ctx.db, item_id=item["id"], now=ctx.now_iso(), actor=who.actor)
+        item = await items.get(ctx.db, item["id"]) or item
     return item
 
 
@@ -286,7 +299,12 @@ async def acknowledge(ctx: Context, who: Principal, item_id: str, body: ReceiptR
 
 
 async def sent(ctx: Context, who: Principal) -> list[dict[str, Any]]:
-    return [sender_view(i) for i in await items.sent_by(ctx.db, who.person_id)]
+    rows = await items.sent_by(ctx.db, who.person_id)
+    if who.device_kind == "terminal":  # a kiosk shows only what belongs to cases at its institution
+        here = {c["id"] for c in await cases.list_cases(ctx.db, member=who.person_id)
+                if c["institution_id"] == who.device["institution_id"]}
+        rows = [r for r in rows if r["case_id"] in here]
+    return [sender_view(i) for i in rows]
 
 
 async def original(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
@@ -306,9 +324,16 @@ async def original_path(ctx: Context, who: Principal, item_id: str) -> Path:
 
 
 async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, Any], Path]:
-    """The mediator's signed return and the sealed note, for the sender of a returned item."""
-    item, _ = await _load(ctx, who, item_id)
+    """The mediator's signed return and the sealed note, for the sender of a returned item.
+
+    The note is a message from the mediator to the sender, so it is screened as one, now.
+    """
+    item, case = await _load(ctx, who, item_id)
     if item["sender_id"] != who.person_id or item["state"] != "returned":
+        raise NotFound()
+    decision = screening.decide(case, moment="fetch", kind="letter", sender_id=item["decided_by"],
+                                recipient_id=item["sender_id"], now=ctx.clock.now())
+    if not decision.allowed:
         raise NotFound()
     view = {**sender_view(item), "decision": json.loads(item["decision_doc"]),
             "decision_signature": item["decision_sig"]}

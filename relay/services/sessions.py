@@ -8,7 +8,6 @@ device may no longer serve the person (a terminal whose institution no longer ho
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -21,8 +20,6 @@ from .. import envelope, ids, tokens
 from ..context import Context
 from ..errors import LoginRefused, SessionRequired, Unauthenticated
 from ..principal import Principal
-
-log = logging.getLogger(__name__)
 
 # Which enrolled role each kind of device serves. Terminals serve participants whose case is
 # at the terminal's institution; every other device serves the one person it is bound to.

@@ -1,4 +1,4 @@
--- No-contact conditions (court non-communication orders, parole no-contact conditions,
+-- Screening facts. No-contact conditions (court non-communication orders, parole no-contact conditions,
 -- institutional ones) and the national unit's approvals of facilitated communication.
 -- A condition is never edited silently: every version is kept in condition_versions and each
 -- change is an audit entry. Lifting sets lifted_at; nothing is deleted.
@@ -50,3 +50,7 @@ CREATE INDEX approvals_by_case ON approvals(case_id);
 
 -- An item whose submission screening referred to the national unit.
 ALTER TABLE items ADD COLUMN screening_code TEXT;
+
+-- A key-bundle fetch followed by its owner's sign-in on that terminal no longer counts against
+-- the per-person limit: only fetches that never led to a sign-in look like guessing.
+ALTER TABLE bundle_fetches ADD COLUMN redeemed_at TEXT;
