@@ -205,6 +205,10 @@ async def cmd_person(args: argparse.Namespace) -> int:
         elif args.keys:
             keys = json.loads(args.keys.read_text("utf-8"))
             public = envelope.PublicIdentity(envelope.b64d(keys["sign_pk"]), envelope.b64d(keys["box_pk"]))
+            if args.key_bundle:
+                # Made by the person on the kiosk with 'relay keygen': sealed under their own
+                # passphrase, so the coordinator handles it without ever being able to open it.
+                bundle = args.key_bundle.read_bytes()
         else:
             raise CliError("give --keys FILE (from 'relay keygen') or --generate-keys")
         person = await client.enroll(public=public, label=args.label, role=args.role, relation=args.relation,
@@ -261,6 +265,50 @@ async def cmd_case(args: argparse.Namespace) -> int:
             _table(await client.call("GET", "/v1/cases"), ["id", "status", "institution_id", "created_at"], args.lang)
             return 0
         _print(result)
+    return 0
+
+
+async def cmd_condition(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        if args.action == "list":
+            _table(await client.call("GET", "/v1/conditions"), ["id", "kind", "reference", "restricted_id",
+                                                                "direction", "program_exception", "effective_until",
+                                                                "lifted_at", "version"], args.lang)
+            return 0
+        if args.action == "show":
+            _print(await client.call("GET", f"/v1/conditions/{args.condition}"))
+            return 0
+        if args.action == "lift":
+            _print(await client.call("POST", f"/v1/conditions/{args.condition}/lift"))
+            return 0
+        fields = {"kind": args.kind, "reference": args.reference, "restricted_id": args.restricted,
+                  "protected_people": args.protect or None, "protected_case_id": args.protect_case,
+                  "protected_side": args.protect_side, "direction": args.direction,
+                  "effective_from": args.start, "effective_until": args.end,
+                  "program_exception": args.program_exception}
+        if args.action == "add":
+            body = {k: v for k, v in fields.items() if v is not None}
+            body.setdefault("protected_people", [])
+            _print(await client.call("POST", "/v1/conditions", json_body=body))
+        else:  # amend: only what was given
+            body = {k: v for k, v in fields.items() if v is not None and k not in ("kind", "restricted_id",
+                                                                                    "protected_case_id",
+                                                                                    "protected_side")}
+            _print(await client.call("POST", f"/v1/conditions/{args.condition}/amend", json_body=body))
+    return 0
+
+
+async def cmd_approval(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        if args.action == "list":
+            _table(await client.call("GET", "/v1/approvals"), ["id", "case_id", "condition_id", "directions", "kinds",
+                                                               "approved_at", "valid_until", "revoked_at"], args.lang)
+        elif args.action == "revoke":
+            await client.call("POST", f"/v1/approvals/{args.approval}/revoke")
+        else:
+            _print(await client.call("POST", "/v1/approvals", json_body={
+                "case_id": args.case, "condition_id": args.condition, "directions": args.direction,
+                "kinds": args.kind, "valid_until": args.until}))
     return 0
 
 
@@ -324,7 +372,8 @@ async def cmd_review(args: argparse.Namespace) -> int:
         action = args.action
         if action == "queue":
             _table(await client.call("GET", "/v1/review/queue"),
-                   ["id", "case_id", "kind", "sender_id", "recipient_id", "state", "hold_code", "age_seconds"], args.lang)
+                   ["id", "case_id", "kind", "sender_id", "recipient_id", "state", "hold_code", "awaiting_approval",
+                    "age_seconds"], args.lang)
         elif action == "inbox":
             _table(await client.call("GET", "/v1/review/inbox"),
                    ["id", "case_id", "kind", "sender_id", "state", "age_seconds"], args.lang)
@@ -422,7 +471,11 @@ def parser() -> argparse.ArgumentParser:
                                           "offender"])
     p.add_argument("--institution")
     p.add_argument("--keys", type=Path, help="public keys from 'relay keygen' on the person's own device")
-    p.add_argument("--generate-keys", action="store_true", help="for terminal users: a sealed key and passphrase")
+    p.add_argument("--key-bundle", type=Path,
+                   help="with --keys: the sealed identity.key the person made with 'relay keygen' (terminal users)")
+    p.add_argument("--generate-keys", action="store_true",
+                   help="for terminal users, when they cannot run keygen themselves: the key is made on this console"
+                        " (so its operator could read their mail); prefer --keys with --key-bundle")
     p.set_defaults(run=cmd_person)
 
     p = with_profile(coord.add_parser("device"))
@@ -445,6 +498,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--consent", choices=["given", "withdrawn"])
     p.add_argument("--status", choices=["open", "paused", "closed"])
     p.set_defaults(run=cmd_case)
+
+    p = with_profile(coord.add_parser("condition", help="no-contact conditions (court orders, parole, institutional)"))
+    p.add_argument("action", choices=["add", "amend", "lift", "list", "show"])
+    p.add_argument("condition", nargs="?", help="the condition id (amend, lift, show)")
+    p.add_argument("--kind", choices=["court_order", "parole_condition", "institutional"])
+    p.add_argument("--reference", help="the order's or condition's reference")
+    p.add_argument("--restricted", help="the person the condition restricts")
+    p.add_argument("--protect", action="append", default=[], help="a protected person (repeat as needed)")
+    p.add_argument("--protect-case", help="with --protect-side: everyone on one side of this case")
+    p.add_argument("--protect-side", choices=["victim", "offender"])
+    p.add_argument("--direction", choices=["from_restricted", "to_restricted", "both"])
+    p.add_argument("--start", help="effective from (2026-11-21T00:00:00Z)")
+    p.add_argument("--end", help="effective until, if it ends")
+    p.add_argument("--program-exception", action=argparse.BooleanOptionalAction, default=None,
+                   help="the condition carries 'unless deemed appropriate and facilitated by CSC's Restorative"
+                        " Opportunities Program'")
+    p.set_defaults(run=cmd_condition)
+
+    p = with_profile(coord.add_parser("approval", help="the national unit's approvals under a condition"))
+    p.add_argument("action", choices=["add", "revoke", "list"])
+    p.add_argument("approval", nargs="?", help="the approval id (revoke)")
+    p.add_argument("--case")
+    p.add_argument("--condition")
+    p.add_argument("--direction", action="append", choices=["from_restricted", "to_restricted"])
+    p.add_argument("--kind", action="append", choices=["letter", "video"])
+    p.add_argument("--until", help="valid until (2027-05-01T00:00:00Z)")
+    p.set_defaults(run=cmd_approval)
 
     p = with_profile(sub.add_parser("send", help="seal and send a letter"), person=True)
     p.add_argument("file", type=Path)

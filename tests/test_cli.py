@@ -19,6 +19,8 @@ PASSPHRASE_LINE = re.compile(r"^\s{4}([a-z]+(?:-[a-z]+){5})\s*$", re.MULTILINE)
 def relay_cmd(*args: str, passphrase: str = "correct-horse-battery-staple-relay-test",
               expect: int = 0) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RELAY_PASSPHRASE": passphrase, "RELAY_LANG": "en"}
+    if not passphrase:  # let the relay generate one and show it
+        env.pop("RELAY_PASSPHRASE")
     done = subprocess.run([sys.executable, "-m", "relay", *args], capture_output=True, text=True, env=env,
                           timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == expect, f"relay {' '.join(args)}\n{done.stdout}\n{done.stderr}"
@@ -56,13 +58,17 @@ async def test_one_whole_exchange_by_hand_with_the_cli(tmp_path: Path) -> None:
                       "--label", f"{name} device", "--out", device_file)
             relay_cmd("provision", device_file, "--profile", profile)
 
-        # The offender uses the institution's kiosk: a sealed key and a passphrase handed over privately.
-        added = relay_cmd("coordinator", "person", "add", "--profile", coord, "--role", "participant",
-                          "--relation", "offender", "--label", "Offender", "--institution", inst, "--generate-keys")
-        people["offender"] = field(added.stdout, r"Enrolled (per_[0-9a-f]{16})")
-        match = PASSPHRASE_LINE.search(added.stderr)
-        assert match, added.stderr
+        # The offender uses the institution's kiosk: they make their key there, sealed under their own
+        # passphrase; the coordinator enrolls the public half and stores the sealed bundle it cannot open.
+        made = relay_cmd("keygen", "--profile", str(home / "offender-keys"), passphrase="")
+        match = PASSPHRASE_LINE.search(made.stderr)
+        assert match, made.stderr
         offender_passphrase = match.group(1)
+        added = relay_cmd("coordinator", "person", "add", "--profile", coord, "--role", "participant",
+                          "--relation", "offender", "--label", "Offender", "--institution", inst,
+                          "--keys", str(home / "offender-keys" / "public-keys.json"),
+                          "--key-bundle", str(home / "offender-keys" / "identity.key"))
+        people["offender"] = field(added.stdout, r"Enrolled (per_[0-9a-f]{16})")
         relay_cmd("coordinator", "device", "add", "--profile", coord, "--kind", "terminal", "--institution", inst,
                   "--label", "kiosk 1", "--out", str(home / "kiosk.device.json"))
         kiosk = str(home / "kiosk")
@@ -98,6 +104,24 @@ async def test_one_whole_exchange_by_hand_with_the_cli(tmp_path: Path) -> None:
                   expect=1)
         sent = relay_cmd("sent", "--profile", str(home / "victim")).stdout
         assert "Opened by the recipient" in sent
+
+        # A court order now bars contact: the offender's reply waits for the national unit.
+        cond = field(relay_cmd("coordinator", "condition", "add", "--profile", coord, "--kind", "court_order",
+                               "--reference", "ONCJ-1187", "--restricted", people["offender"], "--protect",
+                               people["victim"], "--direction", "both", "--start", "2026-01-01T00:00:00Z",
+                               "--no-program-exception").stdout, r'"id": "(cnd_[0-9a-f]{16})"')
+        reply = home / "reply.txt"
+        reply.write_text("Thank you for writing. I am sorry.\n")
+        reply_id = field(relay_cmd("send", str(reply), "--profile", kiosk, "--person", people["offender"], "--case",
+                                   case, "--to", people["victim"], passphrase=offender_passphrase).stdout,
+                         r"Sent (itm_[0-9a-f]{16})")
+        assert "True" in relay_cmd("review", "queue", "--profile", str(home / "mediator")).stdout
+        refused = relay_cmd("review", "release", reply_id, "--profile", str(home / "mediator"), expect=1)
+        assert "screening-refused" in refused.stderr
+        relay_cmd("coordinator", "approval", "add", "--profile", coord, "--case", case, "--condition", cond,
+                  "--direction", "from_restricted", "--kind", "letter", "--until", "2099-01-01T00:00:00Z")
+        relay_cmd("review", "release", reply_id, "--profile", str(home / "mediator"))
+        assert relay_cmd("fetch", reply_id, "--profile", str(home / "victim")).stdout == reply.read_text()
 
         french = subprocess.run([sys.executable, "-m", "relay", "--lang", "fr", "sent", "--profile",
                                  str(home / "victim")], capture_output=True, text=True, timeout=120,
