@@ -41,6 +41,9 @@ async def make_db(path: Path, layout: str | None) -> Database:
 
     async def fill(conn: aiosqlite.Connection) -> None:
         await conn.execute("INSERT INTO institutions VALUES ('ins_0', 'A', ?)", (NOW,))
+        await conn.execute(
+            "INSERT INTO people (id, role, label, sign_pk, box_pk, enrollment, enrollment_sig, created_at)"
+            " VALUES ('per_mediator', 'mediator', 'm', 'per_mediator', 'k', '{}', 's', ?)", (NOW,))
         people = [("per_victim", "victim"), ("per_offender", "offender")]
         others = 5000 if layout else 0
         people += [(f"per_{n:012}", "offender" if n % 2 else "victim") for n in range(others)]
@@ -52,6 +55,7 @@ async def make_db(path: Path, layout: str | None) -> Database:
                                [(c, NOW, NOW) for (c,) in cases])
         await conn.executemany("INSERT INTO case_participants VALUES ('cas_main', ?, 'given', ?)",
                                [("per_victim", NOW), ("per_offender", NOW)])
+        await conn.execute("INSERT INTO case_mediators VALUES ('cas_main', 'per_mediator')")
         if not layout:
             return
         on_this_case = 10_000 if layout == "worst" else 5
@@ -94,12 +98,14 @@ async def main(rounds: int, requests: int) -> None:
             db = await make_db(root / f"{name}.sqlite3", layout)
             contexts[name] = Context(Settings(data_dir=root), db, BlobStore(root / "blobs"), SystemClock())
         results: dict[str, list[float]] = {name: [] for name in contexts}
-        for _ in range(rounds):
-            for name, ctx in contexts.items():
-                # The worst case loads 10,000 rows a request: fewer requests give the same median.
-                results[name].append(await timed(ctx, requests if name != "worst" else max(5, requests // 50)))
-        for ctx in contexts.values():
-            await ctx.db.close()
+        try:
+            for _ in range(rounds):
+                for name, ctx in contexts.items():
+                    # The worst case loads 10,000 rows a request: fewer requests give the same median.
+                    results[name].append(await timed(ctx, requests if name != "worst" else max(5, requests // 50)))
+        finally:
+            for ctx in contexts.values():
+                await ctx.db.close()  # aiosqlite's threads would otherwise keep the process alive
     base = statistics.median(results["none"])
     print(f"screening at fetch (load facts in one snapshot + decide), {rounds} rounds x {requests} requests")
     for name in ("none", "spread", "worst"):
