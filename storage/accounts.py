@@ -9,7 +9,7 @@ import aiosqlite
 from . import audit
 from .db import Database
 from .errors import Conflict, NotFound
-from .rows import Actor, insert, many, one
+from .rows import Actor, insert, one
 
 # -- institutions ---------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import aiosqlite
 from . import audit
 from .db import Database
 from .errors import Conflict, NotFound
-from .rows import Actor, insert, many, one
+from .rows import Actor, insert, one
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (

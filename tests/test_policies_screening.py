@@ -235,7 +235,7 @@ def covered_without_leave(facts: CaseFacts, exchange: Exchange, now: datetime) -
         if not active:
             continue
 
-        def protected(person: str) -> bool:
+        def protected(person: str, c: Condition = c) -> bool:
             member = facts.members.get(person)
             by_side = (c.protected_side is not None and c.protected_side[0] == facts.case_id and member is not None
                        and side_of(member.relation) == c.protected_side[1])

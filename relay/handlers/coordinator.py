@@ -6,11 +6,19 @@ from aiohttp import web
 
 from .. import ids
 from ..auth import guard, principal_of
-from ..errors import NotFound
 from ..bodies import json_body
 from ..context import CONTEXT
+from ..errors import NotFound
 from ..models import (
-    CaseMember, CaseStatus, ConditionAmendment, Consent, NewApproval, NewCase, NewCondition, NewDevice, NewInstitution,
+    CaseMember,
+    CaseStatus,
+    ConditionAmendment,
+    Consent,
+    NewApproval,
+    NewCase,
+    NewCondition,
+    NewDevice,
+    NewInstitution,
     NewPerson,
 )
 from ..services import accounts, cases, conditions, items

@@ -11,6 +11,7 @@ from ..models import ChallengeRequest, SessionRequest
 from ..services import accounts, cases, sessions
 from .common import ok
 
+
 @guard(session=False)
 async def challenge(request: web.Request) -> web.Response:
     body = await json_body(request, ChallengeRequest)

@@ -17,7 +17,7 @@ from storage.clock import iso
 
 from .. import envelope, ids, tokens
 from ..context import Context
-from ..errors import BootstrapRefused, Forbidden, InvalidField, NotFound, RateLimited, SignatureInvalid
+from ..errors import BootstrapRefused, InvalidField, NotFound, RateLimited, SignatureInvalid
 from ..models import Bootstrap, EnrollmentDoc, NewDevice, NewPerson
 from ..principal import Principal
 from .sessions import SERVES, may_serve

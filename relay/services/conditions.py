@@ -21,6 +21,7 @@ from ..models import ConditionAmendment, NewApproval, NewCondition
 from ..principal import Principal
 from . import screening
 
+
 def _normalized(values: dict[str, Any]) -> dict[str, Any]:
     """Times in storage form, and the rules a single field cannot check."""
     out = dict(values)

@@ -14,15 +14,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from storage import accounts, cases, items
 from policies.screening import Decision, Outcome
+from storage import accounts, cases, items
 from storage.clock import parse
 
 from .. import envelope, i18n, ids
 from ..bodies import Upload
 from ..context import Context
 from ..errors import (
-    BodyTooLarge, Conflict, Forbidden, InvalidField, MalformedRequest, NotFound, ScreeningRefused, SignatureInvalid,
+    BodyTooLarge,
+    Conflict,
+    Forbidden,
+    InvalidField,
+    MalformedRequest,
+    NotFound,
+    ScreeningRefused,
+    SignatureInvalid,
 )
 from ..models import DecisionManifest, DecisionRequest, ItemManifest, Receipt, ReceiptRequest, Submission
 from ..principal import Principal

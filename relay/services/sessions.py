@@ -13,8 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from storage import accounts, cases
-from storage.rows import Actor
 from storage.clock import iso, parse
+from storage.rows import Actor
 
 from .. import envelope, ids, tokens
 from ..context import Context
