@@ -109,3 +109,27 @@ class BootstrapRefused(RelayError):
     """The first-coordinator enrollment code is wrong, used or expired."""
 
     status, type = 403, "bootstrap-refused"
+
+
+class TusVersionUnsupported(RelayError):
+    """A resumable-upload request without ``Tus-Resumable: 1.0.0``."""
+
+    status, type = 412, "tus-version-unsupported"
+
+
+class UnsupportedMediaType(RelayError):
+    """A PATCH whose body is not ``application/offset+octet-stream``."""
+
+    status, type = 415, "unsupported-media-type"
+
+
+class ChecksumMismatch(RelayError):
+    """The chunk does not match its ``Upload-Checksum``; nothing of it was kept."""
+
+    status, type = 460, "checksum-mismatch"
+
+
+class UploadExpired(RelayError):
+    """The upload was abandoned too long and its bytes were reclaimed."""
+
+    status, type = 410, "upload-expired"

@@ -72,6 +72,22 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "The enrollment code is not valid, was already used, or has expired. Restart the relay to print a new one.",
         "fr": "Le code d'inscription n'est pas valide, a déjà été utilisé ou a expiré. Redémarrez le relais pour en obtenir un nouveau.",
     },
+    "tus-version-unsupported": {
+        "en": "This relay speaks tus 1.0.0 for resumable uploads. Send the header Tus-Resumable: 1.0.0.",
+        "fr": "Ce relais utilise tus 1.0.0 pour les envois reprenables. Envoyez l'en-tête Tus-Resumable: 1.0.0.",
+    },
+    "unsupported-media-type": {
+        "en": "Upload chunks must be sent as application/offset+octet-stream.",
+        "fr": "Les segments d'envoi doivent être transmis en application/offset+octet-stream.",
+    },
+    "checksum-mismatch": {
+        "en": "The chunk was damaged on the way: nothing of it was kept. Send it again from the same offset.",
+        "fr": "Le segment a été endommagé en route : rien n'en a été conservé. Renvoyez-le à partir du même point.",
+    },
+    "upload-expired": {
+        "en": "This upload was left unfinished too long and was removed. Start the upload again.",
+        "fr": "Cet envoi est resté inachevé trop longtemps et a été supprimé. Recommencez l'envoi.",
+    },
     "internal-error": {
         "en": "Something went wrong on the relay. Nothing was changed. Try again later.",
         "fr": "Une erreur s'est produite sur le relais. Rien n'a été modifié. Réessayez plus tard.",

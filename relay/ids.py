@@ -7,7 +7,7 @@ import secrets
 
 PREFIXES = {"institution": "ins", "person": "per", "device": "dev", "case": "cas", "item": "itm",
             "session": "ses", "challenge": "chl", "bootstrap": "bst",
-            "condition": "cnd", "approval": "apr"}
+            "condition": "cnd", "approval": "apr", "upload": "upl"}
 _PATTERN = {kind: re.compile(rf"^{prefix}_[0-9a-f]{{16}}$") for kind, prefix in PREFIXES.items()}
 
 

@@ -92,6 +92,7 @@ class Submission(Strict):
     signature: str = Field(max_length=200, pattern=_B64)
     decision: dict[str, Any] | None = None
     decision_signature: str | None = Field(default=None, max_length=200, pattern=_B64)
+    upload_id: str | None = Field(default=None, pattern=ids.pattern("upload"))  # content sent resumably
 
 
 class DecisionRequest(Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .handlers import coordinator, items, sessions, system
+from .handlers import coordinator, items, sessions, system, uploads
 
 ROUTES = [
     ("GET", "/healthz", system.health),
@@ -41,6 +41,13 @@ ROUTES = [
     ("POST", "/v1/approvals", coordinator.add_approval),
     ("GET", "/v1/approvals", coordinator.list_approvals),
     ("POST", "/v1/approvals/{approval_id}/revoke", coordinator.revoke_approval),
+    # resumable uploads (tus 1.0) and the limits announced before anyone uploads
+    ("GET", "/v1/limits", uploads.limits),
+    ("OPTIONS", "/v1/uploads", uploads.options),
+    ("POST", "/v1/uploads", uploads.create),
+    ("HEAD", "/v1/uploads/{upload_id}", uploads.head),
+    ("PATCH", "/v1/uploads/{upload_id}", uploads.patch),
+    ("DELETE", "/v1/uploads/{upload_id}", uploads.delete),
     # items
     ("POST", "/v1/items", items.submit),
     ("GET", "/v1/items/sent", items.sent),

@@ -23,6 +23,8 @@ class Settings(BaseModel):
     # Sizes. A letter is small; video comes with its own resumable path.
     max_json_bytes: int = Field(256 * 1024, ge=1024)
     max_letter_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(4 * 1024**3, ge=1024)  # the resumable path's announced Tus-Max-Size
+    upload_expiry_hours: int = Field(24, ge=1)  # an abandoned upload's bytes are reclaimed after this
 
     # Offline guessing of a passphrase needs the bundle: hand it out sparingly.
     bundle_fetches_per_hour: int = Field(6, ge=1)

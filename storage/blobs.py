@@ -42,8 +42,71 @@ class BlobStore:
         self.root = Path(os.path.realpath(root))
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
-        self._objects.mkdir(exist_ok=True, mode=0o700)
-        self._tmp.mkdir(exist_ok=True, mode=0o700)
+        self._uploads = self.root / "uploads"
+        for directory in (self._objects, self._tmp, self._uploads):
+            directory.mkdir(exist_ok=True, mode=0o700)
+
+    # -- resumable uploads: appended in place, promoted to a blob once whole ------------------
+
+    def upload_path(self, upload_id: str) -> Path:
+        """The one place an upload id becomes a path (the relay issues these ids too)."""
+        if not isinstance(upload_id, str) or not re.fullmatch(r"upl_[0-9a-f]{16}", upload_id):
+            raise BlobPathError("not an upload name")
+        return self._uploads / f"{upload_id}.part"
+
+    async def append(self, upload_id: str, chunks: AsyncIterable[bytes], *, offset: int, limit: int,
+                     checksum: tuple[str, bytes] | None = None) -> int:
+        """Write ``chunks`` at ``offset`` (the acknowledged end), fsync, return the new end.
+
+        Refuses to go past ``limit`` bytes in all. With ``checksum`` (algorithm, digest) the
+        chunk must match it. On any failure the file is cut back to ``offset``, so an
+        acknowledged offset always means those bytes are on disk, and nothing past it is.
+        """
+        path = self.upload_path(upload_id)
+        hasher = hashlib.new(checksum[0]) if checksum else None
+        end = offset
+        with open(path, "r+b" if path.exists() else "w+b") as out:
+            try:
+                out.truncate(offset)
+                out.seek(offset)
+                async for chunk in chunks:
+                    end += len(chunk)
+                    if end > limit:
+                        raise BlobTooLarge("past the announced length")
+                    if hasher:
+                        hasher.update(chunk)
+                    out.write(chunk)
+                if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
+                    raise BlobMismatch("checksum differs")
+                out.flush()
+                await asyncio.to_thread(os.fsync, out.fileno())
+            except BaseException:
+                out.truncate(offset)
+                raise
+        return end
+
+    async def promote(self, upload_id: str, *, expect_size: int, expect_hash: str) -> StoredBlob:
+        """Turn a whole upload into a blob if its size and BLAKE2b-256 match; else keep nothing."""
+        path = self.upload_path(upload_id)
+
+        def digest() -> tuple[int, str]:
+            hasher = hashlib.blake2b(digest_size=32)
+            size = 0
+            with open(path, "rb") as src:
+                while chunk := src.read(1 << 20):  # hashlib releases the GIL on large buffers
+                    hasher.update(chunk)
+                    size += len(chunk)
+            return size, hasher.hexdigest()
+
+        size, found = await asyncio.to_thread(digest)
+        if size != expect_size or not secrets.compare_digest(found, expect_hash):
+            raise BlobMismatch("the upload differs from the manifest")
+        blob_id = self.new_id()
+        await asyncio.to_thread(self._publish, path, self.path(blob_id))
+        return StoredBlob(blob_id, size, found)
+
+    def discard_upload(self, upload_id: str) -> None:
+        self.upload_path(upload_id).unlink(missing_ok=True)
 
     @staticmethod
     def new_id() -> str:

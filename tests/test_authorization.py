@@ -102,6 +102,8 @@ class Req:
     json: Any = None
     form: Callable[[], aiohttp.MultipartWriter] | None = None
     session: Any = KEEP
+    headers: dict[str, str] = field(default_factory=dict)
+    data: bytes | None = None
 
 
 @dataclass
@@ -126,8 +128,9 @@ class Env:
     secrets: set[str] = field(default_factory=set)
 
     async def raw(self, method: str, path: str, *, device: str | None = None, session: str | None = None,
-                  json_body: Any = None, form: aiohttp.MultipartWriter | None = None) -> Answer:
-        headers = {"Accept-Language": "en"}
+                  json_body: Any = None, form: aiohttp.MultipartWriter | bytes | None = None,
+                  headers: dict[str, str] | None = None) -> Answer:
+        headers = {"Accept-Language": "en", **(headers or {})}
         if device:
             headers["X-Relay-Device"] = device
         if session:
@@ -139,7 +142,7 @@ class Env:
     async def send(self, method: str, req: Req, caller: Caller) -> Answer:
         session = caller.session if req.session is KEEP else req.session
         return await self.raw(method, req.path, device=caller.device, session=session, json_body=req.json,
-                              form=req.form() if req.form else None)
+                              form=req.form() if req.form else req.data, headers=req.headers)
 
     async def sign_in(self, who: Someone, device: str) -> str:
         """A fresh session token for ``who`` on ``device`` (no key bundle fetched: we hold the key)."""
@@ -577,6 +580,52 @@ async def _after_revoke_approval(env: Env, caller: Caller, req: Req, allowed: bo
     return None
 
 
+# -- resumable uploads: each probe aims at a fresh upload of the victim's, on the victim's device
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+async def _victims_upload(env: Env) -> str:
+    victim = env.clients["victim"]
+    assert victim._http is not None
+    async with victim._http.post(victim.url + "/v1/uploads",
+                                 headers={**victim._headers(), **TUS, "Upload-Length": "10"}) as response:
+        assert response.status == 201, await response.text()
+        return response.headers["Location"]
+
+
+async def _new_upload(env: Env, caller: Caller) -> Req:
+    return Req("/v1/uploads", headers={**TUS, "Upload-Length": "10"})
+
+
+async def _head_upload(env: Env, caller: Caller) -> Req:
+    return Req(await _victims_upload(env), headers=TUS)
+
+
+async def _patch_upload(env: Env, caller: Caller) -> Req:
+    return Req(await _victims_upload(env), data=b"0123456789", headers={
+        **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+
+
+async def _after_patch_upload(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    victim = env.clients["victim"]
+    assert victim._http is not None
+    async with victim._http.head(victim.url + req.path, headers={**victim._headers(), **TUS}) as response:
+        offset = response.headers.get("Upload-Offset")
+    if offset != ("10" if allowed else "0"):
+        return f"{caller.name}: the upload's offset is {offset} after the call"
+    return None
+
+
+async def _after_delete_upload(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    victim = env.clients["victim"]
+    assert victim._http is not None
+    async with victim._http.head(victim.url + req.path, headers={**victim._headers(), **TUS}) as response:
+        if (response.status == 404) != allowed:
+            return f"{caller.name}: the upload {'is gone' if response.status == 404 else 'remains'} after the call"
+    return None
+
+
 async def _consent(env: Env, caller: Caller) -> Req:  # "given" again: a no-op when it is allowed
     return Req(f"/v1/cases/{env.world.case_id}/participants/{env.world.victim.person_id}/consent",
                json={"consent": "given"})
@@ -759,6 +808,15 @@ PROBES: list[Probe] = [
     probe("GET", "/v1/approvals", COORDINATOR),
     probe("POST", "/v1/approvals/{approval_id}/revoke", COORDINATOR, build=_revoke_approval, target="disposable",
           after=_after_revoke_approval),
+    # limits and resumable uploads
+    probe("GET", "/v1/limits", ALL),
+    probe("OPTIONS", "/v1/uploads", ALL),
+    probe("POST", "/v1/uploads", PARTICIPANTS | MEDIATORS, build=_new_upload),
+    probe("HEAD", "/v1/uploads/{upload_id}", frozenset({"victim"}), build=_head_upload, target="victim's"),
+    probe("PATCH", "/v1/uploads/{upload_id}", frozenset({"victim"}), build=_patch_upload, target="victim's",
+          after=_after_patch_upload),
+    probe("DELETE", "/v1/uploads/{upload_id}", frozenset({"victim"}), build=_head_upload, target="victim's",
+          after=_after_delete_upload),
     # items
     probe("POST", "/v1/items", frozenset({"mediator", "victim", "offender_on_terminal"}), build=_submit,
           target="case a"),
@@ -815,6 +873,8 @@ GUARD_OF = {
     "/v1/conditions": "coordinator", "/v1/conditions/{condition_id}": "coordinator",
     "/v1/conditions/{condition_id}/amend": "coordinator", "/v1/conditions/{condition_id}/lift": "coordinator",
     "/v1/approvals": "coordinator", "/v1/approvals/{approval_id}/revoke": "coordinator",
+    "/v1/limits": "public", "OPTIONS /v1/uploads": "public", "POST /v1/uploads": "sender",
+    "/v1/uploads/{upload_id}": "sender",
     "/v1/items": "sender", "/v1/items/sent": "sender", "/v1/items/{item_id}": "sender",
     "/v1/items/{item_id}/content": "sender", "/v1/items/{item_id}/note": "participant",
     "/v1/items/{item_id}/note/content": "participant", "/v1/inbox": "participant",
@@ -848,6 +908,8 @@ def _judge_refusal(env: Env, probe: Probe, caller: str, req: Req, answer: Answer
         wrong.append(f"{where}, expected one of {sorted(_refusals(probe, caller))}: {answer.text[:300]}")
     if not answer.content_type.startswith("application/problem+json"):
         return [*wrong, f"{where}: refusal is {answer.content_type!r}, not a problem document: {answer.text[:300]}"]
+    if probe.method == "HEAD":  # a HEAD answer has the problem's headers but, by definition, no body
+        return wrong
     body = answer.json()
     slug = str(body.get("type", "")).removeprefix(PROBLEM)
     if not str(body.get("type", "")).startswith(PROBLEM) or slug not in _TYPES_BY_STATUS.get(answer.status, set()):

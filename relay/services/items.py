@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..models import DecisionManifest, DecisionRequest, ItemManifest, Receipt, ReceiptRequest, Submission
 from ..principal import Principal
-from . import screening
+from . import screening, uploads
 from .cases import visible_to
 
 M = TypeVar("M", bound=BaseModel)
@@ -126,12 +126,19 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
     else:
         state = "released" if to_mediators else "pending_review"
 
-    if not upload.has_content:
-        raise MalformedRequest("the content part is missing")
     if manifest.size > ctx.settings.max_letter_bytes:
         raise BodyTooLarge(limit=ctx.settings.max_letter_bytes)
-    blob = await ctx.blobs.write_stream(upload.chunks(), max_size=ctx.settings.max_letter_bytes,
-                                        expect_size=manifest.size, expect_hash=manifest.hash)
+    if meta.upload_id is not None:  # sent ahead, resumably: promote it if it is exactly what was signed
+        if upload.has_content:
+            raise MalformedRequest("send the content either in this request or as an upload, not both")
+        await uploads.take(ctx, who, meta.upload_id)
+        blob = await ctx.blobs.promote(meta.upload_id, expect_size=manifest.size, expect_hash=manifest.hash)
+        await uploads.forget(ctx, meta.upload_id)
+    elif upload.has_content:
+        blob = await ctx.blobs.write_stream(upload.chunks(), max_size=ctx.settings.max_letter_bytes,
+                                            expect_size=manifest.size, expect_hash=manifest.hash)
+    else:
+        raise MalformedRequest("the content part is missing")
     now = ctx.now_iso()
     row = {
         "id": manifest.item_id, "case_id": manifest.case_id, "kind": manifest.kind, "sender_id": who.person_id,

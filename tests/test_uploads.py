@@ -1,0 +1,237 @@
+"""Resumable uploads (tus 1.0: creation, expiration, termination, checksum) through the real relay."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from relay import envelope, ids
+from relay.client import Client, ProblemError
+from relay.clock import stamp
+from relay.demo import local_relay
+from relay.scenario import TEST_KDF, World, build_world
+
+from .conftest import Relay
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+async def tus(client: Client, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
+    assert client._http is not None
+    headers = {**client._headers(), **TUS, **kwargs.pop("headers", {})}
+    async with client._http.request(method, client.url + path, headers=headers, **kwargs) as response:
+        body = await response.read()
+        return response.status, dict(response.headers), body
+
+
+def sealed_letter(world: World, plaintext: bytes) -> tuple[dict[str, Any], bytes]:
+    key = envelope.new_content_key()
+    blob = envelope.encrypt_bytes(key, plaintext)
+    manifest = envelope.item_manifest(
+        item_id=ids.new("item"), case_id=world.case_id, kind="letter", sender=world.victim.person_id,
+        recipient=world.offender.person_id, created_at="2026-11-21T12:00:00Z", content_type="text/plain",
+        size=len(blob), hash=envelope.blob_hash(blob),
+        keys={p.person_id: envelope.seal_key(key, p.identity.public.box_pk) for p in (world.mediator, world.victim)})
+    return {"manifest": manifest, "signature": envelope.sign(envelope.Domain.MANIFEST, manifest,
+                                                             world.victim.identity.signing_key)}, blob
+
+
+def meta_only(meta: dict[str, Any]) -> aiohttp.MultipartWriter:
+    form = aiohttp.MultipartWriter("form-data")
+    form.append_json(meta).set_content_disposition("form-data", name="meta")
+    return form
+
+
+def checksum(data: bytes) -> str:
+    return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+async def test_the_relay_announces_tus_and_its_limits(world: World) -> None:
+    async with world.client(str(world.victim.device_token)) as client:
+        status, headers, _ = await tus(client, "OPTIONS", "/v1/uploads")
+        assert status == 204 and headers["Tus-Version"] == "1.0.0"
+        assert set(headers["Tus-Extension"].split(",")) == {"creation", "expiration", "termination", "checksum"}
+        assert int(headers["Tus-Max-Size"]) > 0 and "sha256" in headers["Tus-Checksum-Algorithm"]
+        limits = await client.call("GET", "/v1/limits")
+        assert limits["max_letter_bytes"] > 0 and limits["kinds"] == ["letter"]
+
+
+async def test_a_resumable_letter_goes_the_whole_way(world: World) -> None:
+    victim, mediator = await world.session(world.victim), await world.session(world.mediator)
+    offender = await world.session(world.offender, on_terminal=True)
+    letter = b"a long letter, " * 50_000  # ~750 KB: several PATCH requests with a small chunk size
+    try:
+        seen: list[int] = []
+        original = victim.upload_resumable
+
+        async def small_chunks(*args: Any, **kwargs: Any) -> str:
+            return await original(*args, **{**kwargs, "chunk_size": 200_000})
+
+        victim.upload_resumable = small_chunks  # type: ignore[method-assign]
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(letter),
+                                 resumable=True, progress=lambda done, total: seen.append(done))
+        assert len(seen) >= 4 and seen == sorted(seen) and seen[-1] == envelope.ciphertext_size(len(letter))
+        await mediator.release(sent["id"])
+        got = io.BytesIO()
+        await offender.fetch(sent["id"], got)
+        assert got.getvalue() == letter
+    finally:
+        for client in (victim, mediator, offender):
+            await client.close()
+
+
+async def test_the_protocol_rules(relay: Relay, world: World) -> None:
+    victim = await world.session(world.victim)
+    try:
+        meta, blob = sealed_letter(world, b"x" * 100_000)
+        status, headers, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(len(blob))})
+        assert status == 201 and headers["Upload-Offset"] == "0" and "Upload-Expires" in headers
+        path = headers["Location"]
+        half = len(blob) // 2
+
+        assert (await tus(victim, "PATCH", path, data=blob[:half], headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": checksum(blob[:half])}))[0] == 204
+        status, headers, _ = await tus(victim, "HEAD", path)
+        assert (status, headers["Upload-Offset"], headers["Cache-Control"]) == (200, str(half), "no-store")
+
+        wrong_offset = await tus(victim, "PATCH", path, data=blob[half:], headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert wrong_offset[0] == 409
+        damaged = await tus(victim, "PATCH", path, data=blob[half:], headers={
+            "Upload-Offset": str(half), "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": checksum(b"something else")})
+        assert damaged[0] == 460
+        assert (await tus(victim, "HEAD", path))[1]["Upload-Offset"] == str(half)  # nothing of it was kept
+        no_version = await tus(victim, "HEAD", path, headers={"Tus-Resumable": "0.2.2"})
+        assert no_version[0] == 412
+        wrong_type = await tus(victim, "PATCH", path, data=blob[half:], headers={
+            "Upload-Offset": str(half), "Content-Type": "application/octet-stream"})
+        assert wrong_type[0] == 415
+
+        with pytest.raises(ProblemError) as early:  # not complete yet
+            await victim.call("POST", "/v1/items", data=meta_only({**meta, "upload_id": path.rsplit("/", 1)[1]}))
+        assert early.value.status == 409
+        assert (await tus(victim, "PATCH", path, data=blob[half:], headers={
+            "Upload-Offset": str(half), "Content-Type": "application/offset+octet-stream"}))[0] == 204
+
+        # A manifest that disagrees with what was uploaded is refused, and no item exists.
+        other_meta, _ = sealed_letter(world, b"y" * 100_000)
+        with pytest.raises(ProblemError) as mismatch:
+            await victim.call("POST", "/v1/items", data=meta_only({**other_meta, "upload_id": path.rsplit("/", 1)[1]}))
+        assert mismatch.value.type == "content-mismatch"
+        assert await victim.call("GET", "/v1/items/sent") == []
+
+        sent = await victim.call("POST", "/v1/items", data=meta_only({**meta, "upload_id": path.rsplit("/", 1)[1]}))
+        assert sent["state"] == "pending_review"
+        assert (await tus(victim, "HEAD", path))[0] == 404  # consumed
+        assert not list((relay.data_dir / "blobs" / "uploads").iterdir())
+    finally:
+        await victim.close()
+
+
+async def test_termination_and_expiry_reclaim_the_bytes(relay: Relay, world: World) -> None:
+    victim = await world.session(world.victim)
+    uploads_dir = relay.data_dir / "blobs" / "uploads"
+    try:
+        paths = []
+        for _ in range(2):
+            _, headers, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": "1000"})
+            await tus(victim, "PATCH", headers["Location"], data=b"z" * 400, headers={
+                "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+            paths.append(headers["Location"])
+        assert len(list(uploads_dir.iterdir())) == 2
+        assert (await tus(victim, "DELETE", paths[0]))[0] == 204
+        assert (await tus(victim, "HEAD", paths[0]))[0] == 404
+        relay.clock.advance(hours=24, seconds=1)
+    finally:
+        victim.session_token = None
+        await victim.close()
+    victim = await world.session(world.victim)
+    try:
+        assert (await tus(victim, "HEAD", paths[1]))[0] == 410
+        assert list(uploads_dir.iterdir()) == []
+    finally:
+        await victim.close()
+
+
+async def test_nobody_else_can_see_or_touch_an_upload(world: World) -> None:
+    victim, offender = await world.session(world.victim), await world.session(world.offender, on_terminal=True)
+    try:
+        _, headers, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": "10"})
+        for method in ("HEAD", "DELETE"):
+            assert (await tus(offender, method, headers["Location"]))[0] == 404
+        patch = await tus(offender, "PATCH", headers["Location"], data=b"0123456789", headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert patch[0] == 404
+        assert (await tus(victim, "HEAD", headers["Location"]))[1]["Upload-Offset"] == "0"
+    finally:
+        await victim.close()
+        await offender.close()
+
+
+async def test_an_upload_cut_by_kill_9_resumes_from_the_acknowledged_offset(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    letter = bytes(range(256)) * 2000  # 512 KB
+    async with local_relay(data_dir) as running:
+        assert running.code
+        world = await build_world(running.url, running.code, kdf=TEST_KDF)
+        victim = await world.session(world.victim)
+        key = envelope.new_content_key()
+        blob = envelope.encrypt_bytes(key, letter)
+        _, headers, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(len(blob))})
+        upload_id = headers["Location"].rsplit("/", 1)[1]
+        first = 200_000
+        await tus(victim, "PATCH", headers["Location"], data=blob[:first], headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        started = asyncio.Event()
+
+        async def stalls() -> AsyncIterator[bytes]:
+            yield blob[first:first + 100_000]
+            started.set()
+            await asyncio.sleep(3600)
+
+        cut = asyncio.create_task(tus(victim, "PATCH", headers["Location"], data=stalls(), headers={
+            "Upload-Offset": str(first), "Content-Type": "application/offset+octet-stream"}))
+        await started.wait()
+        await asyncio.sleep(0.2)
+        running.process.send_signal(signal.SIGKILL)
+        await running.process.wait()
+        cut.cancel()
+        victim.session_token = None
+        await victim.close()
+        port = int(running.url.rsplit(":", 1)[1])
+
+    sealed = tmp_path / "sealed.bin"
+    sealed.write_bytes(blob)
+    async with local_relay(data_dir, port):
+        victim = await world.session(world.victim)
+        mediator = await world.session(world.mediator)
+        try:
+            status, headers, _ = await tus(victim, "HEAD", f"/v1/uploads/{upload_id}")
+            assert (status, headers["Upload-Offset"]) == (200, str(first))  # the acknowledged part, no more
+            await victim.upload_resumable(sealed, len(blob), upload_id=upload_id)
+            manifest = envelope.item_manifest(
+                item_id=ids.new("item"), case_id=world.case_id, kind="letter", sender=world.victim.person_id,
+                recipient=world.offender.person_id, created_at=stamp(victim.clock.now()),
+                content_type="application/octet-stream", size=len(blob), hash=envelope.blob_hash(blob),
+                keys={p.person_id: envelope.seal_key(key, p.identity.public.box_pk)
+                      for p in (world.mediator, world.victim)})
+            sent = await victim.call("POST", "/v1/items", data=meta_only({
+                "manifest": manifest, "upload_id": upload_id,
+                "signature": envelope.sign(envelope.Domain.MANIFEST, manifest, world.victim.identity.signing_key)}))
+            opened = io.BytesIO()
+            await mediator.open_item(sent["id"], opened)
+            assert opened.getvalue() == letter
+        finally:
+            await victim.close()
+            await mediator.close()
