@@ -80,13 +80,15 @@ async def probe(path: Path | str, *, timeout_s: float | None = 30) -> ProbeResul
     """Describe the media file at ``path``.
 
     Raises :class:`MediaError`: ``truncated`` for an MP4/MOV whose index is missing (cut short),
-    ``not-media`` for anything else ffprobe cannot read, ``timeout`` past ``timeout_s``.
+    ``not-media`` for anything else ffprobe cannot read, ``timeout`` past ``timeout_s``;
+    ``FileNotFoundError`` if there is no such file.
     The file is read by ffprobe only; Python reads at most its first 12 bytes.
     """
+    Path(path).stat()  # a missing file is the caller's mistake: FileNotFoundError, not "not-media"
     args = [
         FFPROBE, "-hide_banner", "-v", "error",
         "-print_format", "json", "-show_format", "-show_streams", "-show_chapters",
-        input_url(path),
+        file_url(path),
     ]
     async with deadline(timeout_s):
         done: Finished = await run(args)
@@ -99,8 +101,8 @@ async def probe(path: Path | str, *, timeout_s: float | None = 30) -> ProbeResul
         raise MediaError("not-media", detail=f"unreadable ffprobe output: {type(exc).__name__}") from None
 
 
-def input_url(path: Path | str) -> str:
-    """``path`` as an ffmpeg URL that can only mean a local file.
+def file_url(path: Path | str) -> str:
+    """``path`` as an ffmpeg URL that can only mean a local file (for inputs and outputs).
 
     Without the ``file:`` prefix ffmpeg would treat a name such as ``concat:a|b`` or
     ``http://...`` as a protocol and open something else.
