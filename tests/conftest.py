@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from relay.app import create_app
+from relay.client import Client
 from relay.scenario import TEST_KDF, World, build_world
 from relay.settings import Settings
 
@@ -52,3 +53,14 @@ async def relay(tmp_path: Path, aiohttp_server) -> AsyncIterator[Relay]:  # type
 @pytest.fixture
 async def world(relay: Relay) -> World:
     return await build_world(relay.url, relay.codes[0], kdf=TEST_KDF)
+
+
+async def everyone(world: World) -> tuple[Client, Client, Client, Client]:
+    """Signed-in clients: the coordinator, the victim (own device), the mediator, the offender (kiosk)."""
+    return (await world.session(world.coordinator), await world.session(world.victim),
+            await world.session(world.mediator), await world.session(world.offender, on_terminal=True))
+
+
+async def close(*clients: Client) -> None:
+    for client in clients:
+        await client.close()

@@ -6,18 +6,10 @@ import io
 
 import pytest
 
-from relay.client import Client, ProblemError
+from relay.client import ProblemError
 from relay.scenario import World
 
-
-async def sessions(world: World) -> tuple[Client, Client, Client, Client]:
-    return (await world.session(world.coordinator), await world.session(world.victim),
-            await world.session(world.mediator), await world.session(world.offender, on_terminal=True))
-
-
-async def close(*clients: Client) -> None:
-    for client in clients:
-        await client.close()
+from .conftest import close, everyone
 
 
 async def test_an_offenders_own_request_never_opens_a_case(world: World) -> None:
@@ -36,7 +28,7 @@ async def test_an_offenders_own_request_never_opens_a_case(world: World) -> None
 
 
 async def test_a_withdrawal_takes_effect_at_once_and_a_return_sends_nothing_by_itself(world: World) -> None:
-    coordinator, victim, mediator, offender = await sessions(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         pending = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"one"))
         released = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"two"))
@@ -75,7 +67,7 @@ async def test_a_withdrawal_takes_effect_at_once_and_a_return_sends_nothing_by_i
 
 async def test_a_paused_case_delivers_nothing_between_participants_but_the_mediator_stays_reachable(
         world: World) -> None:
-    coordinator, victim, mediator, offender = await sessions(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"hi"))
         await mediator.release(sent["id"])
@@ -94,7 +86,7 @@ async def test_a_paused_case_delivers_nothing_between_participants_but_the_media
 
 
 async def test_a_release_is_refused_when_screening_now_blocks_it(world: World) -> None:
-    coordinator, victim, mediator, offender = await sessions(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"hi"))
         await coordinator.call("POST", f"/v1/cases/{world.case_id}/status", json_body={"status": "paused"})
@@ -106,7 +98,7 @@ async def test_a_release_is_refused_when_screening_now_blocks_it(world: World) -
 
 
 async def test_a_closed_case_carries_nothing_and_stays_closed(world: World) -> None:
-    coordinator, victim, mediator, offender = await sessions(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         await coordinator.call("POST", f"/v1/cases/{world.case_id}/status", json_body={"status": "closed"})
         with pytest.raises(ProblemError):

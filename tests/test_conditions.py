@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from relay.client import Client, ProblemError
+from relay.client import ProblemError
 from relay.clock import stamp
 from relay.scenario import World
 
-from .conftest import Relay
+from .conftest import Relay, close, everyone
 
 
 def order(world: World, relay: Relay, *, exception: bool = False, **changes: Any) -> dict[str, Any]:
@@ -23,19 +23,9 @@ def order(world: World, relay: Relay, *, exception: bool = False, **changes: Any
             **changes}
 
 
-async def people(world: World) -> tuple[Client, Client, Client, Client]:
-    return (await world.session(world.coordinator), await world.session(world.victim),
-            await world.session(world.mediator), await world.session(world.offender, on_terminal=True))
-
-
-async def close(*clients: Client) -> None:
-    for client in clients:
-        await client.close()
-
-
 async def test_a_condition_added_after_release_holds_the_fetch_and_lifting_it_releases_the_hold(
         relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"hi"))
         await mediator.release(sent["id"])
@@ -65,7 +55,7 @@ async def test_a_condition_added_after_release_holds_the_fetch_and_lifting_it_re
 
 async def test_a_covered_letter_is_referred_and_released_only_after_the_national_unit_approves(
         relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         condition = await coordinator.call("POST", "/v1/conditions", json_body=order(world, relay))
         sent = await offender.send(case_id=world.case_id, recipient=world.victim.person_id, src=io.BytesIO(b"sorry"))
@@ -97,7 +87,7 @@ async def test_a_covered_letter_is_referred_and_released_only_after_the_national
 
 
 async def test_an_approvals_expiry_takes_effect_without_a_restart(relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         condition = await coordinator.call("POST", "/v1/conditions", json_body=order(world, relay))
         approval = await coordinator.call("POST", "/v1/approvals", json_body={
@@ -127,7 +117,7 @@ async def test_an_approvals_expiry_takes_effect_without_a_restart(relay: Relay, 
 
 
 async def test_the_programs_exception_wording_lets_mediated_letters_through(relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         await coordinator.call("POST", "/v1/conditions", json_body=order(world, relay, exception=True,
                                                                           kind="parole_condition"))
@@ -139,7 +129,7 @@ async def test_the_programs_exception_wording_lets_mediated_letters_through(rela
 
 
 async def test_writing_to_the_mediator_is_never_a_breach(relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         await coordinator.call("POST", "/v1/conditions", json_body=order(world, relay))
         to_mediator = await offender.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"hello"))
@@ -174,7 +164,7 @@ async def test_conditions_are_amended_and_lifted_never_silently_edited(relay: Re
 
 
 async def test_a_condition_protecting_a_whole_side_of_a_case(relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         body = order(world, relay, protected_people=[], protected_case_id=world.case_id, protected_side="victim",
                      direction="from_restricted")
@@ -190,7 +180,7 @@ async def test_a_condition_protecting_a_whole_side_of_a_case(relay: Relay, world
 
 
 async def test_resuming_a_paused_case_releases_what_the_pause_held(relay: Relay, world: World) -> None:
-    coordinator, victim, mediator, offender = await people(world)
+    coordinator, victim, mediator, offender = await everyone(world)
     try:
         sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"x"))
         await mediator.release(sent["id"])
