@@ -98,6 +98,7 @@ class Submission(Strict):
 class DecisionRequest(Strict):
     decision: dict[str, Any]
     signature: str = Field(max_length=200, pattern=_B64)
+    upload_id: str | None = Field(default=None, pattern=ids.pattern("upload"))  # the rendition, sent resumably
 
 
 class ReceiptRequest(Strict):

@@ -23,6 +23,7 @@ class Settings(BaseModel):
     # Sizes. A letter is small; video comes with its own resumable path.
     max_json_bytes: int = Field(256 * 1024, ge=1024)
     max_letter_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_video_bytes: int = Field(2 * 1024**3, ge=1024)  # ciphertext of a video message or its rendition
     max_upload_bytes: int = Field(4 * 1024**3, ge=1024)  # the resumable path's announced Tus-Max-Size
     upload_expiry_hours: int = Field(24, ge=1)  # an abandoned upload's bytes are reclaimed after this
 
@@ -36,6 +37,9 @@ class Settings(BaseModel):
         if not value.is_absolute():
             raise ValueError("data_dir must be an absolute path")
         return value
+
+    def max_bytes(self, kind: str) -> int:
+        return self.max_video_bytes if kind == "video" else self.max_letter_bytes
 
     @property
     def database_path(self) -> Path:

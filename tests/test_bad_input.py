@@ -112,7 +112,7 @@ async def test_tampered_uploads_are_refused_and_leave_nothing(
 
 
 @pytest.mark.parametrize("shape", ["not-multipart", "no-content", "meta-not-json", "manifest-missing-field",
-                                   "another-sender", "video-before-sanitizing-exists"])
+                                   "another-sender", "kind-changed-after-signing"])
 async def test_malformed_uploads_change_nothing(relay: Relay, world: World, victim: Client, shape: str) -> None:
     before = snapshot(relay)
     meta, blob = sealed_letter(world)
@@ -122,7 +122,7 @@ async def test_malformed_uploads_change_nothing(relay: Relay, world: World, vict
         data = form(meta, None)
     elif shape == "meta-not-json":
         data = form(b"{{{", blob)
-    elif shape == "video-before-sanitizing-exists":
+    elif shape == "kind-changed-after-signing":
         data = form({**meta, "manifest": {**meta["manifest"], "kind": "video"}}, blob)
     elif shape == "manifest-missing-field":
         data = form({**meta, "manifest": {k: v for k, v in meta["manifest"].items() if k != "hash"}}, blob)

@@ -62,7 +62,7 @@ async def test_the_relay_announces_tus_and_its_limits(world: World) -> None:
         assert set(headers["Tus-Extension"].split(",")) == {"creation", "expiration", "termination", "checksum"}
         assert int(headers["Tus-Max-Size"]) > 0 and "sha256" in headers["Tus-Checksum-Algorithm"]
         limits = await client.call("GET", "/v1/limits")
-        assert limits["max_letter_bytes"] > 0 and limits["kinds"] == ["letter"]
+        assert limits["max_letter_bytes"] > 0 and limits["kinds"] == ["letter", "video"]
 
 
 async def test_a_resumable_letter_goes_the_whole_way(world: World) -> None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from policies.screening import Decision, Outcome
 from storage import accounts, cases, items
+from storage.blobs import StoredBlob
 from storage.clock import parse
 
 from .. import envelope, i18n, ids
@@ -93,9 +94,6 @@ def _is_case_mediator(case: dict[str, Any], who: Principal) -> bool:
 async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload) -> dict[str, Any]:
     assert who.person is not None
     manifest = _doc(ItemManifest, meta.manifest, "manifest")
-    if manifest.kind != "letter":
-        # Fail closed until every video is sanitized at the mediator's desk before release.
-        raise InvalidField(errors=[{"field": "manifest.kind", "message": "only letters are accepted for now"}])
     if manifest.sender != who.person_id:
         raise Forbidden("the manifest names another sender")
     case = await cases.get_case(ctx.db, manifest.case_id)
@@ -126,19 +124,8 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
     else:
         state = "released" if to_mediators else "pending_review"
 
-    if manifest.size > ctx.settings.max_letter_bytes:
-        raise BodyTooLarge(limit=ctx.settings.max_letter_bytes)
-    if meta.upload_id is not None:  # sent ahead, resumably: promote it if it is exactly what was signed
-        if upload.has_content:
-            raise MalformedRequest("send the content either in this request or as an upload, not both")
-        await uploads.take(ctx, who, meta.upload_id)
-        blob = await ctx.blobs.promote(meta.upload_id, expect_size=manifest.size, expect_hash=manifest.hash)
-        await uploads.forget(ctx, meta.upload_id)
-    elif upload.has_content:
-        blob = await ctx.blobs.write_stream(upload.chunks(), max_size=ctx.settings.max_letter_bytes,
-                                            expect_size=manifest.size, expect_hash=manifest.hash)
-    else:
-        raise MalformedRequest("the content part is missing")
+    blob = await _receive(ctx, who, upload, meta.upload_id, kind=manifest.kind, size=manifest.size,
+                          hash=manifest.hash)
     now = ctx.now_iso()
     row = {
         "id": manifest.item_id, "case_id": manifest.case_id, "kind": manifest.kind, "sender_id": who.person_id,
@@ -156,6 +143,25 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         ctx.blobs.delete(blob.blob_id)
         raise
     return sender_view(row)
+
+
+async def _receive(ctx: Context, who: Principal, upload: Upload, upload_id: str | None, *, kind: str, size: int,
+                   hash: str) -> StoredBlob:
+    """The signed content, from this request's content part or from a complete resumable upload,
+    kept only if it is exactly the size and hash that were signed."""
+    limit = ctx.settings.max_bytes(kind)
+    if size > limit:
+        raise BodyTooLarge(limit=limit)
+    if upload_id is not None:
+        if upload.has_content:
+            raise MalformedRequest("send the content either in this request or as an upload, not both")
+        await uploads.take(ctx, who, upload_id)
+        blob = await ctx.blobs.promote(upload_id, expect_size=size, expect_hash=hash)
+        await uploads.forget(ctx, upload_id)
+        return blob
+    if not upload.has_content:
+        raise MalformedRequest("the content part is missing")
+    return await ctx.blobs.write_stream(upload.chunks(), max_size=limit, expect_size=size, expect_hash=hash)
 
 
 def _own_release(meta: Submission, manifest: ItemManifest, who: Principal) -> dict[str, Any]:
@@ -203,11 +209,10 @@ async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionReque
 
     delivery_blob = None
     if decision.delivery is not None:
-        if not upload.has_content:
-            raise MalformedRequest("the content part (the delivery rendition or the note) is missing")
-        delivery_blob = await ctx.blobs.write_stream(
-            upload.chunks(), max_size=ctx.settings.max_letter_bytes,
-            expect_size=decision.delivery.size, expect_hash=decision.delivery.hash)
+        # A return's note is a letter; a release's rendition is of the item's own kind.
+        kind = item["kind"] if decision.decision == "release" else "letter"
+        delivery_blob = await _receive(ctx, who, upload, meta.upload_id, kind=kind, size=decision.delivery.size,
+                                       hash=decision.delivery.hash)
     now = ctx.now_iso()
     changes = {
         "state": _DECIDED_STATE[decision.decision], "decision": decision.decision,
@@ -238,6 +243,10 @@ def _check_decision_shape(decision: DecisionManifest, item: dict[str, Any], case
         if decision.delivery is not None or not decision.reason:
             raise bad("a withhold carries a reason code and no delivery")
         return
+    if decision.decision == "release" and item["kind"] == "video" and decision.delivery is not None \
+            and decision.delivery.content_type != "video/mp4":
+        # Every delivered video is the desk's sanitized rendition, which is always an MP4.
+        raise bad("a video is released only as its sanitized MP4 rendition")
     if decision.delivery is None:
         raise bad("a release carries the delivery rendition; a return carries the note")
     holders = set(decision.delivery.keys)

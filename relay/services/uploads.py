@@ -22,7 +22,13 @@ from storage.errors import BlobMismatch
 from .. import ids
 from ..context import Context
 from ..errors import (
-    BodyTooLarge, ChecksumMismatch, Conflict, InvalidField, MalformedRequest, NotFound, UploadExpired,
+    BodyTooLarge,
+    ChecksumMismatch,
+    Conflict,
+    InvalidField,
+    MalformedRequest,
+    NotFound,
+    UploadExpired,
 )
 from ..principal import Principal
 
@@ -32,7 +38,10 @@ CHECKSUM_ALGORITHMS = {"sha1": "sha1", "sha256": "sha256"}
 def limits(ctx: Context) -> dict[str, Any]:
     """What a client checks before it starts (and the relay checks again)."""
     return {"max_upload_bytes": ctx.settings.max_upload_bytes, "max_letter_bytes": ctx.settings.max_letter_bytes,
-            "upload_expiry_hours": ctx.settings.upload_expiry_hours, "kinds": ["letter"],
+            "max_video_bytes": ctx.settings.max_video_bytes, "max_video_seconds": 20 * 60,
+            "video_containers": ["mp4", "mov", "webm", "mkv"], "delivery_profile": "H.264/AAC MP4, at most 1280x720,"
+            " 30 fps, metadata stripped", "upload_expiry_hours": ctx.settings.upload_expiry_hours,
+            "kinds": ["letter", "video"],
             "chunk_size": 64 * 1024, "checksum_algorithms": sorted(CHECKSUM_ALGORITHMS)}
 
 
