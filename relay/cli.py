@@ -14,6 +14,7 @@ import getpass
 import io
 import json
 import logging
+import mimetypes
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from media import MediaError
 
 from . import envelope, passphrase
 from .cli_text import language, say
@@ -315,11 +318,17 @@ async def cmd_approval(args: argparse.Namespace) -> int:
 # -- participants, mediators, terminals -------------------------------------------------------
 
 
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
+
+
 async def cmd_send(args: argparse.Namespace) -> int:
+    kind = args.kind or ("video" if args.file.suffix.lower() in VIDEO_SUFFIXES else "letter")
+    content_type = args.content_type or mimetypes.guess_type(args.file.name)[0] or (
+        "video/mp4" if kind == "video" else "text/plain; charset=utf-8")
     async with _session(args) as client:
         with open(args.file, "rb") as src:
-            result = await client.send(case_id=args.case, recipient=args.to, src=src, content_type=args.content_type,
-                                       progress=Bar("sealing+upload"))
+            result = await client.send(case_id=args.case, recipient=args.to, src=src, kind=kind,
+                                       content_type=content_type, progress=Bar("upload"))
     print(say("sent", args.lang, id=result["id"], status=result["status"][args.lang]))
     return 0
 
@@ -342,18 +351,27 @@ async def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 async def _write_verified(args: argparse.Namespace, fetcher: Any) -> int:
-    """Decrypt into memory or a temp file; show or keep it only once everything verified."""
-    buffer = io.BytesIO()
+    """Decrypt to a private file beside ``--out`` (streamed: a video never sits in memory) and
+    rename it into place only once everything verified; without ``--out``, show a letter."""
+    if not args.out:
+        buffer = io.BytesIO()
+        try:
+            await fetcher(buffer)
+        except VerificationError:
+            raise CliError(say("verify-failed", args.lang)) from None
+        sys.stdout.write(buffer.getvalue().decode("utf-8", errors="replace"))
+        return 0
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        await fetcher(buffer)
+        with os.fdopen(fd, "wb") as out:
+            await fetcher(out)
+        os.replace(partial, args.out)
     except VerificationError:
         raise CliError(say("verify-failed", args.lang)) from None
-    data = buffer.getvalue()
-    if args.out:
-        write_private(args.out, data)
-        print(say("fetched", args.lang, n=len(data), path=args.out), file=sys.stderr)
-    else:
-        sys.stdout.write(data.decode("utf-8", errors="replace"))
+    finally:
+        partial.unlink(missing_ok=True)
+    print(say("fetched", args.lang, n=args.out.stat().st_size, path=args.out), file=sys.stderr)
     return 0
 
 
@@ -380,11 +398,12 @@ async def cmd_review(args: argparse.Namespace) -> int:
         elif action == "open":
             return await _write_verified(args, lambda dst: client.open_item(args.item, dst, progress=Bar("download")))
         elif action == "release":
+            sanitizing = Bar("sanitizing", unit="s")
             if args.rendition:
                 with open(args.rendition, "rb") as rendition:
-                    await client.release(args.item, rendition, progress=Bar("upload"))
+                    await client.release(args.item, rendition, progress=Bar("upload"), transcode_progress=sanitizing)
             else:
-                await client.release(args.item, progress=Bar("upload"))
+                await client.release(args.item, progress=Bar("upload"), transcode_progress=sanitizing)
             print(say("released", args.lang, id=args.item))
         elif action == "return":
             await client.return_to_sender(args.item, args.note)
@@ -433,6 +452,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--letter", type=Path, help="send this letter instead of the built-in one")
     p.add_argument("--data-dir", type=Path, help="keep the relay's data directory here")
     p.add_argument("--out", type=Path, help="write exactly what the recipient received here")
+    p.add_argument("--video", type=Path, help="also send this video message, sanitized at the mediator's desk")
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("audit", help="verify the audit chain of a data directory")
@@ -530,7 +550,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--case", required=True)
     p.add_argument("--to", required=True, help="the other participant's id, or 'mediators'")
-    p.add_argument("--content-type", default="text/plain; charset=utf-8")
+    p.add_argument("--kind", choices=["letter", "video"], help="default: video for .mp4/.mov/.webm/.mkv files")
+    p.add_argument("--content-type", help="default: guessed from the file name")
     p.set_defaults(run=cmd_send)
 
     p = with_profile(sub.add_parser("sent", help="what you sent and where it is"), person=True)
@@ -573,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except VerificationError:
         print(say("verify-failed", args.lang), file=sys.stderr)
+        return 1
+    except MediaError as exc:
+        print(exc.message_fr if args.lang == "fr" else exc.message_en, file=sys.stderr)
         return 1
     except aiohttp.ClientConnectionError:
         url = getattr(args, "url", None) or "?"

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+import media
 from policies.screening import side_of
 
 from . import envelope, ids
@@ -34,7 +36,9 @@ from .clock import SystemClock, stamp
 from .envelope import Domain, Identity, PublicIdentity
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+TranscodeProgress = Callable[[float, float], None]  # (seconds done, seconds total)
 CHUNK = 64 * 1024
+RESUMABLE_ABOVE = 8 * 1024 * 1024  # larger sealed content goes up with tus, in resumable chunks
 DEVICE_HEADER = "X-Relay-Device"
 
 
@@ -226,7 +230,7 @@ class Client:
 
     async def send(self, *, case_id: str, recipient: str, src: BinaryIO, kind: str = "letter",
                    content_type: str = "text/plain; charset=utf-8", progress: Progress | None = None,
-                   resumable: bool = False) -> dict[str, Any]:
+                   resumable: bool | None = None) -> dict[str, Any]:
         """Seal ``src`` and submit it. ``recipient`` is a participant's id or ``"mediators"``.
 
         A participant seals the content key to the case's mediators and themself only; the
@@ -267,7 +271,7 @@ class Client:
                               "keys": manifest["keys"]}, reason=None)
                 meta |= {"decision": decision,
                          "decision_signature": envelope.sign(Domain.DECISION, decision, identity.signing_key)}
-            if resumable:
+            if resumable or (resumable is None and sealed.size > RESUMABLE_ABOVE):
                 meta["upload_id"] = await self.upload_resumable(sealed.path, sealed.size, progress)
                 return await self._upload("/v1/items", meta, None, None)  # type: ignore[no-any-return]
             return await self._upload("/v1/items", meta, sealed, progress)
@@ -371,22 +375,34 @@ class Client:
                                     progress)
         return item  # type: ignore[no-any-return]
 
-    async def release(self, item_id: str, rendition: BinaryIO | None = None,
-                      content_type: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
-        """Release to the recipient: the letter as written, or ``rendition`` (an edited version).
+    async def release(self, item_id: str, rendition: BinaryIO | None = None, content_type: str | None = None,
+                      progress: Progress | None = None, transcode_progress: TranscodeProgress | None = None,
+                      media_timeout_s: float = 3600) -> dict[str, Any]:
+        """Release to the recipient: the item as written, or ``rendition`` (an edited version).
 
         Either way the delivery is re-encrypted under a fresh key sealed to the recipient and
-        this mediator, and the release binds the original manifest's hash.
+        this mediator, and the release binds the original manifest's hash. A video is always
+        sanitized here first (``media.sanitize``: re-encoded to the delivery profile, every tag,
+        chapter and extra stream stripped); the recipient only ever receives that rendition.
+        Plaintext exists only in a private scratch directory that is removed on every path.
         """
-        me, _ = self._me()
-        with tempfile.TemporaryFile() as original:
-            item = await self.open_item(item_id, original)  # opening verifies the sender first
+        with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:  # mode 0700
+            original_path = Path(scratch) / "original"
+            with open(original_path, "w+b") as original:
+                item = await self.open_item(item_id, original)  # opening verifies the sender first
             manifest = item["manifest"]
-            source: BinaryIO = rendition if rendition is not None else original  # type: ignore[assignment]
-            if rendition is None:
-                original.seek(0)
-            return await self._decide(item, "release", manifest["recipient"], source,
-                                      content_type or manifest["content_type"], None, progress)
+            source_path = original_path
+            if rendition is not None:
+                source_path = Path(scratch) / "rendition"
+                with open(source_path, "wb") as copy:
+                    shutil.copyfileobj(rendition, copy, CHUNK)
+            if manifest["kind"] == "video":
+                sanitized = Path(scratch) / "sanitized.mp4"
+                await media.sanitize(source_path, sanitized, progress=transcode_progress, timeout_s=media_timeout_s)
+                source_path, content_type = sanitized, "video/mp4"
+            with open(source_path, "rb") as source:
+                return await self._decide(item, "release", manifest["recipient"], source,
+                                          content_type or manifest["content_type"], None, progress)
 
     async def return_to_sender(self, item_id: str, note: str) -> dict[str, Any]:
         item = await self.open_item(item_id, _Discard())
@@ -415,7 +431,11 @@ class Client:
                 decision=decision, mediator=me, decided_at=stamp(self.clock.now()), recipient=reader,
                 delivery=delivery, reason=reason)
             meta = {"decision": doc, "signature": envelope.sign(Domain.DECISION, doc, identity.signing_key)}
-            return await self._upload(f"/v1/items/{manifest['item_id']}/decision", meta, sealed, progress)
+            path = f"/v1/items/{manifest['item_id']}/decision"
+            if sealed is not None and sealed.size > RESUMABLE_ABOVE:
+                meta["upload_id"] = await self.upload_resumable(sealed.path, sealed.size, progress)
+                return await self._upload(path, meta, None, None)
+            return await self._upload(path, meta, sealed, progress)
         finally:
             if sealed is not None:
                 sealed.path.unlink(missing_ok=True)

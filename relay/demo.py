@@ -21,7 +21,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client import ProblemError
+import media
+
+from .client import Client, ProblemError
 from .scenario import PRODUCTION_KDF, build_world
 
 BUILT_IN_LETTER = """To the person who broke into our home,
@@ -45,7 +47,7 @@ class DemoFailure(Exception):
     """A step did not do what it must."""
 
 
-def step(number: int, text: str) -> None:
+def step(number: int | str, text: str) -> None:
     print(f"\n[{number}] {text}", flush=True)
 
 
@@ -181,6 +183,10 @@ async def exchange(url: str, code: str, args: argparse.Namespace, data_dir: Path
     if mine["state"] != "delivered":
         raise DemoFailure("the sender does not see the delivery")
 
+    if args.video:
+        await video_exchange(args, world_case=world.case_id, offender_id=world.offender.person_id, victim=victim,
+                             mediator=mediator, offender=offender)
+
     for client in (victim, offender, mediator):
         await client.close()
 
@@ -191,6 +197,45 @@ async def exchange(url: str, code: str, args: argparse.Namespace, data_dir: Path
             if path.is_file() and needle in path.read_bytes():
                 raise DemoFailure(f"plaintext found in {path}")
         detail(f"no file under {data_dir} contains the letter's text")
+
+
+async def video_exchange(args: argparse.Namespace, *, world_case: str, offender_id: str, victim: Client,
+                         mediator: Client, offender: Client) -> None:
+    step("6.1", f"The victim seals a video message ({args.video.name}) and uploads it resumably")
+    with open(args.video, "rb") as src:
+        sent = await victim.send(case_id=world_case, recipient=offender_id, src=src, kind="video",
+                                 content_type="video/mp4", resumable=True,
+                                 progress=lambda done, total: None)
+    detail(f"item {sent['id']}: {sent['status']['en']}")
+    step("6.2", "The mediator watches it at the desk, then sanitizes it: re-encoded to H.264/AAC at most 720p,"
+            " every tag (location, device, creation time), chapter and extra track stripped")
+    last = [0.0]
+
+    def report(done: float, total: float) -> None:
+        if done > last[0] and (done - last[0] >= max(total / 4, 0.5) or done >= total):
+            last[0] = done
+            detail(f"sanitizing: {done:5.1f} of {total:.1f} s")
+
+    await mediator.release(sent["id"], transcode_progress=report)
+    detail("released: only the sanitized rendition is sealed to the offender; the original stays the record")
+    step("6.3", "The terminal fetches and verifies the video, streaming it to a file")
+    with tempfile.TemporaryDirectory() as scratch:
+        received = Path(scratch) / "video.mp4"
+        with open(received, "wb") as out:
+            view = await offender.fetch(sent["id"], out)
+        if view["content_type"] != "video/mp4":
+            raise DemoFailure("the delivered video is not the sanitized MP4 rendition")
+        info = await media.probe(received)
+        try:  # the desk's own rendition check, run again on what the recipient got
+            media.check_rendition(info, source=await media.probe(args.video))
+        except media.MediaError as exc:
+            raise DemoFailure(f"the delivered video is not a clean rendition: {exc}") from None
+        detail(f"delivered: {info.video.width}x{info.video.height} H.264/AAC MP4, {received.stat().st_size} bytes,"
+               " no location or device tags")
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(received, args.out / f"{sent['id']}.mp4")
+            detail(f"the delivered rendition is in {args.out / (sent['id'] + '.mp4')}")
 
 
 async def check_audit(data_dir: Path) -> None:

@@ -8,14 +8,15 @@ from typing import TextIO
 
 
 class Bar:
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, label: str, stream: TextIO = sys.stderr, unit: str = "MiB") -> None:
         self.label = label
+        self.unit = unit
         self.stream = stream
         self.enabled = stream.isatty()
         self._last = 0.0
         self._done = False
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: float, total: float) -> None:
         if not self.enabled or self._done:
             return
         now = time.monotonic()
@@ -24,8 +25,9 @@ class Bar:
         self._last = now
         fraction = done / total if total else 1.0
         filled = int(fraction * 30)
+        scale = 2**20 if self.unit == "MiB" else 1
         self.stream.write(f"\r{self.label} [{'#' * filled}{' ' * (30 - filled)}] {fraction:6.1%}"
-                          f" {done / 2**20:8.1f}/{total / 2**20:.1f} MiB")
+                          f" {done / scale:8.1f}/{total / scale:.1f} {self.unit}")
         if done >= total:
             self.stream.write("\n")
             self._done = True

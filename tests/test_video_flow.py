@@ -1,0 +1,86 @@
+"""A video message's whole path: sealed on the sender's device, sanitized at the mediator's desk,
+delivered to the terminal as the clean rendition only. Real ffmpeg, real relay."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from media import MediaError
+from relay.client import ProblemError
+from relay.scenario import World
+
+from .conftest import close, everyone
+from .media_fixtures import SENSITIVE, Clips, ffprobe_json
+
+
+async def test_a_video_reaches_the_recipient_only_as_its_sanitized_rendition(world: World, tmp_path: Path) -> None:
+    tagged = Clips(tmp_path).tagged
+    assert b"iPhone 15 Pro" in tagged.read_bytes()  # the clip really carries device metadata
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        with open(tagged, "rb") as src:
+            sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
+                                     kind="video", content_type="video/quicktime", resumable=True)
+        queue = await mediator.call("GET", "/v1/review/queue")
+        assert [(q["id"], q["kind"]) for q in queue] == [(sent["id"], "video")]
+
+        steps: list[float] = []
+        await mediator.release(sent["id"], transcode_progress=lambda done, total: steps.append(done))
+        assert steps and steps == sorted(steps)
+
+        received = tmp_path / "received.mp4"
+        with open(received, "wb") as out:
+            view = await offender.fetch(sent["id"], out)
+        assert view["content_type"] == "video/mp4"
+        probe = ffprobe_json(received)
+        codecs = sorted(s["codec_name"] for s in probe["streams"])
+        assert codecs == ["aac", "h264"] and probe["format"]["format_name"].startswith("mov,mp4")
+        text, data = json.dumps(probe), received.read_bytes()
+        for secret in SENSITIVE:
+            assert secret not in text and secret.encode() not in data, secret
+
+        # The original stays sealed to the mediator, as the record.
+        original = io.BytesIO()
+        await mediator.open_item(sent["id"], original)
+        assert original.getvalue() == tagged.read_bytes()
+    finally:
+        await close(coordinator, victim, mediator, offender)
+
+
+async def test_a_broken_video_is_not_released_and_leaves_no_plaintext_on_the_desk(world: World,
+                                                                                  tmp_path: Path) -> None:
+    coordinator, victim, mediator, offender = await everyone(world)
+    before = set(Path(tempfile.gettempdir()).glob("relay-desk-*"))
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(b"this is not a video at all"), kind="video",
+                                 content_type="video/mp4")
+        with pytest.raises(MediaError) as broken:
+            await mediator.release(sent["id"])
+        assert broken.value.code == "not-media" and broken.value.message_fr
+        assert (await mediator.call("GET", "/v1/review/queue"))[0]["state"] == "pending_review"
+        assert set(Path(tempfile.gettempdir()).glob("relay-desk-*")) == before
+        with pytest.raises(ProblemError):
+            await offender.fetch(sent["id"], io.BytesIO())
+    finally:
+        await close(coordinator, victim, mediator, offender)
+
+
+def test_the_demo_carries_a_video_and_writes_the_delivered_rendition(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    tagged = Clips(tmp_path).tagged
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "relay", "demo", "--video", str(tagged), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [video] = list(out.glob("*.mp4"))
+    text, data = json.dumps(ffprobe_json(video)), video.read_bytes()
+    for secret in SENSITIVE:
+        assert secret not in text and secret.encode() not in data, secret
