@@ -28,7 +28,7 @@ from media import MediaError
 
 from . import envelope, passphrase
 from .cli_text import language, say
-from .client import Client, InsecureTransport, ProblemError, VerificationError, bootstrap
+from .client import Client, InsecureTransport, OverLimit, ProblemError, VerificationError, bootstrap
 from .envelope import Identity
 from .profile import IDENTITY_FILE, Profile, private_dir, write_private
 from .progress import Bar
@@ -586,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "sync"):
             return int(args.sync(args))
         return int(asyncio.run(args.run(args)))
-    except (CliError, InsecureTransport) as exc:
+    except (CliError, InsecureTransport, OverLimit) as exc:
         print(exc, file=sys.stderr)
         return 1
     except ProblemError as exc:

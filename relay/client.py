@@ -52,6 +52,10 @@ class ProblemError(Exception):
         super().__init__(problem.get("title") or f"HTTP {status}")
 
 
+class OverLimit(Exception):
+    """The content is larger, longer or of a kind the relay does not accept: nothing was sent."""
+
+
 class InsecureTransport(Exception):
     """The relay's address is not https (and not loopback): tokens would travel in clear."""
 
@@ -238,6 +242,7 @@ class Client:
         to the recipient too and carries the mediator's signed release.
         """
         me, identity = self._me()
+        await self.check_limits(src, kind)
         case = await self.call("GET", f"/v1/cases/{case_id}")
         mediators = {m["id"] for m in case["mediators"] if m.get("status", "active") == "active"}
         # The relay names the case's mediators; the enrollment chain must confirm each one *is* a
@@ -277,6 +282,24 @@ class Client:
             return await self._upload("/v1/items", meta, sealed, progress)
         finally:
             sealed.path.unlink(missing_ok=True)
+
+    async def check_limits(self, src: BinaryIO, kind: str) -> None:
+        """Check what the relay announces before sealing anything (the relay checks again)."""
+        limits = await self.call("GET", "/v1/limits")
+        if kind not in limits["kinds"]:
+            raise OverLimit(f"the relay does not accept {kind} items")
+        try:
+            size = os.fstat(src.fileno()).st_size - src.tell()
+            path: Path | None = Path(src.name) if isinstance(getattr(src, "name", None), str) else None
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            size, path = len(src.getbuffer()) if isinstance(src, io.BytesIO) else 0, None
+        most = limits["max_video_bytes"] if kind == "video" else limits["max_letter_bytes"]
+        if envelope.ciphertext_size(size) > most:
+            raise OverLimit(f"{size} bytes is more than the relay accepts for a {kind} ({most} bytes sealed)")
+        if kind == "video" and path is not None:
+            info = await media.probe(path)  # a MediaError here says the file is not a usable video
+            if info.duration_s is not None and info.duration_s > limits["max_video_seconds"]:
+                raise OverLimit(f"the video lasts {info.duration_s:.0f} s; the most is {limits['max_video_seconds']} s")
 
     async def upload_resumable(self, path: Path, size: int, progress: Progress | None = None, *,
                                upload_id: str | None = None, chunk_size: int = 8 * 1024 * 1024,

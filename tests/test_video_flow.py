@@ -14,7 +14,7 @@ from media import MediaError
 from relay.client import ProblemError
 from relay.scenario import World
 
-from .conftest import close, everyone
+from .conftest import Relay, close, everyone
 from .media_fixtures import SENSITIVE, Clips, ffprobe_json
 
 
@@ -84,3 +84,41 @@ def test_the_demo_carries_a_video_and_writes_the_delivered_rendition(tmp_path: P
     text, data = json.dumps(ffprobe_json(video)), video.read_bytes()
     for secret in SENSITIVE:
         assert secret not in text and secret.encode() not in data, secret
+
+
+async def test_a_terminal_can_resume_or_seek_with_range_requests(world: World) -> None:
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(bytes(range(256)) * 1000))
+        await mediator.release(sent["id"])
+        assert offender._http is not None
+        url = f"{offender.url}/v1/items/{sent['id']}/delivery/content"
+        async with offender._http.get(url, headers=offender._headers()) as whole:
+            everything = await whole.read()
+        async with offender._http.get(url, headers={**offender._headers(), "Range": "bytes=1000-1999"}) as part:
+            assert part.status == 206
+            assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(everything)}"
+            assert await part.read() == everything[1000:2000]
+    finally:
+        await close(coordinator, victim, mediator, offender)
+
+
+async def test_the_client_checks_the_announced_limits_before_sending_anything(relay: Relay, world: World,
+                                                                             tmp_path: Path) -> None:
+    from relay.client import OverLimit
+
+    victim = await world.session(world.victim)
+    try:
+        too_big = io.BytesIO(b"x" * (16 * 1024 * 1024))
+        with pytest.raises(OverLimit):
+            await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=too_big)
+        with pytest.raises(MediaError):
+            with open(tmp_path / "fake.mp4", "w+b") as fake:
+                fake.write(b"not a video")
+                fake.seek(0)
+                await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=fake, kind="video")
+        assert await victim.call("GET", "/v1/items/sent") == []
+        assert list((relay.data_dir / "blobs" / "uploads").iterdir()) == []
+    finally:
+        await victim.close()
