@@ -326,10 +326,27 @@ async def cmd_send(args: argparse.Namespace) -> int:
     content_type = args.content_type or mimetypes.guess_type(args.file.name)[0] or (
         "video/mp4" if kind == "video" else "text/plain; charset=utf-8")
     async with _session(args) as client:
+        outbox = _outbox(args, client)
         with open(args.file, "rb") as src:
             result = await client.send(case_id=args.case, recipient=args.to, src=src, kind=kind,
-                                       content_type=content_type, progress=Bar("upload"))
+                                       content_type=content_type, progress=Bar("upload"), outbox=outbox)
     print(say("sent", args.lang, id=result["id"], status=result["status"][args.lang]))
+    return 0
+
+
+def _outbox(args: argparse.Namespace, client: Client) -> Path:
+    """Ciphertext waiting for the relay's acknowledgement: per person (a kiosk serves many)."""
+    return private_dir(args.profile / "outbox" / str(client.person_id))
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    """Finish sends that a lost connection or a stopped client left unfinished."""
+    async with _session(args) as client:
+        finished = await client.resume_outbox(_outbox(args, client), progress=Bar("upload"))
+    for result in finished:
+        print(say("sent", args.lang, id=result["id"], status=result.get("status", {}).get(args.lang, "")))
+    if not finished:
+        print(say("nothing", args.lang))
     return 0
 
 
@@ -554,6 +571,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--content-type", help="default: guessed from the file name")
     p.set_defaults(run=cmd_send)
 
+    p = with_profile(sub.add_parser("resume", help="finish sends a lost connection or a restart interrupted"),
+                     person=True)
+    p.set_defaults(run=cmd_resume)
     p = with_profile(sub.add_parser("sent", help="what you sent and where it is"), person=True)
     p.set_defaults(run=cmd_sent)
     p = with_profile(sub.add_parser("inbox", help="items released to you"), person=True)

@@ -234,12 +234,17 @@ class Client:
 
     async def send(self, *, case_id: str, recipient: str, src: BinaryIO, kind: str = "letter",
                    content_type: str = "text/plain; charset=utf-8", progress: Progress | None = None,
-                   resumable: bool | None = None) -> dict[str, Any]:
+                   resumable: bool | None = None, outbox: Path | None = None) -> dict[str, Any]:
         """Seal ``src`` and submit it. ``recipient`` is a participant's id or ``"mediators"``.
 
         A participant seals the content key to the case's mediators and themself only; the
         recipient gets a key only from a mediator's release. A mediator's own message is sealed
         to the recipient too and carries the mediator's signed release.
+
+        With ``outbox`` (a private directory), the sealed file, its signed manifest and the upload
+        id are kept there until the relay acknowledges the item, so :meth:`resume_outbox` can
+        finish the send after a crash or a restart without sealing again. Only ciphertext and
+        signed metadata are kept: no plaintext, no key.
         """
         me, identity = self._me()
         await self.check_limits(src, kind)
@@ -259,9 +264,12 @@ class Client:
         elif recipient in readers:
             raise VerificationError("the recipient must not get a key before the mediator's release")
         key = envelope.new_content_key()
-        sealed = await self._seal_file(key, src)
+        item_id = ids.new("item")
+        entry = outbox / item_id if outbox is not None else None
+        if entry is not None:
+            entry.mkdir(parents=True, mode=0o700)
+        sealed = await self._seal_file(key, src, into=entry / "sealed.bin" if entry else None)
         try:
-            item_id = ids.new("item")
             manifest = envelope.item_manifest(
                 item_id=item_id, case_id=case_id, kind=kind, sender=me, recipient=recipient,
                 created_at=stamp(self.clock.now()), content_type=content_type, size=sealed.size, hash=sealed.hash,
@@ -276,12 +284,56 @@ class Client:
                               "keys": manifest["keys"]}, reason=None)
                 meta |= {"decision": decision,
                          "decision_signature": envelope.sign(Domain.DECISION, decision, identity.signing_key)}
+            if entry is not None:
+                (entry / "meta.json").write_text(json.dumps(meta))
+                return await self._finish_outgoing(entry, progress)
             if resumable or (resumable is None and sealed.size > RESUMABLE_ABOVE):
                 meta["upload_id"] = await self.upload_resumable(sealed.path, sealed.size, progress)
                 return await self._upload("/v1/items", meta, None, None)  # type: ignore[no-any-return]
             return await self._upload("/v1/items", meta, sealed, progress)
         finally:
-            sealed.path.unlink(missing_ok=True)
+            if entry is None:
+                sealed.path.unlink(missing_ok=True)
+
+    async def resume_outbox(self, outbox: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
+        """Finish every send an earlier run left in ``outbox`` (same person, same device)."""
+        done = []
+        for entry in sorted(p for p in outbox.iterdir() if (p / "meta.json").is_file()) if outbox.is_dir() else []:
+            done.append(await self._finish_outgoing(entry, progress))
+        return done
+
+    async def _finish_outgoing(self, entry: Path, progress: Progress | None) -> dict[str, Any]:
+        """Upload (resuming where the relay's acknowledged offset says), submit, then forget."""
+        meta = json.loads((entry / "meta.json").read_text())
+        sealed = entry / "sealed.bin"
+        size = sealed.stat().st_size
+        state = entry / "upload.json"
+        upload_id = json.loads(state.read_text())["upload_id"] if state.is_file() else None
+        if upload_id is not None:
+            try:
+                await self._raw("HEAD", f"/v1/uploads/{upload_id}", headers={"Tus-Resumable": "1.0.0"})
+            except ProblemError as gone:
+                if gone.status not in (404, 410):
+                    raise
+                upload_id = None  # expired or already consumed: start the upload again
+        if upload_id is None:
+            created = await self._raw("POST", "/v1/uploads",
+                                      headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
+            upload_id = created.headers["Location"].rsplit("/", 1)[-1]
+            state.write_text(json.dumps({"upload_id": upload_id}))
+        await self.upload_resumable(sealed, size, progress, upload_id=upload_id)
+        try:
+            result: dict[str, Any] = await self._upload("/v1/items", {**meta, "upload_id": upload_id}, None, None)
+        except ProblemError as refused:
+            if refused.status != 409 or not await self._already_sent(meta["manifest"]["item_id"]):
+                raise
+            result = {"id": meta["manifest"]["item_id"], "already_sent": True}
+        shutil.rmtree(entry)
+        return result
+
+    async def _already_sent(self, item_id: str) -> bool:
+        """An earlier run's submit went through but its answer was lost (the item id is ours)."""
+        return any(i["id"] == item_id for i in await self.call("GET", "/v1/items/sent"))
 
     async def check_limits(self, src: BinaryIO, kind: str) -> None:
         """Check what the relay announces before sealing anything (the relay checks again)."""
@@ -347,10 +399,13 @@ class Client:
             await response.read()
             return response
 
-    async def _seal_file(self, key: bytes, src: BinaryIO) -> Sealed:
+    async def _seal_file(self, key: bytes, src: BinaryIO, into: Path | None = None) -> Sealed:
         hasher = envelope.new_hasher()
         size = 0
-        fd, name = tempfile.mkstemp(prefix="relay-sealed-", suffix=".bin")
+        if into is not None:
+            fd, name = os.open(into, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(into)
+        else:
+            fd, name = tempfile.mkstemp(prefix="relay-sealed-", suffix=".bin")
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in envelope.encrypt_stream(key, src):

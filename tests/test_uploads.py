@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import json
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -235,3 +236,48 @@ async def test_an_upload_cut_by_kill_9_resumes_from_the_acknowledged_offset(tmp_
         finally:
             await victim.close()
             await mediator.close()
+
+
+async def test_a_restarted_client_finishes_a_send_from_its_outbox(world: World, tmp_path: Path) -> None:
+    """What a stopped client leaves behind: the sealed file, the signed manifest, an upload half done."""
+    outbox = tmp_path / "outbox"
+    entry = outbox / "itm_interrupted"
+    entry.mkdir(parents=True)
+    letter = b"written before the power cut " * 20_000
+    meta, blob = sealed_letter(world, letter)
+    (entry / "sealed.bin").write_bytes(blob)
+    (entry / "meta.json").write_text(json.dumps(meta))
+    first_run = await world.session(world.victim)
+    try:
+        _, headers, _ = await tus(first_run, "POST", "/v1/uploads", headers={"Upload-Length": str(len(blob))})
+        half = len(blob) // 2
+        await tus(first_run, "PATCH", headers["Location"], data=blob[:half], headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        (entry / "upload.json").write_text(json.dumps({"upload_id": headers["Location"].rsplit("/", 1)[1]}))
+    finally:
+        await first_run.close()
+
+    restarted, mediator = await world.session(world.victim), await world.session(world.mediator)
+    try:
+        seen: list[int] = []
+        [result] = await restarted.resume_outbox(outbox, progress=lambda done, total: seen.append(done))
+        assert seen[0] > half  # it carried on from the relay's offset, not from zero
+        assert not entry.exists()
+        opened = io.BytesIO()
+        await mediator.open_item(result["id"], opened)
+        assert opened.getvalue() == letter
+        assert await restarted.resume_outbox(outbox) == []
+    finally:
+        await restarted.close()
+        await mediator.close()
+
+
+async def test_send_through_an_outbox_leaves_nothing_once_acknowledged(world: World, tmp_path: Path) -> None:
+    victim = await world.session(world.victim)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(b"kept until acknowledged"), outbox=tmp_path / "outbox")
+        assert sent["state"] == "pending_review"
+        assert list((tmp_path / "outbox").iterdir()) == []
+    finally:
+        await victim.close()
