@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
 
@@ -43,6 +44,7 @@ class BlobStore:
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
         self._uploads = self.root / "uploads"
+        self._running: dict[str, tuple[int, Any]] = {}  # upload id -> (offset hashed to, BLAKE2b state)
         for directory in (self._objects, self._tmp, self._uploads):
             directory.mkdir(exist_ok=True, mode=0o700)
 
@@ -64,6 +66,10 @@ class BlobStore:
         """
         path = self.upload_path(upload_id)
         hasher = hashlib.new(checksum[0]) if checksum else None
+        # The content hash runs as the bytes stream in; a copy is kept so a refused chunk can be
+        # taken back out of it. After a restart the state is gone and promote() hashes the file.
+        running = self._running.get(upload_id)
+        content = running[1].copy() if running and running[0] == offset else None
         end = offset
         with open(path, "r+b" if path.exists() else "w+b") as out:
             try:
@@ -75,6 +81,8 @@ class BlobStore:
                         raise BlobTooLarge("past the announced length")
                     if hasher:
                         hasher.update(chunk)
+                    if content is not None:
+                        content.update(chunk)
                     out.write(chunk)
                 if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
                     raise BlobMismatch("checksum differs")
@@ -83,11 +91,23 @@ class BlobStore:
             except BaseException:
                 out.truncate(offset)
                 raise
+        if content is not None:
+            self._running[upload_id] = (end, content)
+        else:
+            self._running.pop(upload_id, None)
         return end
 
     async def promote(self, upload_id: str, *, expect_size: int, expect_hash: str) -> StoredBlob:
         """Turn a whole upload into a blob if its size and BLAKE2b-256 match; else keep nothing."""
         path = self.upload_path(upload_id)
+        running = self._running.pop(upload_id, None)
+        if running is not None and running[0] == expect_size == path.stat().st_size:
+            found = running[1].hexdigest()  # hashed while it streamed in
+            if not secrets.compare_digest(found, expect_hash):
+                raise BlobMismatch("the upload differs from the manifest")
+            blob_id = self.new_id()
+            await asyncio.to_thread(self._publish, path, self.path(blob_id))
+            return StoredBlob(blob_id, expect_size, found)
 
         def digest() -> tuple[int, str]:
             hasher = hashlib.blake2b(digest_size=32)
@@ -106,7 +126,12 @@ class BlobStore:
         return StoredBlob(blob_id, size, found)
 
     def discard_upload(self, upload_id: str) -> None:
+        self._running.pop(upload_id, None)
         self.upload_path(upload_id).unlink(missing_ok=True)
+
+    def start_upload(self, upload_id: str) -> None:
+        """A new upload: its content hash starts empty, to be fed as the bytes arrive."""
+        self._running[upload_id] = (0, hashlib.blake2b(digest_size=32))
 
     @staticmethod
     def new_id() -> str:

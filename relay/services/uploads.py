@@ -58,6 +58,7 @@ async def create(ctx: Context, who: Principal, length: int) -> dict[str, Any]:
     row = {"id": ids.new("upload"), "person_id": who.person_id, "device_id": who.device_id, "length": length,
            "offset": 0, "created_at": ctx.now_iso(), "expires_at": _expiry(ctx)}
     await uploads.create(ctx.db, row)
+    ctx.blobs.start_upload(row["id"])
     return row
 
 
