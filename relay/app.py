@@ -23,7 +23,7 @@ from .clock import Clock, SystemClock
 from .context import CLOCK, CONTEXT, SETTINGS, Context
 from .problems import problem_middleware, security_headers
 from .routes import add_routes
-from .services import accounts
+from .services import accounts, uploads
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                  swept, orphans)
     ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK])
     app[CONTEXT] = ctx
+    reclaimed = await uploads.reclaim_expired(ctx)  # abandoned while the relay was down, too
+    if reclaimed:
+        log.info("reclaimed %d expired upload(s)", reclaimed)
     code = await accounts.ensure_bootstrap_code(ctx)
     if code:
         app[BOOTSTRAP_PRINTER](code)
