@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from storage import items
+from storage import uploads as upload_rows
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -56,6 +57,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                  swept, orphans)
     ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK])
     app[CONTEXT] = ctx
+    blobs.sweep_uploads(await upload_rows.all_ids(db))
     reclaimed = await uploads.reclaim_expired(ctx)  # abandoned while the relay was down, too
     if reclaimed:
         log.info("reclaimed %d expired upload(s)", reclaimed)

@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -378,8 +379,8 @@ async def _write_verified(args: argparse.Namespace, fetcher: Any) -> int:
             raise CliError(say("verify-failed", args.lang)) from None
         sys.stdout.write(buffer.getvalue().decode("utf-8", errors="replace"))
         return 0
-    partial = args.out.with_name(f".{args.out.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, name = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".partial", dir=args.out.parent)
+    partial = Path(name)  # created afresh (O_EXCL, 0600): nothing planted beforehand is written into
     try:
         with os.fdopen(fd, "wb") as out:
             await fetcher(out)

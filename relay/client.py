@@ -236,7 +236,8 @@ class Client:
 
     async def send(self, *, case_id: str, recipient: str, src: BinaryIO, kind: str = "letter",
                    content_type: str = "text/plain; charset=utf-8", progress: Progress | None = None,
-                   resumable: bool | None = None, outbox: Path | None = None) -> dict[str, Any]:
+                   resumable: bool | None = None, outbox: Path | None = None,
+                   already_sanitized: bool = False) -> dict[str, Any]:
         """Seal ``src`` and submit it. ``recipient`` is a participant's id or ``"mediators"``.
 
         A participant seals the content key to the case's mediators and themself only; the
@@ -265,6 +266,17 @@ class Client:
             readers.add(recipient)
         elif recipient in readers:
             raise VerificationError("the recipient must not get a key before the mediator's release")
+        if mine.role == "mediator" and kind == "video" and not already_sanitized:
+            # A mediator's own video is delivered as sent: it is sanitized here first, like any other.
+            with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:
+                raw, clean = Path(scratch) / "original", Path(scratch) / "sanitized.mp4"
+                with open(raw, "wb") as copy:
+                    shutil.copyfileobj(src, copy, CHUNK)
+                await media.sanitize(raw, clean, timeout_s=3600)
+                with open(clean, "rb") as sanitized:
+                    return await self.send(case_id=case_id, recipient=recipient, src=sanitized, kind="video",
+                                           content_type="video/mp4", progress=progress, resumable=resumable,
+                                           outbox=outbox, already_sanitized=True)
         key = envelope.new_content_key()
         item_id = ids.new("item")
         entry = outbox / item_id if outbox is not None else None
@@ -287,7 +299,7 @@ class Client:
                 meta |= {"decision": decision,
                          "decision_signature": envelope.sign(Domain.DECISION, decision, identity.signing_key)}
             if entry is not None:
-                (entry / "meta.json").write_text(json.dumps(meta))
+                _write_durably(entry / "meta.json", json.dumps(meta).encode())
                 return await self._finish_outgoing(entry, progress)
             if resumable or (resumable is None and sealed.size > RESUMABLE_ABOVE):
                 meta["upload_id"] = await self.upload_resumable(sealed.path, sealed.size, progress)
@@ -296,12 +308,21 @@ class Client:
         finally:
             if entry is None:
                 sealed.path.unlink(missing_ok=True)
+            elif not (entry / "meta.json").exists():
+                shutil.rmtree(entry, ignore_errors=True)  # failed before it was ready to resume
 
     async def resume_outbox(self, outbox: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
-        """Finish every send an earlier run left in ``outbox`` (same person, same device)."""
-        done = []
+        """Finish every send an earlier run left in ``outbox`` (same person, same device).
+
+        Each entry is tried on its own: one that fails (its answer is in the list, under
+        ``error``) stays for a later try and does not stop the others.
+        """
+        done: list[dict[str, Any]] = []
         for entry in sorted(p for p in outbox.iterdir() if (p / "meta.json").is_file()) if outbox.is_dir() else []:
-            done.append(await self._finish_outgoing(entry, progress))
+            try:
+                done.append(await self._finish_outgoing(entry, progress))
+            except (ProblemError, aiohttp.ClientError, ValueError, OSError) as exc:
+                done.append({"id": entry.name, "error": str(exc)})
         return done
 
     async def _finish_outgoing(self, entry: Path, progress: Progress | None) -> dict[str, Any]:
@@ -317,12 +338,15 @@ class Client:
             except ProblemError as gone:
                 if gone.status not in (404, 410):
                     raise
-                upload_id = None  # expired or already consumed: start the upload again
+                if await self._already_sent(meta["manifest"]["item_id"]):  # consumed by a submit whose answer was lost
+                    shutil.rmtree(entry)
+                    return {"id": meta["manifest"]["item_id"], "already_sent": True}
+                upload_id = None  # expired: start the upload again
         if upload_id is None:
             created = await self._raw("POST", "/v1/uploads",
                                       headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
             upload_id = created.headers["Location"].rsplit("/", 1)[-1]
-            state.write_text(json.dumps({"upload_id": upload_id}))
+            _write_durably(state, json.dumps({"upload_id": upload_id}).encode())
         await self.upload_resumable(sealed, size, progress, upload_id=upload_id)
         try:
             result: dict[str, Any] = await self._upload("/v1/items", {**meta, "upload_id": upload_id}, None, None)
@@ -605,21 +629,39 @@ def _require_tls(url: str) -> None:
     raise InsecureTransport(f"refusing {parts.scheme}:// to {parts.hostname}: use https:// (plain http only on loopback)")
 
 
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write, fsync, rename: a crash leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
 def _seal_pipeline(key: bytes, src: BinaryIO, fd: int) -> tuple[int, str]:
     chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
     hasher = envelope.new_hasher()
     failure: list[BaseException] = []
 
     def hash_and_write() -> None:
-        with os.fdopen(fd, "wb") as out:
-            while (chunk := chunks.get()) is not None:
-                if failure:
-                    continue  # keep draining so the encrypting side never blocks
-                try:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                except BaseException as exc:  # disk full, I/O error: reported below
-                    failure.append(exc)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while (chunk := chunks.get()) is not None:
+                    if failure:
+                        continue  # keep draining so the encrypting side never blocks
+                    try:
+                        hasher.update(chunk)
+                        out.write(chunk)
+                    except BaseException as exc:  # disk full, I/O error: reported below
+                        failure.append(exc)
+                if not failure:
+                    out.flush()
+                    os.fsync(out.fileno())  # an outbox entry must match its hash after a power cut
+        except BaseException as exc:  # the final flush or close failed
+            failure.append(exc)
+            while chunks.get() is not None:
+                pass
 
     writer = threading.Thread(target=hash_and_write, name="seal-writer")
     writer.start()

@@ -45,6 +45,7 @@ class BlobStore:
         self._tmp = self.root / "tmp"
         self._uploads = self.root / "uploads"
         self._running: dict[str, tuple[int, Any]] = {}  # upload id -> (offset hashed to, BLAKE2b state)
+        self._locks: dict[str, asyncio.Lock] = {}
         for directory in (self._objects, self._tmp, self._uploads):
             directory.mkdir(exist_ok=True, mode=0o700)
 
@@ -71,6 +72,8 @@ class BlobStore:
         running = self._running.get(upload_id)
         content = running[1].copy() if running and running[0] == offset else None
         end = offset
+        if offset > 0 and not path.exists():
+            raise BlobMismatch("the upload's bytes are gone")
         with open(path, "r+b" if path.exists() else "w+b") as out:
             try:
                 out.truncate(offset)
@@ -127,7 +130,22 @@ class BlobStore:
 
     def discard_upload(self, upload_id: str) -> None:
         self._running.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
         self.upload_path(upload_id).unlink(missing_ok=True)
+
+    def upload_lock(self, upload_id: str) -> asyncio.Lock:
+        """One request at a time per upload (in this process): a PATCH checks the offset, writes
+        and records the new offset under it, so two overlapping PATCHes cannot interleave."""
+        return self._locks.setdefault(upload_id, asyncio.Lock())
+
+    def sweep_uploads(self, known: set[str]) -> int:
+        """Remove upload files no upload row names (a crash between promotion and forgetting)."""
+        removed = 0
+        for path in self._uploads.glob("upl_*.part"):
+            if path.stem not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def start_upload(self, upload_id: str) -> None:
         """A new upload: its content hash starts empty, to be fed as the bytes arrive."""
@@ -191,6 +209,7 @@ class BlobStore:
         new_shard = not final.parent.exists()
         final.parent.mkdir(exist_ok=True, mode=0o700)
         os.rename(tmp, final)
+        os.utime(final)  # a fresh blob's age starts now, whatever the upload's: the orphan sweep reads it
         # The rename is durable once its directory is fsynced; a new shard directory's own entry
         # must be made durable in its parent too.
         for directory in (final.parent, self._objects) if new_shard else (final.parent,):

@@ -46,3 +46,12 @@ async def remove(db: Database, upload_id: str) -> None:
 
 async def expired(db: Database, now: str) -> list[str]:
     return [r[0] for r in await db.fetchall("SELECT id FROM uploads WHERE expires_at <= ?", (now,))]
+
+
+async def open_count(db: Database, person_id: str) -> int:
+    row = await db.fetchone("SELECT COUNT(*) FROM uploads WHERE person_id = ?", (person_id,))
+    return int(row[0]) if row else 0
+
+
+async def all_ids(db: Database) -> set[str]:
+    return {r[0] for r in await db.fetchall("SELECT id FROM uploads")}

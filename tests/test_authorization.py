@@ -585,12 +585,21 @@ async def _after_revoke_approval(env: Env, caller: Caller, req: Req, allowed: bo
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
+_VICTIM_UPLOADS: list[str] = []
+
+
 async def _victims_upload(env: Env) -> str:
+    """A fresh upload of the victim's; the previous ones are cancelled (a person may hold only a
+    few unfinished uploads at once)."""
     victim = env.clients["victim"]
     assert victim._http is not None
+    while _VICTIM_UPLOADS:
+        async with victim._http.delete(victim.url + _VICTIM_UPLOADS.pop(), headers={**victim._headers(), **TUS}):
+            pass
     async with victim._http.post(victim.url + "/v1/uploads",
                                  headers={**victim._headers(), **TUS, "Upload-Length": "10"}) as response:
         assert response.status == 201, await response.text()
+        _VICTIM_UPLOADS.append(response.headers["Location"])
         return response.headers["Location"]
 
 

@@ -281,3 +281,49 @@ async def test_send_through_an_outbox_leaves_nothing_once_acknowledged(world: Wo
         assert list((tmp_path / "outbox").iterdir()) == []
     finally:
         await victim.close()
+
+
+async def test_overlapping_patches_cannot_corrupt_an_upload(world: World) -> None:
+    """A stale retry and a fresh PATCH at the same offset: one wins, the other is refused."""
+    victim = await world.session(world.victim)
+    try:
+        meta, blob = sealed_letter(world, b"q" * 300_000)
+        _, headers, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(len(blob))})
+        path = headers["Location"]
+
+        async def slow() -> AsyncIterator[bytes]:
+            yield blob[:100_000]
+            await asyncio.sleep(0.3)
+            yield b"garbage that fails the checksum"
+
+        stale = asyncio.create_task(tus(victim, "PATCH", path, data=slow(), headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": checksum(blob[:100_000])}))
+        await asyncio.sleep(0.05)
+        fresh = await tus(victim, "PATCH", path, data=blob, headers={
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert (await stale)[0] == 460
+        assert fresh[0] == 204  # it waited for the stale one, which kept nothing, then wrote everything
+        assert (await tus(victim, "HEAD", path))[1]["Upload-Offset"] == str(len(blob))
+        sent = await victim.call("POST", "/v1/items", data=meta_only({**meta, "upload_id": path.rsplit("/", 1)[1]}))
+    finally:
+        await victim.close()
+    mediator = await world.session(world.mediator)
+    try:
+        opened = io.BytesIO()
+        await mediator.open_item(sent["id"], opened)
+        assert opened.getvalue() == b"q" * 300_000
+    finally:
+        await mediator.close()
+
+
+async def test_a_person_cannot_hoard_unfinished_uploads(world: World) -> None:
+    victim = await world.session(world.victim)
+    try:
+        for _ in range(5):
+            assert (await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": "10"}))[0] == 201
+        assert (await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": "10"}))[0] == 429
+        too_big = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(3 * 1024**3)})
+        assert too_big[0] == 413
+    finally:
+        await victim.close()

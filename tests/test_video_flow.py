@@ -122,3 +122,21 @@ async def test_the_client_checks_the_announced_limits_before_sending_anything(re
         assert list((relay.data_dir / "blobs" / "uploads").iterdir()) == []
     finally:
         await victim.close()
+
+
+async def test_a_mediators_own_video_is_sanitized_too(world: World, tmp_path: Path) -> None:
+    tagged = Clips(tmp_path).tagged
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        with open(tagged, "rb") as src:
+            sent = await mediator.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
+                                       kind="video", content_type="video/quicktime")
+        assert sent["state"] == "released"
+        received = tmp_path / "from-mediator.mp4"
+        with open(received, "wb") as out:
+            await offender.fetch(sent["id"], out)
+        text, data = json.dumps(ffprobe_json(received)), received.read_bytes()
+        for secret in SENSITIVE:
+            assert secret not in text and secret.encode() not in data, secret
+    finally:
+        await close(coordinator, victim, mediator, offender)

@@ -155,9 +155,10 @@ async def _receive(ctx: Context, who: Principal, upload: Upload, upload_id: str 
     if upload_id is not None:
         if upload.has_content:
             raise MalformedRequest("send the content either in this request or as an upload, not both")
-        await uploads.take(ctx, who, upload_id)
-        blob = await ctx.blobs.promote(upload_id, expect_size=size, expect_hash=hash)
-        await uploads.forget(ctx, upload_id)
+        async with ctx.blobs.upload_lock(upload_id):
+            await uploads.take(ctx, who, upload_id)
+            blob = await ctx.blobs.promote(upload_id, expect_size=size, expect_hash=hash)
+            await uploads.forget(ctx, upload_id)
         return blob
     if not upload.has_content:
         raise MalformedRequest("the content part is missing")
@@ -166,6 +167,10 @@ async def _receive(ctx: Context, who: Principal, upload: Upload, upload_id: str 
 
 def _own_release(meta: Submission, manifest: ItemManifest, who: Principal) -> dict[str, Any]:
     """A mediator's own message needs no review, but still carries their signed release."""
+    if manifest.kind == "video" and manifest.content_type != "video/mp4":
+        # Delivered as sent, so it must already be the desk's sanitized rendition.
+        raise InvalidField(errors=[{"field": "manifest.content_type",
+                                    "message": "a mediator's own video is sent as its sanitized MP4 rendition"}])
     if meta.decision is None or meta.decision_signature is None:
         raise InvalidField(errors=[{"field": "decision", "message": "a mediator's message carries its signed release"}])
     decision = _doc(DecisionManifest, meta.decision, "decision")

@@ -28,11 +28,13 @@ from ..errors import (
     InvalidField,
     MalformedRequest,
     NotFound,
+    RateLimited,
     UploadExpired,
 )
 from ..principal import Principal
 
 CHECKSUM_ALGORITHMS = {"sha1": "sha1", "sha256": "sha256"}
+MAX_OPEN_PER_PERSON = 5  # unfinished uploads at once: a person cannot fill the relay's disk
 
 
 def limits(ctx: Context) -> dict[str, Any]:
@@ -52,9 +54,12 @@ def _expiry(ctx: Context) -> str:
 async def create(ctx: Context, who: Principal, length: int) -> dict[str, Any]:
     if length <= 0:
         raise InvalidField(errors=[{"field": "Upload-Length", "message": "a positive number of bytes"}])
-    if length > ctx.settings.max_upload_bytes:
-        raise BodyTooLarge(limit=ctx.settings.max_upload_bytes)
+    largest = min(ctx.settings.max_upload_bytes, max(ctx.settings.max_video_bytes, ctx.settings.max_letter_bytes))
+    if length > largest:  # nothing bigger could ever become an item
+        raise BodyTooLarge(limit=largest)
     await reclaim_expired(ctx)
+    if await uploads.open_count(ctx.db, who.person_id) >= MAX_OPEN_PER_PERSON:
+        raise RateLimited(detail="too many unfinished uploads; finish or cancel one first")
     row = {"id": ids.new("upload"), "person_id": who.person_id, "device_id": who.device_id, "length": length,
            "offset": 0, "created_at": ctx.now_iso(), "expires_at": _expiry(ctx)}
     await uploads.create(ctx.db, row)
@@ -75,6 +80,13 @@ async def owned(ctx: Context, who: Principal, upload_id: str) -> dict[str, Any]:
 
 async def append(ctx: Context, who: Principal, upload_id: str, offset: int, checksum_header: str | None,
                  body: AsyncIterable[bytes]) -> dict[str, Any]:
+    await owned(ctx, who, upload_id)  # before waiting on the lock: strangers learn nothing
+    async with ctx.blobs.upload_lock(upload_id):
+        return await _append_locked(ctx, who, upload_id, offset, checksum_header, body)
+
+
+async def _append_locked(ctx: Context, who: Principal, upload_id: str, offset: int, checksum_header: str | None,
+                         body: AsyncIterable[bytes]) -> dict[str, Any]:
     row = await owned(ctx, who, upload_id)
     if offset != row["offset"]:
         raise Conflict("Upload-Offset differs from the acknowledged offset", offset=row["offset"])
@@ -90,7 +102,8 @@ async def append(ctx: Context, who: Principal, upload_id: str, offset: int, chec
 
 async def terminate(ctx: Context, who: Principal, upload_id: str) -> None:
     await owned(ctx, who, upload_id)
-    await _drop(ctx, upload_id)
+    async with ctx.blobs.upload_lock(upload_id):
+        await _drop(ctx, upload_id)
 
 
 async def take(ctx: Context, who: Principal, upload_id: str) -> dict[str, Any]:
