@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from policies.retention import Schedule
 from storage import items
 from storage import uploads as upload_rows
 from storage.blobs import BlobStore
 from storage.db import Database
 
+from . import retention_config
 from .clock import Clock, SystemClock
 from .context import CLOCK, CONTEXT, SETTINGS, Context
 from .problems import problem_middleware, security_headers
@@ -30,6 +32,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_PRINTER = web.AppKey("bootstrap_printer", Callable[[str], None])
+SCHEDULE = web.AppKey("retention_schedule", Schedule)
 
 
 def _print_bootstrap(code: str) -> None:
@@ -44,6 +47,7 @@ def _print_bootstrap(code: str) -> None:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    app[SCHEDULE] = retention_config.load(settings.retention_file)  # a bad file stops the start here
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if os.stat(settings.data_dir).st_mode & 0o077:
         # Refuse to run with a data directory others can read (SecureDrop's habit).

@@ -27,7 +27,7 @@ import aiohttp
 
 from media import MediaError
 
-from . import envelope, passphrase
+from . import envelope, passphrase, retention_config
 from .cli_text import language, say
 from .client import Client, InsecureTransport, OverLimit, ProblemError, VerificationError, bootstrap
 from .envelope import Identity
@@ -113,7 +113,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings(data_dir=args.data_dir.resolve(), host=args.host, port=args.port)
+    settings = Settings(data_dir=args.data_dir.resolve(), host=args.host, port=args.port,
+                        retention_file=args.retention.resolve() if args.retention else None)
+    try:
+        retention_config.load(settings.retention_file)  # refuse to start on a bad schedule, saying where
+    except retention_config.ScheduleError as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        return 2
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 print=lambda msg: print(msg, file=sys.stderr, flush=True))
     return 0
@@ -462,6 +468,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RELAY_DATA_DIR", "./relay-data")))
     p.add_argument("--host", default=os.environ.get("RELAY_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("RELAY_PORT", "8787")))
+    p.add_argument("--retention", type=Path, default=os.environ.get("RELAY_RETENTION") or None,
+                   help="the retention schedule (TOML); default: the documented defaults")
     p.set_defaults(sync=cmd_serve)
 
     p = sub.add_parser("demo", help="a whole exchange on a throwaway relay, step by step")

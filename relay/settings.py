@@ -31,6 +31,9 @@ class Settings(BaseModel):
     bundle_fetches_per_hour: int = Field(6, ge=1)
     bootstrap_code_hours: int = Field(24, ge=1)
 
+    # The retention schedule (TOML); None means the documented defaults.
+    retention_file: Path | None = None
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
