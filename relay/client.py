@@ -343,9 +343,7 @@ class Client:
                     return {"id": meta["manifest"]["item_id"], "already_sent": True}
                 upload_id = None  # expired: start the upload again
         if upload_id is None:
-            created = await self._raw("POST", "/v1/uploads",
-                                      headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
-            upload_id = created.headers["Location"].rsplit("/", 1)[-1]
+            upload_id = await self.create_upload(size)
             _write_durably(state, json.dumps({"upload_id": upload_id}).encode())
         await self.upload_resumable(sealed, size, progress, upload_id=upload_id)
         try:
@@ -390,8 +388,7 @@ class Client:
         """
         tus = {"Tus-Resumable": "1.0.0"}
         if upload_id is None:
-            created = await self._raw("POST", "/v1/uploads", headers={**tus, "Upload-Length": str(size)})
-            upload_id = created.headers["Location"].rsplit("/", 1)[-1]
+            upload_id = await self.create_upload(size)
         failures = 0
         while True:
             try:
@@ -414,6 +411,11 @@ class Client:
                 if failures >= attempts:
                     raise
                 await asyncio.sleep(min(0.2 * 2**failures, 10))  # then ask where the relay got to
+
+    async def create_upload(self, size: int) -> str:
+        """tus creation: a new resumable upload of ``size`` bytes; its id."""
+        created = await self._raw("POST", "/v1/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
+        return created.headers["Location"].rsplit("/", 1)[-1]
 
     async def _raw(self, method: str, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
         """A request whose answer is in its headers (tus); problems still raise ProblemError."""

@@ -104,24 +104,20 @@ class BlobStore:
         """Turn a whole upload into a blob if its size and BLAKE2b-256 match; else keep nothing."""
         path = self.upload_path(upload_id)
         running = self._running.pop(upload_id, None)
-        if running is not None and running[0] == expect_size == path.stat().st_size:
-            found = running[1].hexdigest()  # hashed while it streamed in
-            if not secrets.compare_digest(found, expect_hash):
-                raise BlobMismatch("the upload differs from the manifest")
-            blob_id = self.new_id()
-            await asyncio.to_thread(self._publish, path, self.path(blob_id))
-            return StoredBlob(blob_id, expect_size, found)
+        if running is not None and running[0] == path.stat().st_size:
+            size, found = running[0], running[1].hexdigest()  # hashed while it streamed in
+        else:  # the running hash was lost (a restart) or set aside: read the file once more
 
-        def digest() -> tuple[int, str]:
-            hasher = hashlib.blake2b(digest_size=32)
-            size = 0
-            with open(path, "rb") as src:
-                while chunk := src.read(1 << 20):  # hashlib releases the GIL on large buffers
-                    hasher.update(chunk)
-                    size += len(chunk)
-            return size, hasher.hexdigest()
+            def digest() -> tuple[int, str]:
+                hasher = hashlib.blake2b(digest_size=32)
+                total = 0
+                with open(path, "rb") as src:
+                    while chunk := src.read(1 << 20):  # hashlib releases the GIL on large buffers
+                        hasher.update(chunk)
+                        total += len(chunk)
+                return total, hasher.hexdigest()
 
-        size, found = await asyncio.to_thread(digest)
+            size, found = await asyncio.to_thread(digest)
         if size != expect_size or not secrets.compare_digest(found, expect_hash):
             raise BlobMismatch("the upload differs from the manifest")
         blob_id = self.new_id()

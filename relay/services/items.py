@@ -335,20 +335,23 @@ async def sent(ctx: Context, who: Principal) -> list[dict[str, Any]]:
     return [sender_view(i) for i in rows]
 
 
-async def original(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
-    """The signed manifest, for the sender and the case's mediators: they hold content keys."""
+async def _original_item(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
+    """The item, if the caller holds a content key of the original: its sender or a case mediator."""
     item, case = await _load(ctx, who, item_id)
     if item["sender_id"] != who.person_id and not _is_case_mediator(case, who):
         raise NotFound()
+    return item
+
+
+async def original(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
+    """The signed manifest, for the sender and the case's mediators."""
+    item = await _original_item(ctx, who, item_id)
     view = staff_view(item, ctx) if who.role == "mediator" else sender_view(item)
     return {**view, "manifest": json.loads(item["manifest"]), "signature": item["manifest_sig"]}
 
 
 async def original_path(ctx: Context, who: Principal, item_id: str) -> Path:
-    await original(ctx, who, item_id)
-    item = await items.get(ctx.db, item_id)
-    assert item is not None
-    return ctx.blobs.path(item["blob_id"])
+    return ctx.blobs.path((await _original_item(ctx, who, item_id))["blob_id"])
 
 
 async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, Any], Path]:
