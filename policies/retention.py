@@ -74,8 +74,8 @@ KEEP_HELD = Verdict(False, "legal-hold")
 
 
 def item_verdict(item: ItemRetention, case: CaseRetention, schedule: Schedule, now: datetime) -> Verdict:
-    """Should this item go now? A legal hold keeps everything; missing facts keep the item
-    (deleting is the step that cannot be undone, so here the safe side is to wait)."""
+    """Should this item go now? A legal hold keeps everything; a state no rule covers keeps the
+    item (deleting is the step that cannot be undone, so there the safe side is to wait)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if case.legal_hold:
@@ -86,10 +86,11 @@ def item_verdict(item: ItemRetention, case: CaseRetention, schedule: Schedule, n
     rule = _STATE_RULES.get(item.state)
     if rule is not None:
         name, clock = rule
-        start = getattr(item, clock)
-        if start is not None:
-            due = start + _length(name, case, schedule)
-            candidates.append((_with_grace(due, case, schedule), name.replace("_", "-")))
+        # A letter to the mediators is released at submission, with no decision of its own: its
+        # clock is the latest time known, never none (an item nobody decides on must still go).
+        start = getattr(item, clock) or item.decided_at or item.submitted_at
+        due = start + _length(name, case, schedule)
+        candidates.append((_with_grace(due, case, schedule), name.replace("_", "-")))
     if not candidates:
         return Verdict(False, "no-rule-applies")
     due_at, reason = min(candidates)

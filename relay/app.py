@@ -1,13 +1,16 @@
 """The application factory: ``create_app(settings) -> web.Application``.
 
 Resources live in ``cleanup_ctx`` (set up, ``yield``, tear down): the database (migrations
-applied, or the relay refuses to start) and the blob store (temp files of interrupted uploads
-swept). On first start with nobody enrolled, a single-use enrollment code for the first
-coordinator is printed once to the console (not to the log).
+applied, or the relay refuses to start), the blob store (temp files of interrupted uploads
+swept) and the retention worker (a periodic purge). On first start with nobody enrolled, a
+single-use enrollment code for the first coordinator is printed once to the console (not to
+the log).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -26,7 +29,7 @@ from .clock import Clock, SystemClock
 from .context import CLOCK, CONTEXT, SETTINGS, Context
 from .problems import problem_middleware, security_headers
 from .routes import add_routes
-from .services import accounts, uploads
+from .services import accounts, retention, uploads
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if swept or orphans:
         log.info("removed %d unfinished upload(s) and %d unreferenced blob(s) left by an earlier stop",
                  swept, orphans)
-    ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK])
+    ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK], schedule=app[SCHEDULE])
     app[CONTEXT] = ctx
     blobs.sweep_uploads(await upload_rows.all_ids(db))
     reclaimed = await uploads.reclaim_expired(ctx)  # abandoned while the relay was down, too
@@ -68,9 +71,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     code = await accounts.ensure_bootstrap_code(ctx)
     if code:
         app[BOOTSTRAP_PRINTER](code)
+    purger = (asyncio.create_task(retention.worker(ctx), name="retention")
+              if settings.purge_interval_seconds > 0 else None)
     try:
         yield
     finally:
+        if purger is not None:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
         await db.close()
 
 

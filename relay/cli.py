@@ -27,7 +27,7 @@ import aiohttp
 
 from media import MediaError
 
-from . import envelope, passphrase, retention_config
+from . import envelope, operator, passphrase, retention_config
 from .cli_text import language, say
 from .client import Client, InsecureTransport, OverLimit, ProblemError, VerificationError, bootstrap
 from .envelope import Identity
@@ -125,23 +125,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from storage import audit
-    from storage.db import Database
+async def cmd_audit(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        return await operator.verify(_data_dir(args), args.expect_head, args.lang)
+    if args.action == "export":
+        if args.out is None:
+            raise CliError("--out FILE is needed / --out FICHIER est requis")
+        return await operator.export(_data_dir(args), args.out, args.format, args.lang)
+    if args.file is None:
+        raise CliError("name the export to check / indiquez l'export à vérifier")
+    return operator.verify_export(args.file, args.expect_head, args.lang)
 
-    path = (args.data_dir / "relay.sqlite3").resolve()
-    if not path.is_file():
-        raise CliError(f"no relay database at {path}: check --data-dir / aucune base de données du relais à cet endroit")
-    db = await Database.open(path, readers=1)
-    try:
-        result = await audit.verify(db, expect_head=args.expect_head)
-    finally:
-        await db.close()
-    if result.ok:
-        print(say("audit-ok", args.lang, n=result.entries, head=result.head))
-        return 0
-    print(say("audit-bad", args.lang, seq=result.bad_seq or "end", problem=result.problem), file=sys.stderr)
-    return 2
+
+async def cmd_purge(args: argparse.Namespace) -> int:
+    return await operator.purge(_data_dir(args), args.retention.resolve() if args.retention else None,
+                                dry_run=args.dry_run, limit=args.limit, lang=args.lang)
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir is None:
+        raise CliError("--data-dir is needed / --data-dir est requis")
+    return Path(args.data_dir)
 
 
 # -- keys and devices -------------------------------------------------------------------------
@@ -264,6 +268,18 @@ async def cmd_case(args: argparse.Namespace) -> int:
                                        json_body={"consent": args.consent})
         elif action == "status":
             result = await client.call("POST", f"/v1/cases/{args.case}/status", json_body={"status": args.status})
+        elif action == "legal-hold":
+            if args.hold is None:
+                raise CliError("say --on or --off / indiquez --on ou --off")
+            result = await client.call("POST", f"/v1/cases/{args.case}/legal-hold", json_body={"hold": args.hold})
+        elif action == "retention":
+            if not args.rule or not args.days:
+                raise CliError("--rule and --days (a number, or 'default') are needed / --rule et --days sont requis")
+            days = None if args.days == "default" else _positive(args.days)
+            result = await client.call("POST", f"/v1/cases/{args.case}/retention",
+                                       json_body={"rule": args.rule, "days": days})
+        elif action == "erase":
+            result = await client.call("POST", f"/v1/cases/{args.case}/participants/{args.person}/erasure")
         elif action == "show":
             result = await client.call("GET", f"/v1/cases/{args.case}")
         elif action == "items":
@@ -275,6 +291,22 @@ async def cmd_case(args: argparse.Namespace) -> int:
             _table(await client.call("GET", "/v1/cases"), ["id", "status", "institution_id", "created_at"], args.lang)
             return 0
         _print(result)
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise CliError(f"{text!r} is not a number of days / n'est pas un nombre de jours")
+    return int(text)
+
+
+async def cmd_retention(args: argparse.Namespace) -> int:
+    async with _session(args) as client:
+        if args.action == "due":
+            _table(await client.call("GET", "/v1/retention/due"), ["item_id", "case_id", "state", "rule", "due_at"],
+                   args.lang)
+        else:
+            _print(await client.call("GET", "/v1/retention"))
     return 0
 
 
@@ -481,11 +513,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path, help="also send this video message, sanitized at the mediator's desk")
     p.set_defaults(run=cmd_demo)
 
-    p = sub.add_parser("audit", help="verify the audit chain of a data directory")
-    p.add_argument("action", choices=["verify"])
-    p.add_argument("--data-dir", type=Path, required=True)
+    p = sub.add_parser("audit", help="verify or export the audit chain of a data directory, or check an export")
+    p.add_argument("action", choices=["verify", "export", "verify-export"])
+    p.add_argument("file", nargs="?", type=Path, help="with verify-export: the exported file")
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--out", type=Path, help="with export: where to write it")
+    p.add_argument("--format", choices=["auto", "jsonl", "csv"], default="auto",
+                   help="with export: JSON lines or CSV (auto: from the file name)")
     p.add_argument("--expect-head", help="a head recorded earlier: detects entries removed from the end")
-    p.set_defaults(run=cmd_audit_verify)
+    p.set_defaults(run=cmd_audit)
+
+    p = sub.add_parser("purge", help="purge now what the retention schedule says is due (--dry-run: list it)")
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RELAY_DATA_DIR", "./relay-data")))
+    p.add_argument("--retention", type=Path, default=os.environ.get("RELAY_RETENTION") or None,
+                   help="the retention schedule the relay runs with (TOML)")
+    p.add_argument("--dry-run", action="store_true", help="list what would go and why; change nothing")
+    p.add_argument("--limit", type=int, help="at most this many items")
+    p.set_defaults(run=cmd_purge)
 
     p = with_profile(sub.add_parser("keygen", help="make your keys on this device"))
     p.add_argument("--out", type=Path, help="where to write the public keys (default: PROFILE/public-keys.json)")
@@ -536,14 +580,24 @@ def parser() -> argparse.ArgumentParser:
 
     p = with_profile(coord.add_parser("case"))
     p.add_argument("action", choices=["open", "list", "show", "items", "add-participant", "assign-mediator", "consent",
-                                      "status"])
+                                      "status", "legal-hold", "retention", "erase"])
     p.add_argument("case", nargs="?")
     p.add_argument("--referral", help="victim, institutional or community")
     p.add_argument("--institution")
     p.add_argument("--person")
     p.add_argument("--consent", choices=["given", "withdrawn"])
     p.add_argument("--status", choices=["open", "paused", "closed"])
+    hold = p.add_mutually_exclusive_group()
+    hold.add_argument("--on", dest="hold", action="store_const", const=True, help="with legal-hold: set it")
+    hold.add_argument("--off", dest="hold", action="store_const", const=False, help="with legal-hold: lift it")
+    p.add_argument("--rule", choices=["review_wait", "released_undelivered", "after_delivery", "returned_or_withheld",
+                                      "closed_case"], help="with retention: which rule of the schedule")
+    p.add_argument("--days", help="with retention: this case's length in days, or 'default'")
     p.set_defaults(run=cmd_case)
+
+    p = with_profile(coord.add_parser("retention", help="what retention keeps and has purged; what is due now"))
+    p.add_argument("action", choices=["status", "due"])
+    p.set_defaults(run=cmd_retention)
 
     p = with_profile(coord.add_parser("condition", help="no-contact conditions (court orders, parole, institutional)"))
     p.add_argument("action", choices=["add", "amend", "lift", "list", "show"])
@@ -615,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "sync"):
             return int(args.sync(args))
         return int(asyncio.run(args.run(args)))
-    except (CliError, InsecureTransport, OverLimit) as exc:
+    except (CliError, InsecureTransport, OverLimit, operator.OperatorError) as exc:
         print(exc, file=sys.stderr)
         return 1
     except ProblemError as exc:

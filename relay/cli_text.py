@@ -60,6 +60,26 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Audit chain BROKEN at entry {seq}: {problem}.",
         "fr": "Chaîne d'audit ROMPUE à l'entrée {seq} : {problem}.",
     },
+    "audit-anchored": {
+        "en": "The chain starts at entry {seq}: earlier entries passed their retention period and were pruned.",
+        "fr": "La chaîne commence à l'entrée {seq} : les entrées antérieures ont dépassé leur durée de conservation"
+              " et ont été retirées.",
+    },
+    "audit-exported": {
+        "en": "Exported {n} audit entries to {path} ({fmt}). Check it with: relay audit verify-export {path}",
+        "fr": "{n} entrées d'audit exportées dans {path} ({fmt}). Vérifiez avec : relay audit verify-export {path}",
+    },
+    "purge-would": {
+        "en": "{n} item(s) would be purged now (nothing was changed).",
+        "fr": "{n} élément(s) seraient purgés maintenant (rien n'a été modifié).",
+    },
+    "purge-progress": {"en": "Purging: {n} batch(es) done", "fr": "Purge : {n} lot(s) terminé(s)"},
+    "purge-done": {
+        "en": "Purged {items} item(s) (by rule: {rules}); reclaimed {uploads} abandoned upload(s);"
+              " removed {sessions} old session record(s) and {audit} audit entries past their period.",
+        "fr": "{items} élément(s) purgé(s) (par règle : {rules}); {uploads} téléversement(s) abandonné(s) récupéré(s);"
+              " {sessions} ancien(s) enregistrement(s) de session et {audit} entrées d'audit échues retirés.",
+    },
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from policies.retention import Schedule
 from storage.blobs import BlobStore
 from storage.clock import iso
 from storage.db import Database
@@ -20,6 +21,7 @@ class Context:
     db: Database
     blobs: BlobStore
     clock: Clock
+    schedule: Schedule = Schedule()  # the retention schedule the relay started with
 
     def now_iso(self) -> str:
         return iso(self.clock.now())

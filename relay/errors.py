@@ -75,6 +75,12 @@ class Conflict(RelayError):
     status, type = 409, "conflict"
 
 
+class LegalHold(RelayError):
+    """The case is under legal hold: nothing of it is erased or purged until the hold is lifted."""
+
+    status, type = 409, "legal-hold"
+
+
 class SignatureInvalid(RelayError):
     """A signed document did not verify or does not match the request."""
 

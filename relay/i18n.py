@@ -48,6 +48,11 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "This conflicts with the current state. Refresh and try again.",
         "fr": "Cela entre en conflit avec l'état actuel. Actualisez et réessayez.",
     },
+    "legal-hold": {
+        "en": "This case is under legal hold: nothing of it can be erased or purged until the hold is lifted.",
+        "fr": "Ce dossier fait l'objet d'une conservation légale : rien ne peut en être effacé ou purgé"
+              " avant la levée de la conservation.",
+    },
     "signature-invalid": {
         "en": "A signature did not verify. Nothing was changed. Check that the right key was used.",
         "fr": "Une signature n'a pas pu être vérifiée. Rien n'a été modifié. Vérifiez que la bonne clé a été utilisée.",

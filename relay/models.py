@@ -85,6 +85,17 @@ class Consent(Strict):
 # -- items ----------------------------------------------------------------------------------
 
 
+class LegalHold(Strict):
+    hold: bool
+
+
+class RetentionOverride(Strict):
+    """A per-case length for one rule of the schedule; ``days: null`` goes back to the schedule's."""
+
+    rule: Literal["review_wait", "released_undelivered", "after_delivery", "returned_or_withheld", "closed_case"]
+    days: int | None = Field(ge=1, le=3650)
+
+
 class Submission(Strict):
     """Upload meta: the signed manifest and, for a mediator's own message, its signed release."""
 

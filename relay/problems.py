@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 TYPE_PREFIX = "urn:mediation-relay:problem:"
 
-_STORAGE = {
+_STORAGE = {  # most specific first
+    storage_errors.LegalHoldActive: errors.LegalHold,
     storage_errors.NotFound: errors.NotFound,
     storage_errors.Conflict: errors.Conflict,
     storage_errors.BlobTooLarge: errors.BodyTooLarge,

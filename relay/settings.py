@@ -25,14 +25,17 @@ class Settings(BaseModel):
     max_letter_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     max_video_bytes: int = Field(2 * 1024**3, ge=1024)  # ciphertext of a video message or its rendition
     max_upload_bytes: int = Field(4 * 1024**3, ge=1024)  # the resumable path's announced Tus-Max-Size
-    upload_expiry_hours: int = Field(24, ge=1)  # an abandoned upload's bytes are reclaimed after this
 
     # Offline guessing of a passphrase needs the bundle: hand it out sparingly.
     bundle_fetches_per_hour: int = Field(6, ge=1)
     bootstrap_code_hours: int = Field(24, ge=1)
 
-    # The retention schedule (TOML); None means the documented defaults.
+    # The retention schedule (TOML); None means the documented defaults. The purge worker runs
+    # every purge_interval_seconds (0: never on its own; `relay purge` runs it by hand), in
+    # transactions of purge_batch items, pausing between them so requests keep flowing.
     retention_file: Path | None = None
+    purge_interval_seconds: float = Field(600, ge=0)
+    purge_batch: int = Field(200, ge=1, le=5000)
 
     @field_validator("data_dir")
     @classmethod

@@ -9,12 +9,19 @@ to 64 zeros. Editing any field, removing an entry or inserting one breaks a link
 :func:`verify` finds. Removing the newest entries leaves a shorter valid chain, so operators
 record the head (``relay audit verify`` prints it) outside the server and pass it back with
 ``--expect-head``.
+
+Entries older than the retention schedule's ``audit_entry`` period go from the start of the
+chain (:func:`prune`). The hash of the newest entry removed stays as the chain's *anchor*, so
+what remains still verifies, and a trigger refuses to delete any entry the anchor does not
+cover. Nothing of a case under legal hold is pruned: pruning stops at its first entry. The
+national unit exports the chain (``relay audit export``) before its entries age out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +67,53 @@ async def append(
     return seq
 
 
+async def append_many(conn: aiosqlite.Connection, entries: list[dict[str, Any]], *, actor: Any) -> None:
+    """Append several entries in one statement (a purge's tombstones), linked in order."""
+    if not entries:
+        return
+    async with conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cur:
+        last = await cur.fetchone()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    rows = []
+    for given in entries:
+        seq += 1
+        entry = {k: given.get(k) for k in FIELDS} | {"seq": seq, "actor_person": actor.person,
+                                                     "actor_device": actor.device}
+        digest = entry_hash(prev, entry)
+        rows.append((*(entry[k] for k in FIELDS), prev, digest))
+        prev = digest
+    await conn.executemany(
+        "INSERT INTO audit_log (seq, at, action, actor_person, actor_device, case_id, item_id, subject,"
+        " code, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+
+async def prune(db: Database, *, before: str, now: str, limit: int = 5000) -> int:
+    """Remove up to ``limit`` of the oldest entries dated before ``before``, stopping at the first
+    newer one and at the first entry of a case under legal hold. Records the anchor, and the
+    pruning itself as a new entry. Returns how many went."""
+
+    async def run(conn: aiosqlite.Connection) -> int:
+        async with conn.execute(
+            "SELECT a.seq, a.at, a.hash, c.legal_hold_since FROM audit_log a LEFT JOIN cases c ON c.id = a.case_id"
+            " ORDER BY a.seq LIMIT ?", (limit,)) as cur:
+            rows = await cur.fetchall()
+        last = None
+        for row in rows:
+            if row["at"] >= before or row["legal_hold_since"] is not None:
+                break
+            last = row
+        if last is None:
+            return 0
+        await conn.execute("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, ?, ?, ?) ON CONFLICT (id)"
+                           " DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at",
+                           (last["seq"], last["hash"], now))
+        cur = await conn.execute("DELETE FROM audit_log WHERE seq <= ?", (last["seq"],))
+        await append(conn, at=now, action="audit.pruned", subject=str(last["seq"]), code="audit-entry")
+        return cur.rowcount
+
+    return await db.write(run)
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -67,13 +121,17 @@ class Verification:
     head: str
     problem: str | None = None
     bad_seq: int | None = None
+    first_seq: int = 1  # after pruning, the chain starts later, at the anchor
 
 
 async def verify(db: Database, *, expect_head: str | None = None) -> Verification:
     """Walk the chain from the start; report the first entry that does not link."""
 
     async def walk(conn: aiosqlite.Connection) -> Verification:
-        prev, count, expected_seq = GENESIS, 0, 1
+        async with conn.execute("SELECT seq, hash FROM audit_anchor WHERE id = 1") as cur:
+            anchor = await cur.fetchone()
+        prev, count, expected_seq = (anchor["hash"], 0, anchor["seq"] + 1) if anchor else (GENESIS, 0, 1)
+        first = expected_seq
         async with conn.execute(f"SELECT {', '.join(FIELDS)}, prev_hash, hash FROM audit_log ORDER BY seq") as cur:
             async for row in cur:
                 entry = {k: row[k] for k in FIELDS}
@@ -88,9 +146,40 @@ async def verify(db: Database, *, expect_head: str | None = None) -> Verificatio
             known = await (await conn.execute("SELECT seq FROM audit_log WHERE hash = ?", (expect_head,))).fetchone()
             if known is None:
                 return Verification(False, count, prev, "the recorded head is not in the chain (entries removed from the end)")
-        return Verification(True, count, prev)
+        return Verification(True, count, prev, first_seq=first)
 
     return await db.read(walk)
+
+
+def verify_rows(rows: Iterable[dict[str, Any]], *, expect_head: str | None = None) -> Verification:
+    """Verify an exported chain on its own (no database): each entry's hash, each link, no gap.
+
+    An export that starts after pruning begins with the anchor's link (its first ``prev_hash``),
+    which the national unit checks against the last entry of its previous export.
+    """
+    prev: str | None = None
+    count, first, expected_seq = 0, 1, None
+    head_seen = False
+    for row in rows:
+        entry = {k: row.get(k) for k in FIELDS}
+        if prev is None:  # the first entry sets where this export starts
+            prev, expected_seq, first = row["prev_hash"], row["seq"], row["seq"]
+            if row["seq"] == 1 and prev != GENESIS:
+                return Verification(False, 0, prev, "the first entry does not start the chain", row["seq"])
+        if row["seq"] != expected_seq:
+            return Verification(False, count, prev, "an entry is missing or out of order", row["seq"])
+        if row["prev_hash"] != prev:
+            return Verification(False, count, prev, "an entry does not link to the one before", row["seq"])
+        if entry_hash(prev, entry) != row["hash"]:
+            return Verification(False, count, prev, "an entry was altered", row["seq"])
+        prev, count, expected_seq = row["hash"], count + 1, row["seq"] + 1
+        head_seen = head_seen or prev == expect_head
+    head = prev or GENESIS
+    if count == 0:
+        return Verification(False, 0, head, "the export holds no entries")
+    if expect_head is not None and not head_seen:
+        return Verification(False, count, head, "the recorded head is not in the export (entries removed from the end)")
+    return Verification(True, count, head, first_seq=first)
 
 
 async def entries(db: Database, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:

@@ -223,6 +223,27 @@ class BlobStore:
             return False
         return True
 
+    def delete_durably(self, blob_ids: list[str]) -> int:
+        """Remove blobs for good (retention): unlink each, then fsync every directory touched, so
+        a power cut after the caller commits cannot bring a purged blob back. Idempotent: a
+        blob already gone is fine. Returns how many existed."""
+        removed, touched = 0, set()
+        for blob_id in blob_ids:
+            path = self.path(blob_id)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            touched.add(path.parent)
+        for directory in touched:
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return removed
+
     def sweep_unreferenced(self, referenced: set[str], *, older_than: float) -> int:
         """Remove blobs no row points at (a crash between a blob's rename and its row's commit,
         or a rendition superseded before its deletion ran), once older than ``older_than``

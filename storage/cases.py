@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import audit, conditions, items
+from . import audit, conditions, items, retention
 from .db import Database
 from .errors import Conflict, NotFound
 from .rows import Actor, insert, many, one
@@ -121,7 +121,8 @@ async def set_status(db: Database, *, case_id: str, status: str, now: str, actor
             raise Conflict("a closed case stays closed")
         if case["status"] == status:
             return
-        await conn.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (status, now, case_id))
+        await conn.execute("UPDATE cases SET status = ?, updated_at = ?, closed_at = ? WHERE id = ?",
+                           (status, now, now if status == "closed" else None, case_id))
         await audit.append(conn, at=now, action=f"case.{status}", actor_person=actor.person,
                            actor_device=actor.device, case_id=case_id, code=status)
 
@@ -151,6 +152,7 @@ async def get_case(db: Database, case_id: str) -> dict[str, Any] | None:
         members = [p["id"] for p in case["participants"]]
         case["conditions"] = await conditions.for_case(conn, case_id, members)
         case["approvals"] = await conditions.approvals_for_case(conn, case_id)
+        case["retention_overrides"] = await retention.overrides_of(conn, case_id)
         return case
 
     return await db.read(run)

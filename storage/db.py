@@ -8,6 +8,10 @@ back after the commit, so an acknowledged write is durable. A caller that was ca
 waiting is skipped; one cancelled while its task runs does not break the writer.
 
 Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
+
+Deleting must delete: the writer runs with ``secure_delete`` (freed pages are zeroed, so a purged
+manifest does not linger in the file) and :meth:`Database.checkpoint` truncates the WAL, whose
+old page images would otherwise keep the bytes of deleted rows.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
 ReadFn = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 _MAX_BATCH = 64
+
+
+async def _CHECKPOINT(conn: aiosqlite.Connection) -> None:  # noqa: N802 - a marker on the write queue
+    raise AssertionError("never called")
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -56,6 +65,7 @@ async def _configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
     if writer:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA secure_delete = ON")
 
 
 class Database:
@@ -69,6 +79,7 @@ class Database:
             self._readers.put_nowait(conn)
         self._reader_count = len(readers)
         self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._checkpoint_wanted: asyncio.Future[bool] | None = None
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
         self._closed = False
 
@@ -115,20 +126,52 @@ class Database:
         # still commit. Callers must not undo side effects on cancellation (only on a failure).
         return await asyncio.shield(future)
 
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate it to nothing, between transactions.
+
+        True if it completed; False if a reader still held an old snapshot (try again later).
+        """
+        if self._closed:
+            raise StorageError("database is closed")
+        if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
+            self._checkpoint_wanted = asyncio.get_running_loop().create_future()
+            await self._queue.put((_CHECKPOINT, self._checkpoint_wanted))
+        return await asyncio.shield(self._checkpoint_wanted)
+
+    async def _run_checkpoint(self, future: asyncio.Future[Any]) -> None:
+        try:
+            async with self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                row = await cur.fetchone()
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(StorageError(f"checkpoint failed: {type(exc).__name__}"))
+            return
+        if not future.done():
+            future.set_result(bool(row) and row[0] == 0)
+
     async def _write_loop(self) -> None:
         while True:
             first = await self._queue.get()
             if first is None:
                 return
+            if first[0] is _CHECKPOINT:  # runs outside any transaction, on its own
+                await self._run_checkpoint(first[1])
+                continue
             batch = [first]
             stop = False
+            deferred = None
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 nxt = self._queue.get_nowait()
                 if nxt is None:
                     stop = True
                     break
+                if nxt[0] is _CHECKPOINT:
+                    deferred = nxt
+                    break
                 batch.append(nxt)
             await self._run_batch(batch)
+            if deferred is not None:
+                await self._run_checkpoint(deferred[1])
             if stop:
                 return
 

@@ -17,6 +17,10 @@ class Conflict(StorageError):
     """The write would break a uniqueness or state rule (for example a state that moved on)."""
 
 
+class LegalHoldActive(Conflict):
+    """The case is under legal hold: nothing of it may be erased or purged while it holds."""
+
+
 class BlobPathError(StorageError):
     """A blob name that is not one the store issued, or a path that escapes the blob directory."""
 

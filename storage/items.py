@@ -26,6 +26,7 @@ async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str
         if await one(conn, "SELECT id FROM items WHERE id = ?", (row["id"],)):
             raise Conflict("an item with that id exists")
         await insert(conn, "items", row)
+        await _activity(conn, row["case_id"], row["submitted_at"])
         await audit.append(conn, at=row["submitted_at"], action="item.submitted", actor_person=actor.person,
                            actor_device=actor.device, case_id=row["case_id"], item_id=row["id"],
                            code=row["state"])
@@ -40,6 +41,12 @@ async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str
         return row
 
     return await db.write(run)
+
+
+async def _activity(conn: aiosqlite.Connection, case_id: str, now: str) -> None:
+    """New activity in a case: retention's grace period reads it."""
+    await conn.execute("UPDATE cases SET last_activity_at = ? WHERE id = ? AND COALESCE(last_activity_at, '') < ?",
+                       (now, case_id, now))
 
 
 async def get(db: Database, item_id: str) -> dict[str, Any] | None:
@@ -60,6 +67,7 @@ async def decide(
             raise Conflict("the item was decided or changed in the meantime")
         sets = ", ".join(f"{k} = ?" for k in changes)
         await conn.execute(f"UPDATE items SET {sets} WHERE id = ?", (*changes.values(), item_id))
+        await _activity(conn, item["case_id"], now)
         await audit.append(conn, at=now, action=f"item.{changes['decision']}", actor_person=actor.person,
                            actor_device=actor.device, case_id=item["case_id"], item_id=item_id,
                            code=changes.get("reason_code"))

@@ -42,6 +42,7 @@ async def verify(path: Path, **kwargs: str) -> audit.Verification:
 def tamper(path: Path, *statements: str) -> None:
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER audit_log_no_update")  # an attacker with the file can do this too
+    conn.execute("DROP TRIGGER audit_log_delete_only_behind_anchor")
     for statement in statements:
         conn.execute(statement)
     conn.commit()
@@ -53,10 +54,12 @@ async def test_an_untouched_chain_verifies(chain: Path) -> None:
     assert result.ok and result.entries == 10
 
 
-async def test_the_database_refuses_updates_to_the_log(chain: Path) -> None:
+async def test_the_database_refuses_updates_and_deletes_to_the_log(chain: Path) -> None:
     conn = sqlite3.connect(chain)
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("UPDATE audit_log SET code = 'x' WHERE seq = 3")
+    with pytest.raises(sqlite3.IntegrityError):  # no anchor covers it: not even the oldest entry goes
+        conn.execute("DELETE FROM audit_log WHERE seq = 1")
     conn.close()
 
 
@@ -91,3 +94,67 @@ def test_the_cli_verifies_and_fails_on_tampering(chain: Path) -> None:
     tamper(chain, "UPDATE audit_log SET action = 'item.delivered' WHERE seq = 2")
     broken = subprocess.run(run, capture_output=True, text=True, timeout=60)
     assert broken.returncode == 2 and "entry 2" in broken.stderr
+
+
+# -- pruning past the retention period, and the export for the national unit --------------------
+
+
+async def test_pruning_removes_old_entries_from_the_start_and_the_rest_still_verifies(chain: Path) -> None:
+    db = await Database.open(chain)
+    try:
+        pruned = await audit.prune(db, before="2026-11-21T00:00:04.000000Z", now="2026-11-22T00:00:00.000000Z")
+        assert pruned == 4
+        rows = await audit.entries(db)
+        assert [r["seq"] for r in rows][:2] == [5, 6] and rows[-1]["action"] == "audit.pruned"
+        assert rows[-1]["subject"] == "4"  # the pruning itself is on the chain, naming where it cut
+        result = await audit.verify(db)
+        assert result.ok and result.first_seq == 5 and result.entries == 7
+        # The anchor covers 1..4 only: the trigger still refuses any later deletion.
+        with pytest.raises(Exception):
+            await db.write(lambda conn: conn.execute("DELETE FROM audit_log WHERE seq = 5"))
+    finally:
+        await db.close()
+
+
+async def test_pruning_stops_at_the_first_entry_of_a_case_under_legal_hold(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "relay.sqlite3")
+    try:
+        async def fill(conn: aiosqlite.Connection) -> None:
+            await conn.execute("INSERT INTO institutions VALUES ('ins_0000000000000001', 'A', 'x')")
+            await conn.execute("INSERT INTO cases (id, institution_id, referral_source, status, created_at, updated_at,"
+                               " legal_hold_since) VALUES ('cas_00000000000000aa', 'ins_0000000000000001', 'victim',"
+                               " 'open', 'x', 'x', 'x')")
+            for n, case in enumerate([None, None, "cas_00000000000000aa", None]):
+                await audit.append(conn, at=f"2026-01-01T00:00:0{n}.000000Z", action="case.opened", case_id=case)
+
+        await db.write(fill)
+        assert await audit.prune(db, before="2027-01-01T00:00:00.000000Z", now="2027-01-01T00:00:00.000000Z") == 2
+        assert [r["seq"] for r in await audit.entries(db)][0] == 3
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_export_verifies_on_its_own_and_any_edit_is_found(chain: Path, fmt: str) -> None:
+    out = chain.parent / f"audit.{fmt}"
+    base = [sys.executable, "-m", "relay", "--lang", "en", "audit"]
+    done = subprocess.run([*base, "export", "--data-dir", str(chain.parent), "--out", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    head = subprocess.run([*base, "verify", "--data-dir", str(chain.parent)], capture_output=True, text=True,
+                          timeout=60).stdout.split("head ")[1].split(".")[0].split(";")[0].strip()
+    ok = subprocess.run([*base, "verify-export", str(out), "--expect-head", head], capture_output=True, text=True,
+                        timeout=60)
+    assert ok.returncode == 0 and "10 entries" in ok.stdout, ok.stderr
+    lines = out.read_text().splitlines()
+    edited = lines.copy()
+    edited[3] = edited[3].replace("pending_review", "withheld")
+    out.write_text("\n".join(edited) + "\n")
+    bad = subprocess.run([*base, "verify-export", str(out)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "altered" in bad.stderr
+    cut = lines[:-2]  # the newest entries removed: only a recorded head finds it
+    out.write_text("\n".join(cut) + "\n")
+    shorter = subprocess.run([*base, "verify-export", str(out), "--expect-head", head], capture_output=True,
+                             text=True, timeout=60)
+    assert shorter.returncode == 2 and "removed from the end" in shorter.stderr

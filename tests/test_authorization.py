@@ -524,6 +524,55 @@ async def _after_membership(env: Env, caller: Caller, req: Req, allowed: bool) -
     return None
 
 
+# -- retention: each probe works on the scratch case or a disposable participant, and undoes itself
+
+
+async def _legal_hold(env: Env, caller: Caller) -> Req:
+    return Req(f"/v1/cases/{env.cases['scratch']}/legal-hold", json={"hold": True})
+
+
+async def _after_legal_hold(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    case = await env.admin.call("GET", f"/v1/cases/{env.cases['scratch']}")
+    await env.admin.call("POST", req.path, json_body={"hold": False})
+    if (case["legal_hold_since"] is not None) != allowed:
+        return f"{caller.name}: the legal hold is {'set' if case['legal_hold_since'] else 'not set'} after the call"
+    return None
+
+
+async def _override(env: Env, caller: Caller) -> Req:
+    return Req(f"/v1/cases/{env.cases['scratch']}/retention", json={"rule": "review_wait", "days": 5})
+
+
+async def _after_override(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    case = await env.admin.call("GET", f"/v1/cases/{env.cases['scratch']}")
+    await env.admin.call("POST", req.path, json_body={"rule": "review_wait", "days": None})
+    if ("review_wait" in case["retention_overrides"]) != allowed:
+        return f"{caller.name}: overrides are {case['retention_overrides']} after the call"
+    return None
+
+
+async def _erasure(env: Env, caller: Caller) -> Req:
+    """A disposable participant of the scratch case who withdrew: erasure may follow."""
+    person = await _disposable_person(env)
+    await env.admin.call("POST", f"/v1/cases/{env.cases['scratch']}/participants", json_body={"person_id": person})
+    await env.admin.call("POST", f"/v1/cases/{env.cases['scratch']}/participants/{person}/consent",
+                         json_body={"consent": "withdrawn"})
+    return Req(f"/v1/cases/{env.cases['scratch']}/participants/{person}/erasure")
+
+
+async def _after_erasure(env: Env, caller: Caller, req: Req, allowed: bool) -> str | None:
+    person = req.path.split("/")[5]
+    conn = sqlite3.connect(env.data_dir / "relay.sqlite3")
+    try:
+        recorded = conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'case.erasure' AND subject = ?",
+                                (person,)).fetchone()[0]
+    finally:
+        conn.close()
+    if bool(recorded) != allowed:
+        return f"{caller.name}: an erasure was {'recorded' if recorded else 'not recorded'}"
+    return None
+
+
 # -- conditions and approvals: each probe works on disposable people, so no case-A rule changes
 
 
@@ -806,6 +855,14 @@ PROBES: list[Probe] = [
     probe("POST", "/v1/cases/{case_id}/participants/{person_id}/consent", COORDINATOR, build=_consent,
           target="a,victim"),
     probe("POST", "/v1/cases/{case_id}/status", COORDINATOR, build=_status, target="a"),
+    probe("POST", "/v1/cases/{case_id}/legal-hold", COORDINATOR, build=_legal_hold, target="scratch",
+          after=_after_legal_hold),
+    probe("POST", "/v1/cases/{case_id}/retention", COORDINATOR, build=_override, target="scratch",
+          after=_after_override),
+    probe("POST", "/v1/cases/{case_id}/participants/{person_id}/erasure", COORDINATOR, build=_erasure,
+          target="scratch, withdrawn", after=_after_erasure),
+    probe("GET", "/v1/retention", COORDINATOR),
+    probe("GET", "/v1/retention/due", COORDINATOR),
     probe("POST", "/v1/conditions", COORDINATOR, build=_new_condition),
     probe("GET", "/v1/conditions", COORDINATOR),
     probe("GET", "/v1/conditions/{condition_id}", COORDINATOR, build=_show_condition, target="disposable"),
@@ -878,7 +935,10 @@ GUARD_OF = {
     "/v1/cases/{case_id}/items": "staff", "/v1/cases/{case_id}/participants": "coordinator",
     "/v1/cases/{case_id}/mediators": "coordinator",
     "/v1/cases/{case_id}/participants/{person_id}/consent": "coordinator",
-    "/v1/cases/{case_id}/status": "coordinator",
+    "/v1/cases/{case_id}/status": "coordinator", "/v1/cases/{case_id}/legal-hold": "coordinator",
+    "/v1/cases/{case_id}/retention": "coordinator",
+    "/v1/cases/{case_id}/participants/{person_id}/erasure": "coordinator",
+    "/v1/retention": "coordinator", "/v1/retention/due": "coordinator",
     "/v1/conditions": "coordinator", "/v1/conditions/{condition_id}": "coordinator",
     "/v1/conditions/{condition_id}/amend": "coordinator", "/v1/conditions/{condition_id}/lift": "coordinator",
     "/v1/approvals": "coordinator", "/v1/approvals/{approval_id}/revoke": "coordinator",

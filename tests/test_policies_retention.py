@@ -63,9 +63,17 @@ def test_old_activity_gives_no_grace() -> None:
     assert item_verdict(item("pending_review"), case, SCHEDULE, T0 + 90 * DAY).purge
 
 
-def test_missing_facts_keep_the_item() -> None:
-    assert not item_verdict(item("released"), OPEN, SCHEDULE, T0 + 1000 * DAY).purge  # no decided_at
+def test_a_state_no_rule_covers_keeps_the_item() -> None:
     assert not item_verdict(item("uploading"), OPEN, SCHEDULE, T0 + 1000 * DAY).purge
+    assert not item_verdict(item("expired"), OPEN, SCHEDULE, T0 + 1000 * DAY).purge
+
+
+def test_an_item_without_its_own_clock_counts_from_the_latest_time_known() -> None:
+    # A letter to the mediators is released when it arrives, with no decision of its own.
+    verdict = item_verdict(item("released"), OPEN, SCHEDULE, T0 + 60 * DAY)
+    assert (verdict.purge, verdict.rule, verdict.due_at) == (True, "released-undelivered", T0 + 60 * DAY)
+    opened = item("delivered", decided_at=T0 + 2 * DAY)
+    assert item_verdict(opened, OPEN, SCHEDULE, T0 + 32 * DAY).due_at == T0 + 32 * DAY
 
 
 def test_single_clock_records() -> None:

@@ -14,14 +14,16 @@ from ..models import (
     CaseStatus,
     ConditionAmendment,
     Consent,
+    LegalHold,
     NewApproval,
     NewCase,
     NewCondition,
     NewDevice,
     NewInstitution,
     NewPerson,
+    RetentionOverride,
 )
-from ..services import accounts, cases, conditions, items
+from ..services import accounts, cases, conditions, items, retention
 from .common import ok
 
 coordinator = guard(devices={"coordinator_console"}, roles={"coordinator"})
@@ -121,6 +123,40 @@ async def view_case(request: web.Request) -> web.Response:
 @staff
 async def case_items(request: web.Request) -> web.Response:
     return ok(await items.of_case(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id")))
+
+
+# -- retention: legal hold, per-case overrides, withdrawal erasure, status ----------------------
+
+
+@coordinator
+async def set_legal_hold(request: web.Request) -> web.Response:
+    body = await json_body(request, LegalHold)
+    return ok(await retention.set_legal_hold(request.app[CONTEXT], principal_of(request),
+                                             _id(request, "case", "case_id"), body.hold))
+
+
+@coordinator
+async def set_retention_override(request: web.Request) -> web.Response:
+    body = await json_body(request, RetentionOverride)
+    return ok(await retention.set_override(request.app[CONTEXT], principal_of(request),
+                                           _id(request, "case", "case_id"), body.rule, body.days))
+
+
+@coordinator
+async def erase_withdrawn(request: web.Request) -> web.Response:
+    return ok(await retention.erase_withdrawn(request.app[CONTEXT], principal_of(request),
+                                              _id(request, "case", "case_id"), _id(request, "person", "person_id")))
+
+
+@coordinator
+async def retention_status(request: web.Request) -> web.Response:
+    return ok(await retention.status(request.app[CONTEXT]))
+
+
+@coordinator
+async def retention_due(request: web.Request) -> web.Response:
+    due = await retention.due_now(request.app[CONTEXT], limit=1000)
+    return ok([vars(d) for d in due])
 
 
 def _id(request: web.Request, kind: str, name: str) -> str:

@@ -79,7 +79,8 @@ def _active_mediators(case: dict[str, Any]) -> set[str]:
 async def _load(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     item = await items.get(ctx.db, item_id) if ids.valid("item", item_id) else None
     case = await cases.get_case(ctx.db, item["case_id"]) if item else None
-    if item is None or case is None or item["state"] == "uploading" or not visible_to(case, who):
+    # An item being purged ('expired') is served to no one, whatever its blobs' state.
+    if item is None or case is None or item["state"] in ("uploading", "expired", "purged") or not visible_to(case, who):
         raise NotFound()
     return item, case
 

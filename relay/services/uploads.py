@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from storage import uploads
@@ -42,13 +42,13 @@ def limits(ctx: Context) -> dict[str, Any]:
     return {"max_upload_bytes": ctx.settings.max_upload_bytes, "max_letter_bytes": ctx.settings.max_letter_bytes,
             "max_video_bytes": ctx.settings.max_video_bytes, "max_video_seconds": 20 * 60,
             "video_containers": ["mp4", "mov", "webm", "mkv"], "delivery_profile": "H.264/AAC MP4, at most 1280x720,"
-            " 30 fps, metadata stripped", "upload_expiry_hours": ctx.settings.upload_expiry_hours,
+            " 30 fps, metadata stripped", "upload_expiry_hours": ctx.schedule.abandoned_upload.total_seconds() / 3600,
             "kinds": ["letter", "video"],
             "chunk_size": 64 * 1024, "checksum_algorithms": sorted(CHECKSUM_ALGORITHMS)}
 
 
 def _expiry(ctx: Context) -> str:
-    return iso(ctx.clock.now() + timedelta(hours=ctx.settings.upload_expiry_hours))
+    return iso(ctx.clock.now() + ctx.schedule.abandoned_upload)
 
 
 async def create(ctx: Context, who: Principal, length: int) -> dict[str, Any]:

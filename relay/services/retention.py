@@ -1,0 +1,228 @@
+"""Retention: the purge worker, the coordinator's legal holds and overrides, withdrawal erasure.
+
+A run walks every live item in bounded pages, asks the pure schedule (``policies.retention``)
+which are due, and purges them in batches: mark (no longer served), delete every blob
+(original, delivery rendition or return note), delete the row (manifest, sealed keys, decision,
+receipt) with a tombstone in the audit chain naming the rule. It then reclaims abandoned
+uploads, drops old session records and prunes audit entries past their period, and truncates
+the database's write-ahead log so no old page keeps a deleted row's bytes.
+
+Crash safety: each step commits before the next; a run starts by finishing what an earlier one
+left marked, and every step is idempotent, so an interrupted run followed by a new one ends
+exactly where one uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from policies.retention import CaseRetention, ItemRetention, Verdict, item_verdict
+from storage import audit, retention
+from storage.clock import iso, parse
+
+from .. import ids
+from ..context import Context
+from ..errors import NotFound
+from ..principal import Principal
+from . import uploads
+
+log = logging.getLogger(__name__)
+
+PAGE = 1000  # items read per step of a run
+# A hook called after each step of a purge, for tests that crash a purge between any two steps.
+Step = Callable[[str], None]
+
+
+def _no_step(name: str) -> None:
+    return None
+
+
+@dataclass
+class Report:
+    items: int = 0
+    uploads: int = 0
+    sessions: int = 0
+    audit: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {"items": self.items, "uploads": self.uploads, "sessions": self.sessions, "audit": self.audit}
+
+
+@dataclass(frozen=True)
+class Due:
+    item_id: str
+    case_id: str
+    state: str
+    rule: str
+    due_at: str
+
+
+# -- the decision, fed from stored facts ------------------------------------------------------
+
+
+def _case(facts: dict[str, Any]) -> CaseRetention:
+    return CaseRetention(
+        case_id=facts["id"], status=facts["status"],
+        closed_at=_time(facts["closed_at"]), legal_hold=facts["legal_hold_since"] is not None,
+        last_activity_at=_time(facts["last_activity_at"]),
+        overrides={rule: timedelta(days=days) for rule, days in facts["overrides"].items()})
+
+
+def _item(facts: dict[str, Any]) -> ItemRetention:
+    return ItemRetention(item_id=facts["id"], state=facts["state"], submitted_at=parse(facts["submitted_at"]),
+                         decided_at=_time(facts["decided_at"]), first_opened_at=_time(facts["first_opened_at"]))
+
+
+def _time(text: str | None) -> datetime | None:
+    return parse(text) if text else None
+
+
+def verdict(ctx: Context, item: dict[str, Any], case: dict[str, Any], now: datetime) -> Verdict:
+    return item_verdict(_item(item), _case(case), ctx.schedule, now)
+
+
+async def _due_pages(ctx: Context, now: datetime) -> AsyncIterator[list[tuple[dict[str, Any], Verdict]]]:
+    """Every live item that is due now, a page at a time (so a large store is never read at once)."""
+    after, cases = "", {}  # case facts are read once per run; mark() asks again before acting
+    while page := await retention.item_page(ctx.db, after_id=after, limit=PAGE):
+        after = page[-1]["id"]
+        missing = {i["case_id"] for i in page} - cases.keys()
+        cases.update(await retention.case_facts(ctx.db, missing))
+        due = [(i, v) for i in page if (v := verdict(ctx, i, cases[i["case_id"]], now)).purge]
+        if due:
+            yield due
+        await asyncio.sleep(0)
+
+
+async def due_now(ctx: Context, *, limit: int | None = None) -> list[Due]:
+    """What a purge would take now, and why (``relay purge --dry-run``)."""
+    now, listed = ctx.clock.now(), []
+    async for page in _due_pages(ctx, now):
+        for item, v in page:
+            listed.append(Due(item["id"], item["case_id"], item["state"], v.rule, iso(v.due_at) if v.due_at else ""))
+            if limit is not None and len(listed) >= limit:
+                return listed
+    return listed
+
+
+# -- the purge --------------------------------------------------------------------------------
+
+
+async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step) -> Report:
+    """One run: finish what an earlier run left, purge what is due, then the one-clock records."""
+    report = Report()
+    run_id = await retention.start_run(ctx.db, now=ctx.now_iso())
+    batch = ctx.settings.purge_batch
+    while leftover := await retention.marked(ctx.db, limit=batch):
+        await _purge_marked(ctx, leftover, report, step)
+    now = ctx.clock.now()
+
+    def still_due(item: dict[str, Any], case: dict[str, Any]) -> str | None:
+        v = verdict(ctx, item, case, now)
+        return v.rule if v.purge else None
+
+    async for page in _due_pages(ctx, now):
+        for start in range(0, len(page), batch):
+            if limit is not None and report.items >= limit:
+                break
+            chunk = [item["id"] for item, _ in page[start:start + batch]]
+            marked = await retention.mark(ctx.db, chunk, still_due)
+            step("marked")
+            await _purge_marked(ctx, marked, report, step)
+            await asyncio.sleep(0.005)  # let requests in between batches
+    report.uploads = await uploads.reclaim_expired(ctx)
+    report.sessions = await retention.drop_old_sessions(ctx.db, before=iso(now - ctx.schedule.session),
+                                                        now=iso(now))
+    while pruned := await audit.prune(ctx.db, before=iso(now - ctx.schedule.audit_entry), now=ctx.now_iso()):
+        report.audit += pruned
+    await retention.finish_run(ctx.db, run_id, now=ctx.now_iso(), counts=report.counts())
+    if report.items or report.audit:
+        await _truncate_wal(ctx)
+    if any(report.counts().values()):
+        log.info("retention: purged %d item(s) %s, %d upload(s), %d session record(s), %d audit entries",
+                 report.items, report.by_rule, report.uploads, report.sessions, report.audit)
+    return report
+
+
+async def _purge_marked(ctx: Context, rows: list[dict[str, Any]], report: Report, step: Step) -> None:
+    """Steps 2 and 3 for marked rows: every blob goes, then the rows with their tombstones."""
+    if not rows:
+        return
+    await asyncio.to_thread(ctx.blobs.delete_durably, [r["blob_id"] for r in rows])
+    step("originals-deleted")
+    await asyncio.to_thread(ctx.blobs.delete_durably, [r["delivery_blob_id"] for r in rows if r["delivery_blob_id"]])
+    step("deliveries-deleted")
+    gone = await retention.finish(ctx.db, rows, now=ctx.now_iso())
+    step("finished")
+    report.items += len(gone)
+    for row in gone:
+        report.by_rule[row["purge_rule"]] = report.by_rule.get(row["purge_rule"], 0) + 1
+
+
+async def _truncate_wal(ctx: Context) -> None:
+    """Old page images in the WAL still hold deleted rows: checkpoint and truncate it. A reader
+    holding an old snapshot can delay this; try a few times, then leave it to the next run."""
+    for _ in range(20):
+        if await ctx.db.checkpoint():
+            return
+        await asyncio.sleep(0.05)
+    log.warning("retention: the write-ahead log could not be truncated yet; the next run tries again")
+
+
+async def worker(ctx: Context) -> None:
+    """The periodic purge inside the server. A failed run is logged and retried next time."""
+    interval = ctx.settings.purge_interval_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await purge(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never crash the server over housekeeping; say so and try again
+            log.error("retention run failed (%s); it runs again in %.0f s", type(exc).__name__, interval)
+
+
+# -- the coordinator: legal hold, overrides, erasure, status ----------------------------------
+
+
+async def set_legal_hold(ctx: Context, who: Principal, case_id: str, hold: bool) -> dict[str, Any]:
+    _case_id(case_id)
+    changed = await retention.set_legal_hold(ctx.db, case_id=case_id, hold=hold, now=ctx.now_iso(), actor=who.actor)
+    return {"case_id": case_id, "legal_hold": hold, "changed": changed}
+
+
+async def set_override(ctx: Context, who: Principal, case_id: str, rule: str, days: int | None) -> dict[str, Any]:
+    _case_id(case_id)
+    await retention.set_override(ctx.db, case_id=case_id, rule=rule, days=days, now=ctx.now_iso(), actor=who.actor)
+    facts = await retention.case_facts(ctx.db, {case_id})
+    return {"case_id": case_id, "retention_overrides": facts[case_id]["overrides"]}
+
+
+async def erase_withdrawn(ctx: Context, who: Principal, case_id: str, person_id: str) -> dict[str, Any]:
+    """A withdrawn participant asked that what they sent and nobody opened be erased now."""
+    _case_id(case_id)
+    if not ids.valid("person", person_id):
+        raise NotFound()
+    marked = await retention.mark_for_erasure(ctx.db, case_id=case_id, person_id=person_id, now=ctx.now_iso(),
+                                              actor=who.actor)
+    report = Report()
+    await _purge_marked(ctx, marked, report, _no_step)
+    await _truncate_wal(ctx)
+    return {"case_id": case_id, "person_id": person_id, "items_erased": report.items}
+
+
+async def status(ctx: Context) -> dict[str, Any]:
+    facts = await retention.status(ctx.db)
+    schedule = {name: value.total_seconds() / 86400 for name, value in vars(ctx.schedule).items()}
+    return {**facts, "schedule_days": schedule, "purge_interval_seconds": ctx.settings.purge_interval_seconds}
+
+
+def _case_id(case_id: str) -> None:
+    if not ids.valid("case", case_id):
+        raise NotFound()
