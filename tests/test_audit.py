@@ -110,7 +110,7 @@ async def test_pruning_removes_old_entries_from_the_start_and_the_rest_still_ver
         result = await audit.verify(db)
         assert result.ok and result.first_seq == 5 and result.entries == 7
         # The anchor covers 1..4 only: the trigger still refuses any later deletion.
-        with pytest.raises(Exception):
+        with pytest.raises(sqlite3.IntegrityError, match="behind the anchor"):
             await db.write(lambda conn: conn.execute("DELETE FROM audit_log WHERE seq = 5"))
     finally:
         await db.close()
