@@ -108,13 +108,20 @@ def _table(rows: list[dict[str, Any]], columns: list[str], lang: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
+    from pydantic import ValidationError
 
     from .app import create_app
     from .settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings(data_dir=args.data_dir.resolve(), host=args.host, port=args.port,
-                        retention_file=args.retention.resolve() if args.retention else None)
+    try:
+        settings = Settings(data_dir=args.data_dir.resolve(), host=args.host, port=args.port,
+                            retention_file=args.retention.resolve() if args.retention else None,
+                            purge_interval_seconds=args.purge_interval)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        print(f"relay: {wrong}", file=sys.stderr)
+        return 2
     try:
         retention_config.load(settings.retention_file)  # refuse to start on a bad schedule, saying where
     except retention_config.ScheduleError as exc:
@@ -502,6 +509,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("RELAY_PORT", "8787")))
     p.add_argument("--retention", type=Path, default=os.environ.get("RELAY_RETENTION") or None,
                    help="the retention schedule (TOML); default: the documented defaults")
+    p.add_argument("--purge-interval", type=float, default=float(os.environ.get("RELAY_PURGE_INTERVAL", "600")),
+                   help="seconds between purge runs inside the relay (0: never; run `relay purge` instead)")
     p.set_defaults(sync=cmd_serve)
 
     p = sub.add_parser("demo", help="a whole exchange on a throwaway relay, step by step")

@@ -63,14 +63,15 @@ class RunningRelay:
 
 
 @asynccontextmanager
-async def local_relay(data_dir: Path, port: int | None = None) -> AsyncIterator[RunningRelay]:
+async def local_relay(data_dir: Path, port: int | None = None, *, serve_args: tuple[str, ...] = ()
+                      ) -> AsyncIterator[RunningRelay]:
     """Start ``relay serve`` as a child process on a free loopback port, and stop it after."""
     if port is None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "relay", "serve", "--data-dir", str(data_dir), "--port", str(port),
+        sys.executable, "-m", "relay", "serve", "--data-dir", str(data_dir), "--port", str(port), *serve_args,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert process.stderr is not None
     code = None

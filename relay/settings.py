@@ -32,10 +32,12 @@ class Settings(BaseModel):
 
     # The retention schedule (TOML); None means the documented defaults. The purge worker runs
     # every purge_interval_seconds (0: never on its own; `relay purge` runs it by hand), in
-    # transactions of purge_batch items, pausing between them so requests keep flowing.
+    # transactions of purge_batch items, resting between them so that it works at most purge_duty
+    # of the time: requests keep their latency while a large backlog goes.
     retention_file: Path | None = None
     purge_interval_seconds: float = Field(600, ge=0)
-    purge_batch: int = Field(200, ge=1, le=5000)
+    purge_batch: int = Field(50, ge=1, le=5000)
+    purge_duty: float = Field(0.5, gt=0, le=1)  # the share of time a run may work: the rest is for requests
 
     @field_validator("data_dir")
     @classmethod

@@ -184,11 +184,11 @@ async def finish(db: Database, rows: list[dict[str, Any]], *, now: str) -> list[
     already gone (finished by an earlier run) is skipped. Returns the rows that went."""
 
     async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-        gone = []
-        for row in rows:
-            cur = await conn.execute("DELETE FROM items WHERE id = ? AND state = 'expired'", (row["id"],))
-            if cur.rowcount == 1:
-                gone.append(row)
+        ids = tuple(r["id"] for r in rows)
+        async with conn.execute(f"DELETE FROM items WHERE state = 'expired' AND id IN ({_marks(ids)}) RETURNING id",
+                                ids) as cur:
+            deleted = {r[0] for r in await cur.fetchall()}
+        gone = [r for r in rows if r["id"] in deleted]
         await audit.append_many(conn, [{"at": now, "action": "item.purged", "case_id": r["case_id"],
                                         "item_id": r["id"], "code": r["purge_rule"]} for r in gone], actor=SYSTEM)
         tally: dict[str, int] = {}

@@ -271,32 +271,46 @@ SELF_CLEARING_HOLDS = ("condition-requires-approval", "case-paused")
 async def _deliverable(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
     """A released item for its recipient, if screening allows it now; else held and NotFound."""
     item, case = await _load(ctx, who, item_id)
-    if item["recipient_id"] != who.person_id:
+    served = await _screened_for_recipient(ctx, who, item, case)
+    if served is None:
         raise NotFound()
+    return served
+
+
+async def _screened_for_recipient(ctx: Context, who: Principal, item: dict[str, Any],
+                                  case: dict[str, Any]) -> dict[str, Any] | None:
+    """Screening at fetch: the item as it may be served now, or None. A release that screening
+    now blocks is held; a hold that has lapsed (condition expired, approval, case resumed) clears."""
+    if item["recipient_id"] != who.person_id:
+        return None
     was_released = item["state"] in ("released", "delivered")
     clearable = item["state"] == "held" and item["held_from"] == "released" and item["hold_code"] in SELF_CLEARING_HOLDS
     if not (was_released or clearable):
-        raise NotFound()
+        return None
     decision = screening.decide(case, moment="fetch", kind=item["kind"], sender_id=item["sender_id"],
                                 recipient_id=item["recipient_id"], now=ctx.clock.now())
     if not decision.allowed:
         if was_released:
             await items.hold(ctx.db, item_id=item["id"], code=decision.code, now=ctx.now_iso(), actor=who.actor)
-        raise NotFound()
+        return None
     if clearable:
         await items.unhold(ctx.db, item_id=item["id"], now=ctx.now_iso(), actor=who.actor)
-        item = await items.get(ctx.db, item["id"]) or item
+        return await items.get(ctx.db, item["id"]) or item
     return item
 
 
 async def inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
-    listed = []
+    """What the recipient may open now, each screened as of now (one read per case, not per item)."""
+    listed, facts = [], {}
     for item in await items.released_to(ctx.db, who.person_id):
-        try:
-            full = await _deliverable(ctx, who, item["id"])
-        except NotFound:
+        if item["case_id"] not in facts:
+            facts[item["case_id"]] = await cases.get_case(ctx.db, item["case_id"])
+        case = facts[item["case_id"]]
+        if case is None or not visible_to(case, who):
             continue
-        listed.append(recipient_view(full))
+        served = await _screened_for_recipient(ctx, who, item, case)
+        if served is not None:
+            listed.append(recipient_view(served))
     return listed
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from . import uploads
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000  # items read per step of a run
+PAGE = 500  # items read per step of a run
 # A hook called after each step of a purge, for tests that crash a purge between any two steps.
 Step = Callable[[str], None]
 
@@ -88,16 +89,22 @@ def verdict(ctx: Context, item: dict[str, Any], case: dict[str, Any], now: datet
 
 
 async def _due_pages(ctx: Context, now: datetime) -> AsyncIterator[list[tuple[dict[str, Any], Verdict]]]:
-    """Every live item that is due now, a page at a time (so a large store is never read at once)."""
+    """Every live item that is due now, a page at a time (so a large store is never read at once,
+    and the event loop is never held for long: requests keep their latency during a purge)."""
     after, cases = "", {}  # case facts are read once per run; mark() asks again before acting
     while page := await retention.item_page(ctx.db, after_id=after, limit=PAGE):
         after = page[-1]["id"]
         missing = {i["case_id"] for i in page} - cases.keys()
-        cases.update(await retention.case_facts(ctx.db, missing))
-        due = [(i, v) for i in page if (v := verdict(ctx, i, cases[i["case_id"]], now)).purge]
+        cases.update({k: _case(v) for k, v in (await retention.case_facts(ctx.db, missing)).items()})
+        due = []
+        for start in range(0, len(page), 100):
+            for item in page[start:start + 100]:
+                v = item_verdict(_item(item), cases[item["case_id"]], ctx.schedule, now)
+                if v.purge:
+                    due.append((item, v))
+            await asyncio.sleep(0)
         if due:
             yield due
-        await asyncio.sleep(0)
 
 
 async def due_now(ctx: Context, *, limit: int | None = None) -> list[Due]:
@@ -127,15 +134,17 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
         v = verdict(ctx, item, case, now)
         return v.rule if v.purge else None
 
+    rest = 1 / ctx.settings.purge_duty - 1
     async for page in _due_pages(ctx, now):
         for start in range(0, len(page), batch):
             if limit is not None and report.items >= limit:
                 break
+            began = time.perf_counter()
             chunk = [item["id"] for item, _ in page[start:start + batch]]
             marked = await retention.mark(ctx.db, chunk, still_due)
             step("marked")
             await _purge_marked(ctx, marked, report, step)
-            await asyncio.sleep(0.005)  # let requests in between batches
+            await asyncio.sleep((time.perf_counter() - began) * rest)  # leave the relay to its requests
     report.uploads = await uploads.reclaim_expired(ctx)
     report.sessions = await retention.drop_old_sessions(ctx.db, before=iso(now - ctx.schedule.session),
                                                         now=iso(now))
