@@ -483,3 +483,30 @@ async def test_an_item_marked_for_purge_is_served_to_no_one_and_the_next_run_fin
         assert item_states(relay.data_dir) == {}
     finally:
         await close(coordinator, victim, mediator, offender)
+
+
+async def test_abandoned_uploads_and_old_session_records_go_on_their_own_schedule(relay: Relay, world: World) -> None:
+    victim = await world.session(world.victim)
+    upload_id = await victim.create_upload(1000)
+    part = relay.data_dir / "blobs" / "uploads" / f"{upload_id}.part"
+    await victim.close()  # ends the session: its record stays 30 days
+
+    def count(sql: str) -> int:
+        conn = sqlite3.connect(relay.data_dir / "relay.sqlite3")
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+
+    ended = count("SELECT COUNT(*) FROM sessions WHERE ended_at IS NOT NULL")
+    assert ended >= 1 and count("SELECT COUNT(*) FROM uploads") == 1
+    relay.clock.advance(hours=23)
+    report = await retention.purge(ctx_of(relay))
+    assert (report.uploads, report.sessions) == (0, 0) and count("SELECT COUNT(*) FROM uploads") == 1
+    relay.clock.advance(hours=1, minutes=1)
+    assert (await retention.purge(ctx_of(relay))).uploads == 1
+    assert count("SELECT COUNT(*) FROM uploads") == 0 and not part.exists()
+    relay.clock.advance(days=30)
+    report = await retention.purge(ctx_of(relay))
+    assert report.sessions >= ended and count("SELECT COUNT(*) FROM sessions") == 0
+    assert count("SELECT COUNT(*) FROM bundle_fetches") == 0 and count("SELECT COUNT(*) FROM challenges") == 0
