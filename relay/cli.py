@@ -448,13 +448,29 @@ async def cmd_note(args: argparse.Namespace) -> int:
         return await _write_verified(args, lambda dst: client.read_note(args.item, dst))
 
 
+async def _write_posters(client: Client, item_ids: list[str], into: Path, lang: str) -> None:
+    """Each video's poster frame as INTO/ITEM.jpg, verified and decrypted (private files)."""
+    into.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for item_id in item_ids:
+        fd, tmp = tempfile.mkstemp(dir=into, prefix=".poster-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                await client.poster(item_id, out)
+            os.replace(tmp, into / f"{item_id}.jpg")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    print(say("posters-written", lang, n=len(item_ids), path=into))
+
+
 async def cmd_review(args: argparse.Namespace) -> int:
     async with _session(args) as client:
         action = args.action
         if action == "queue":
-            _table(await client.call("GET", "/v1/review/queue"),
-                   ["id", "case_id", "kind", "sender_id", "recipient_id", "state", "hold_code", "awaiting_approval",
-                    "age_seconds"], args.lang)
+            queue = await client.call("GET", "/v1/review/queue")
+            _table(queue, ["id", "case_id", "kind", "sender_id", "recipient_id", "state", "hold_code",
+                           "awaiting_approval", "has_poster", "age_seconds"], args.lang)
+            if args.posters is not None:
+                await _write_posters(client, [q["id"] for q in queue if q["has_poster"]], args.posters, args.lang)
         elif action == "inbox":
             _table(await client.call("GET", "/v1/review/inbox"),
                    ["id", "case_id", "kind", "sender_id", "state", "age_seconds"], args.lang)
@@ -667,6 +683,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--case")
     p.add_argument("--to")
     p.add_argument("--file", type=Path)
+    p.add_argument("--posters", type=Path, help="with queue: write each video's poster frame here as ITEM.jpg")
     p.set_defaults(run=cmd_review)
     return top
 

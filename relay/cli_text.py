@@ -73,6 +73,10 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{n} item(s) would be purged now (nothing was changed).",
         "fr": "{n} élément(s) seraient purgés maintenant (rien n'a été modifié).",
     },
+    "posters-written": {
+        "en": "{n} poster frame(s) written to {path} (ITEM.jpg each; delete them when the review is done).",
+        "fr": "{n} image(s) d'aperçu écrite(s) dans {path} (ÉLÉMENT.jpg chacune; supprimez-les une fois l'examen terminé).",
+    },
     "purge-progress": {"en": "Purging: {n} batch(es) done", "fr": "Purge : {n} lot(s) terminé(s)"},
     "purge-done": {
         "en": "Purged {items} item(s) (by rule: {rules}); reclaimed {uploads} abandoned upload(s);"

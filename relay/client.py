@@ -31,11 +31,13 @@ from urllib.parse import urlsplit
 import aiohttp
 
 import media
+from media import MediaError
 from policies.screening import side_of
 
 from . import envelope, ids
 from .clock import SystemClock, stamp
 from .envelope import Domain, Identity, PublicIdentity
+from .models import MAX_POSTER_BYTES
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 TranscodeProgress = Callable[[float, float], None]  # (seconds done, seconds total)
@@ -282,14 +284,19 @@ class Client:
         entry = outbox / item_id if outbox is not None else None
         if entry is not None:
             entry.mkdir(parents=True, mode=0o700)
+        poster = await self._sealed_poster(key, src) if kind == "video" else None
         sealed = await self._seal_file(key, src, into=entry / "sealed.bin" if entry else None)
         try:
             manifest = envelope.item_manifest(
                 item_id=item_id, case_id=case_id, kind=kind, sender=me, recipient=recipient,
                 created_at=stamp(self.clock.now()), content_type=content_type, size=sealed.size, hash=sealed.hash,
-                keys={pid: envelope.seal_key(key, (await self.person(pid)).keys.box_pk) for pid in sorted(readers)})
+                keys={pid: envelope.seal_key(key, (await self.person(pid)).keys.box_pk) for pid in sorted(readers)},
+                poster=None if poster is None else {"content_type": "image/jpeg", "size": len(poster),
+                                                    "hash": envelope.blob_hash(poster)})
             meta: dict[str, Any] = {"manifest": manifest,
                                     "signature": envelope.sign(Domain.MANIFEST, manifest, identity.signing_key)}
+            if poster is not None:
+                meta["poster"] = envelope.b64e(poster)
             if mine.role == "mediator":
                 decision = envelope.decision_manifest(
                     item_id=item_id, case_id=case_id, manifest_hash=envelope.digest(manifest), decision="release",
@@ -358,6 +365,21 @@ class Client:
     async def _already_sent(self, item_id: str) -> bool:
         """An earlier run's submit went through but its answer was lost (the item id is ours)."""
         return any(i["id"] == item_id for i in await self.call("GET", "/v1/items/sent"))
+
+    async def _sealed_poster(self, key: bytes, src: BinaryIO) -> bytes | None:
+        """A still of the video for the mediator's queue, sealed under the item's key; None when
+        the source is not a file on disk or has no picture (an audio-only message)."""
+        path = Path(src.name) if isinstance(getattr(src, "name", None), str) else None
+        if path is None or not path.is_file():
+            return None
+        with tempfile.TemporaryDirectory(prefix="relay-poster-") as scratch:  # mode 0700
+            still = Path(scratch) / "poster.jpg"
+            try:
+                await media.poster(path, still, timeout_s=120)
+            except MediaError:
+                return None
+            sealed = envelope.encrypt_bytes(key, still.read_bytes())
+        return sealed if len(sealed) <= MAX_POSTER_BYTES else None
 
     async def check_limits(self, src: BinaryIO, kind: str) -> None:
         """Check what the relay announces before sealing anything (the relay checks again)."""
@@ -480,6 +502,26 @@ class Client:
         await self._fetch_plaintext(f"/v1/items/{item_id}/content", key, manifest["size"], manifest["hash"], dst,
                                     progress)
         return item  # type: ignore[no-any-return]
+
+    async def poster(self, item_id: str, dst: BinaryIO) -> bool:
+        """A video's poster frame for the queue, verified against the sender's signed manifest and
+        decrypted into ``dst`` (a small JPEG, no metadata). False if the item has none."""
+        me, identity = self._me()
+        item = await self.call("GET", f"/v1/items/{item_id}")
+        manifest = item["manifest"]
+        if "poster" not in manifest:
+            return False
+        sender = await self.person(manifest.get("sender", ""))
+        try:
+            envelope.verify(Domain.MANIFEST, manifest, item["signature"], sender.keys.sign_pk)
+            if manifest["item_id"] != item_id or me not in manifest["keys"]:
+                raise VerificationError("the manifest is for another item or not sealed to me")
+            key = envelope.open_key(manifest["keys"][me], identity)
+        except envelope.EnvelopeError:
+            raise VerificationError("the item's signature or key did not verify") from None
+        await self._fetch_plaintext(f"/v1/items/{item_id}/poster", key, manifest["poster"]["size"],
+                                    manifest["poster"]["hash"], dst, None)
+        return True
 
     async def release(self, item_id: str, rendition: BinaryIO | None = None, content_type: str | None = None,
                       progress: Progress | None = None, transcode_progress: TranscodeProgress | None = None,

@@ -773,6 +773,21 @@ def _is_delivery(value: object) -> bool:
     )
 
 
+_POSTER_FIELDS: Final[Mapping[str, Callable[[object], bool]]] = {
+    "content_type": lambda value: value == "image/jpeg",
+    "size": _is_size,
+    "hash": _is_hash,
+}
+
+
+def _is_poster(value: object) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and set(value) == set(_POSTER_FIELDS)
+        and all(check(value[name]) for name, check in _POSTER_FIELDS.items())
+    )
+
+
 def _one_of(options: frozenset[str]) -> Callable[[object], bool]:
     # isinstance first: ``[] in options`` would raise TypeError (unhashable), not return False
     return lambda value: isinstance(value, str) and value in options
@@ -783,7 +798,8 @@ def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
 
 
 # Every field of every v1 document, besides "v" and "type". A document must have exactly
-# these fields: no more (nothing unsigned-in-spirit can ride along), no fewer.
+# these fields: no more (nothing unsigned-in-spirit can ride along), no fewer, except those
+# named in _OPTIONAL, which may be absent (never null).
 _FIELDS: Final[Mapping[Domain, Mapping[str, Callable[[object], bool]]]] = {
     Domain.MANIFEST: {
         "item_id": _is_text,
@@ -796,6 +812,7 @@ _FIELDS: Final[Mapping[Domain, Mapping[str, Callable[[object], bool]]]] = {
         "size": _is_size,  # of the ciphertext blob
         "hash": _is_hash,  # of the ciphertext blob
         "keys": _is_keys,
+        "poster": _is_poster,  # optional: a video's still for the review queue, sealed under the same key
     },
     Domain.DECISION: {
         "item_id": _is_text,
@@ -831,6 +848,9 @@ _FIELDS: Final[Mapping[Domain, Mapping[str, Callable[[object], bool]]]] = {
 }
 
 
+_OPTIONAL: Final[Mapping[Domain, frozenset[str]]] = {Domain.MANIFEST: frozenset({"poster"})}
+
+
 def _problem(domain: Domain, obj: object) -> str | None:
     """Why ``obj`` is not a valid v1 document for ``domain``, or None if it is."""
     if not isinstance(obj, Mapping):
@@ -840,13 +860,16 @@ def _problem(domain: Domain, obj: object) -> str | None:
         return "v must be 1"
     if obj.get("type") != _DOCUMENT_TYPE[domain]:
         return f"type must be {_DOCUMENT_TYPE[domain]!r} for {domain.name}"
-    fields = _FIELDS[domain]
+    optional = _OPTIONAL.get(domain, frozenset())
+    fields = {name: check for name, check in _FIELDS[domain].items() if name in obj or name not in optional}
     extra_or_missing = set(obj) ^ (set(fields) | {"v", "type"})
     if extra_or_missing:
         return f"unexpected or missing fields: {sorted(map(str, extra_or_missing))}"
     for name, check in fields.items():
         if not check(obj[name]):
             return f"invalid {name}"
+    if domain is Domain.MANIFEST and "poster" in obj and obj["kind"] != "video":
+        return "only a video has a poster"
     if domain is Domain.DECISION:
         # A release must say what is delivered; a withheld item delivers nothing. (A return
         # may carry a sealed note to the sender, or not.)
@@ -890,9 +913,13 @@ def item_manifest(
     size: int,
     hash: str,  # noqa: A002 - the field's name in the format
     keys: Mapping[str, str],
+    poster: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """The sender's manifest of an item. ``size`` and ``hash`` are the ciphertext blob's;
-    ``keys`` maps each reader's person id to the content key sealed to them."""
+    ``keys`` maps each reader's person id to the content key sealed to them. A video may carry
+    ``poster`` (``content_type`` image/jpeg, ``size``, ``hash`` of its ciphertext): a still for
+    the review queue, encrypted under the same content key as its own stream."""
+    extra = {"poster": dict(poster)} if poster is not None else {}
     return _build(
         Domain.MANIFEST,
         item_id=item_id,
@@ -905,6 +932,7 @@ def item_manifest(
         size=size,
         hash=hash,
         keys=dict(keys),
+        **extra,
     )
 
 

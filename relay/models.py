@@ -10,6 +10,7 @@ from . import ids
 
 _B64 = r"^[A-Za-z0-9+/]+={0,2}$"
 _HEX64 = r"^[0-9a-f]{64}$"
+MAX_POSTER_BYTES = 128 * 1024  # a sealed 320x180 JPEG is a few tens of KiB
 Label = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
@@ -104,6 +105,7 @@ class Submission(Strict):
     decision: dict[str, Any] | None = None
     decision_signature: str | None = Field(default=None, max_length=200, pattern=_B64)
     upload_id: str | None = Field(default=None, pattern=ids.pattern("upload"))  # content sent resumably
+    poster: str | None = Field(default=None, max_length=MAX_POSTER_BYTES * 4 // 3 + 4, pattern=_B64)
 
 
 class DecisionRequest(Strict):
@@ -124,6 +126,14 @@ class SealedKeys(Strict):
     keys: dict[str, str] = Field(min_length=1, max_length=32)
 
 
+class PosterRef(Strict):
+    """A video's still for the review queue: its ciphertext's size and hash, signed with the item."""
+
+    content_type: Literal["image/jpeg"]
+    size: int = Field(ge=1, le=MAX_POSTER_BYTES)
+    hash: str = Field(pattern=_HEX64)
+
+
 class ItemManifest(Strict):
     v: Literal[1]
     type: Literal["item"]
@@ -137,6 +147,7 @@ class ItemManifest(Strict):
     size: int = Field(gt=0)
     hash: str = Field(pattern=_HEX64)
     keys: dict[str, str] = Field(min_length=1, max_length=32)
+    poster: PosterRef | None = None
 
 
 class Delivery(Strict):

@@ -58,6 +58,7 @@ ROUTES = [
     ("GET", "/v1/items/sent", items.sent),
     ("GET", "/v1/items/{item_id}", items.original),
     ("GET", "/v1/items/{item_id}/content", items.original_content),
+    ("GET", "/v1/items/{item_id}/poster", items.poster),
     ("GET", "/v1/items/{item_id}/note", items.note),
     ("GET", "/v1/items/{item_id}/note/content", items.note_content),
     ("GET", "/v1/inbox", items.inbox),

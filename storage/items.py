@@ -15,7 +15,8 @@ from .rows import Actor, insert, one
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (
     "id, case_id, kind, sender_id, recipient_id, state, content_type, size, created_at, submitted_at,"
-    " decision, decided_by, decided_at, reason_code, hold_code, held_from, first_opened_at"
+    " decision, decided_by, decided_at, reason_code, hold_code, held_from, first_opened_at,"
+    " poster_blob_id IS NOT NULL AS has_poster"
 )
 
 
@@ -210,5 +211,6 @@ async def unhold(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
 
 async def referenced_blobs(db: Database) -> set[str]:
     rows = await db.fetchall("SELECT blob_id FROM items UNION SELECT delivery_blob_id FROM items"
-                             " WHERE delivery_blob_id IS NOT NULL")
+                             " WHERE delivery_blob_id IS NOT NULL UNION SELECT poster_blob_id FROM items"
+                             " WHERE poster_blob_id IS NOT NULL")
     return {r[0] for r in rows}

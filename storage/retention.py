@@ -175,8 +175,8 @@ async def marked(db: Database, *, limit: int) -> list[dict[str, Any]]:
 
 
 async def _marked_rows(conn: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return await many(conn, f"SELECT id, case_id, blob_id, delivery_blob_id, purge_rule FROM items WHERE {where}",
-                      params)
+    return await many(conn, f"SELECT id, case_id, blob_id, delivery_blob_id, poster_blob_id, purge_rule FROM items"
+                            f" WHERE {where}", params)
 
 
 async def finish(db: Database, rows: list[dict[str, Any]], *, now: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from relay.scenario import TEST_KDF, Someone, World, build_world
 from relay.settings import Settings
 
 from .conftest import MovableClock
+from .media_fixtures import encode
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 PROBLEM = "urn:mediation-relay:problem:"
@@ -340,6 +342,11 @@ async def _populate(env: Env) -> None:
     env.items["to_mediators"] = await send(victim, "mediators", b"to the mediators: can we meet?")
     env.items["mediator_message"] = await send(mediator, w.offender.person_id, b"from the mediator")
     env.items["case_b_to_mediators"] = await send(other, "mediators", b"case B: a question", env.cases["b"])
+    with tempfile.TemporaryDirectory() as scratch:  # a real clip, so the victim's client seals a poster frame
+        clip = encode(Path(scratch) / "clip.mp4", seconds=1)
+        with open(clip, "rb") as src:
+            env.items["video"] = str((await victim.send(case_id=w.case_id, recipient=w.offender.person_id, src=src,
+                                                        kind="video", content_type="video/mp4"))["id"])
 
     for name, reader in (("released", victim), ("mediator_message", offender)):
         view = await reader.call("GET", f"/v1/items/{env.items[name]}/delivery")
@@ -803,6 +810,7 @@ ITEM_READERS = {  # who may read the original manifest and ciphertext: the sende
     "to_mediators": {"victim", "mediator"},
     "mediator_message": {"mediator"},
     "case_b_to_mediators": {"other_case_participant", "unassigned_mediator"},
+    "video": {"victim", "mediator"},
 }
 DELIVERY_READERS = {  # who may fetch the released rendition: the recipient, once released
     "pending": set(),
@@ -893,6 +901,8 @@ PROBES: list[Probe] = [
     *(probe("GET", route, allowed, item_id=item)
       for item, allowed in (("returned", frozenset({"victim"})), ("pending", NOBODY), ("released", NOBODY))
       for route in ("/v1/items/{item_id}/note", "/v1/items/{item_id}/note/content")),
+    probe("GET", "/v1/items/{item_id}/poster", frozenset({"victim", "mediator"}), item_id="video"),
+    probe("GET", "/v1/items/{item_id}/poster", NOBODY, item_id="pending"),
     probe("GET", "/v1/inbox", PARTICIPANTS),
     *(probe("GET", route, frozenset(readers), item_id=item)
       for item, readers in DELIVERY_READERS.items()
@@ -945,7 +955,7 @@ GUARD_OF = {
     "/v1/limits": "public", "OPTIONS /v1/uploads": "public", "POST /v1/uploads": "sender",
     "/v1/uploads/{upload_id}": "sender",
     "/v1/items": "sender", "/v1/items/sent": "sender", "/v1/items/{item_id}": "sender",
-    "/v1/items/{item_id}/content": "sender", "/v1/items/{item_id}/note": "participant",
+    "/v1/items/{item_id}/content": "sender", "/v1/items/{item_id}/poster": "sender", "/v1/items/{item_id}/note": "participant",
     "/v1/items/{item_id}/note/content": "participant", "/v1/inbox": "participant",
     "/v1/items/{item_id}/delivery": "participant", "/v1/items/{item_id}/delivery/content": "participant",
     "/v1/items/{item_id}/receipt": "participant", "/v1/review/queue": "mediator", "/v1/review/inbox": "mediator",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from media import MediaError
-from relay.client import ProblemError
+from relay.client import ProblemError, Sealed
 from relay.scenario import World
 
 from .conftest import Relay, close, everyone
@@ -140,3 +140,92 @@ async def test_a_mediators_own_video_is_sanitized_too(world: World, tmp_path: Pa
             assert secret not in text and secret.encode() not in data, secret
     finally:
         await close(coordinator, victim, mediator, offender)
+
+
+async def test_the_queue_shows_a_sealed_poster_frame_that_only_key_holders_can_open(
+        relay: Relay, world: World, tmp_path: Path) -> None:
+    from relay.context import CONTEXT
+    from relay.services import retention
+
+    clips = Clips(tmp_path)
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        with open(clips.rotated, "rb") as src:  # portrait once turned upright, with location and device tags
+            sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
+                                     kind="video", content_type="video/mp4")
+        with open(clips.audio_only, "rb") as src:
+            voice = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
+                                      kind="video", content_type="audio/mp4")
+        queue = {q["id"]: q for q in await mediator.call("GET", "/v1/review/queue")}
+        assert queue[sent["id"]]["has_poster"] is True and queue[voice["id"]]["has_poster"] is False
+
+        still = tmp_path / "poster.jpg"
+        with open(still, "wb") as out:
+            assert await mediator.poster(sent["id"], out)
+        picture = ffprobe_json(still)
+        (stream,) = picture["streams"]
+        assert stream["codec_name"] == "mjpeg" and stream["width"] <= 180 and stream["height"] <= 320
+        assert stream["height"] > stream["width"]  # upright
+        text, data = json.dumps(picture), still.read_bytes()
+        for secret in SENSITIVE:
+            assert secret not in text and secret.encode() not in data, secret
+        mine = io.BytesIO()
+        assert await victim.poster(sent["id"], mine) and mine.getvalue() == data  # the sender holds the key too
+        assert not await mediator.poster(voice["id"], io.BytesIO())
+
+        for caller in (offender, coordinator):  # the recipient before release, and staff without the key
+            with pytest.raises(ProblemError) as refused:
+                await caller.call("GET", f"/v1/items/{sent['id']}/poster")
+            assert refused.value.status in (403, 404)
+    finally:
+        await close(coordinator, victim, mediator, offender)
+
+    poster_blob = _column(relay, sent["id"], "poster_blob_id")
+    assert poster_blob and list((relay.data_dir / "blobs" / "objects").glob(f"??/{poster_blob}"))
+    relay.clock.advance(days=91)
+    await retention.purge(relay.server.app[CONTEXT])
+    assert not list((relay.data_dir / "blobs" / "objects").glob(f"??/{poster_blob}"))  # purged with its item
+
+
+async def test_a_poster_that_differs_from_its_signed_manifest_is_refused_and_nothing_is_kept(
+        relay: Relay, world: World, tmp_path: Path) -> None:
+    from relay import envelope, ids
+    from relay.clock import stamp
+    from relay.envelope import Domain
+
+    victim = await world.session(world.victim)
+    try:
+        key = envelope.new_content_key()
+        blob, poster = envelope.encrypt_bytes(key, b"not really a video"), envelope.encrypt_bytes(key, b"a still")
+        manifest = envelope.item_manifest(
+            item_id=ids.new("item"), case_id=world.case_id, kind="video", sender=world.victim.person_id,
+            recipient=world.offender.person_id, created_at=stamp(relay.clock.now()), content_type="video/mp4",
+            size=len(blob), hash=envelope.blob_hash(blob),
+            keys={p.person_id: envelope.seal_key(key, p.identity.public.box_pk) for p in (world.victim, world.mediator)},
+            poster={"content_type": "image/jpeg", "size": len(poster), "hash": envelope.blob_hash(poster)})
+        meta = {"manifest": manifest, "signature": envelope.sign(Domain.MANIFEST, manifest,
+                                                                 world.victim.identity.signing_key)}
+        before = {p.name for p in (relay.data_dir / "blobs" / "objects").glob("??/*")}
+        (tmp_path / "sealed.bin").write_bytes(blob)
+        sealed = Sealed(tmp_path / "sealed.bin", len(blob), envelope.blob_hash(blob))
+        for poster_field, kind in ((envelope.b64e(poster[:-1] + b"x"), "content-mismatch"),
+                                   (None, "invalid-field"), ("%%%", "invalid-field")):
+            body = {**meta, **({"poster": poster_field} if poster_field is not None else {})}
+            with pytest.raises(ProblemError) as refused:
+                await victim._upload("/v1/items", body, sealed, None)
+            assert (refused.value.status, refused.value.type) == (422, kind)
+        assert {p.name for p in (relay.data_dir / "blobs" / "objects").glob("??/*")} == before
+        assert await victim.call("GET", "/v1/items/sent") == []
+    finally:
+        await victim.close()
+
+
+def _column(relay: Relay, item_id: str, column: str) -> str | None:
+    import sqlite3
+
+    conn = sqlite3.connect(relay.data_dir / "relay.sqlite3")
+    try:
+        row = conn.execute(f"SELECT {column} FROM items WHERE id = ?", (item_id,)).fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None

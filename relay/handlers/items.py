@@ -38,6 +38,11 @@ async def original_content(request: web.Request) -> web.FileResponse:
     return blob(await items.original_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
 
 
+@sender
+async def poster(request: web.Request) -> web.FileResponse:
+    return blob(await items.poster_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
+
+
 @participant
 async def note(request: web.Request) -> web.Response:
     view, _ = await items.note(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])

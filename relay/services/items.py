@@ -8,7 +8,11 @@ otherwise. Only a mediator's signed decision carries a key sealed to the recipie
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +29,7 @@ from ..context import Context
 from ..errors import (
     BodyTooLarge,
     Conflict,
+    ContentMismatch,
     Forbidden,
     InvalidField,
     MalformedRequest,
@@ -32,7 +37,15 @@ from ..errors import (
     ScreeningRefused,
     SignatureInvalid,
 )
-from ..models import DecisionManifest, DecisionRequest, ItemManifest, Receipt, ReceiptRequest, Submission
+from ..models import (
+    MAX_POSTER_BYTES,
+    DecisionManifest,
+    DecisionRequest,
+    ItemManifest,
+    Receipt,
+    ReceiptRequest,
+    Submission,
+)
 from ..principal import Principal
 from . import screening, uploads
 from .cases import visible_to
@@ -125,8 +138,18 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
     else:
         state = "released" if to_mediators else "pending_review"
 
+    poster = _poster_bytes(meta, manifest)  # checked against the signed manifest before anything is stored
     blob = await _receive(ctx, who, upload, meta.upload_id, kind=manifest.kind, size=manifest.size,
                           hash=manifest.hash)
+    kept = [blob.blob_id]
+    try:
+        poster_blob = None if poster is None else await ctx.blobs.write_stream(
+            _once(poster), max_size=MAX_POSTER_BYTES, expect_size=len(poster), expect_hash=envelope.blob_hash(poster))
+    except Exception:
+        ctx.blobs.delete(blob.blob_id)
+        raise
+    if poster_blob is not None:
+        kept.append(poster_blob.blob_id)
     now = ctx.now_iso()
     row = {
         "id": manifest.item_id, "case_id": manifest.case_id, "kind": manifest.kind, "sender_id": who.person_id,
@@ -135,15 +158,38 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         "manifest_hash": envelope.digest(meta.manifest), "content_type": manifest.content_type,
         "size": blob.size, "hash": blob.hash, "blob_id": blob.blob_id, "created_at": manifest.created_at,
         "submitted_at": now, "screening_code": None if screened.allowed else screened.code,
+        "poster_blob_id": poster_blob.blob_id if poster_blob else None,
     }
     if release:
         row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
     try:
         await items.create(ctx.db, row, actor=who.actor)
-    except Exception:  # refused by the store: not acknowledged, so the blob must not linger
-        ctx.blobs.delete(blob.blob_id)
+    except Exception:  # refused by the store: not acknowledged, so the blobs must not linger
+        for blob_id in kept:
+            ctx.blobs.delete(blob_id)
         raise
     return sender_view(row)
+
+
+def _poster_bytes(meta: Submission, manifest: ItemManifest) -> bytes | None:
+    """The poster's ciphertext from the request, exactly as the manifest signed it, or None."""
+    if manifest.poster is None:
+        if meta.poster is not None:
+            raise MalformedRequest("a poster was sent that the manifest does not name")
+        return None
+    if meta.poster is None:
+        raise InvalidField(errors=[{"field": "poster", "message": "the manifest names a poster: send it"}])
+    try:
+        data = base64.b64decode(meta.poster, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedRequest("the poster is not base64") from None
+    if len(data) != manifest.poster.size or not secrets.compare_digest(envelope.blob_hash(data), manifest.poster.hash):
+        raise ContentMismatch()
+    return data
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _receive(ctx: Context, who: Principal, upload: Upload, upload_id: str | None, *, kind: str, size: int,
@@ -369,6 +415,14 @@ async def original_path(ctx: Context, who: Principal, item_id: str) -> Path:
     return ctx.blobs.path((await _original_item(ctx, who, item_id))["blob_id"])
 
 
+async def poster_path(ctx: Context, who: Principal, item_id: str) -> Path:
+    """A video's sealed poster frame, for those who hold its key: the sender and the case's mediators."""
+    item = await _original_item(ctx, who, item_id)
+    if not item["poster_blob_id"]:
+        raise NotFound()
+    return ctx.blobs.path(item["poster_blob_id"])
+
+
 async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, Any], Path]:
     """The mediator's signed return and the sealed note, for the sender of a returned item.
 
@@ -435,7 +489,8 @@ def staff_view(item: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return {**{k: item.get(k) for k in _COMMON}, "to_mediators": item.get("recipient_id") is None,
             "size": item.get("size"), "decision": item.get("decision"), "decided_by": item.get("decided_by"),
             "reason_code": item.get("reason_code"), "hold_code": item.get("hold_code"),
-            "held_from": item.get("held_from"), "age_seconds": int(age)}
+            "held_from": item.get("held_from"), "age_seconds": int(age),
+            "has_poster": bool(item.get("has_poster") or item.get("poster_blob_id"))}
 
 
 def recipient_view(item: dict[str, Any]) -> dict[str, Any]:

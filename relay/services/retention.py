@@ -160,10 +160,12 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
 
 
 async def _purge_marked(ctx: Context, rows: list[dict[str, Any]], report: Report, step: Step) -> None:
-    """Steps 2 and 3 for marked rows: every blob goes, then the rows with their tombstones."""
+    """Steps 2 and 3 for marked rows: every blob goes (the original and its poster, then the
+    delivery rendition or return note), then the rows with their tombstones."""
     if not rows:
         return
-    await asyncio.to_thread(ctx.blobs.delete_durably, [r["blob_id"] for r in rows])
+    await asyncio.to_thread(ctx.blobs.delete_durably, [r["blob_id"] for r in rows]
+                            + [r["poster_blob_id"] for r in rows if r["poster_blob_id"]])
     step("originals-deleted")
     await asyncio.to_thread(ctx.blobs.delete_durably, [r["delivery_blob_id"] for r in rows if r["delivery_blob_id"]])
     step("deliveries-deleted")
