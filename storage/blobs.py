@@ -18,7 +18,8 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,41 @@ from typing import Any
 from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+_BATCH = 1 << 20  # bytes handed to the I/O thread at a time
+_IO = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io")
+
+
+async def _pipelined(chunks: AsyncIterable[bytes], consume: Callable[[list[bytes]], None], *,
+                     check: Callable[[int], None]) -> int:
+    """Read ``chunks`` on the event loop while a thread hashes and writes the batch before, so
+    the network and the disk overlap on two cores (one thread doing both ran at 0.57 of a bare
+    handler). ``check(total)`` runs on each chunk and may raise. At most two batches (about
+    2 MiB) are held. On any failure, including cancellation, it waits for the thread to stop
+    before re-raising, so the caller's clean-up never races a write. Returns the byte count."""
+    total, size, batch = 0, 0, []
+    running: Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            check(total)
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= _BATCH:
+                if running is not None:
+                    await asyncio.wrap_future(running)
+                running, batch, size = _IO.submit(consume, batch), [], 0
+        if running is not None:
+            await asyncio.wrap_future(running)
+        if batch:
+            running = _IO.submit(consume, batch)
+            await asyncio.wrap_future(running)
+    except BaseException:
+        if running is not None:
+            running.exception()  # blocks until the thread is done with the file (at most one batch)
+        raise
+    return total
 
 
 @dataclass(frozen=True)
@@ -71,22 +107,26 @@ class BlobStore:
         # taken back out of it. After a restart the state is gone and promote() hashes the file.
         running = self._running.get(upload_id)
         content = running[1].copy() if running and running[0] == offset else None
-        end = offset
         if offset > 0 and not path.exists():
             raise BlobMismatch("the upload's bytes are gone")
         with open(path, "r+b" if path.exists() else "w+b") as out:
             try:
                 out.truncate(offset)
                 out.seek(offset)
-                async for chunk in chunks:
-                    end += len(chunk)
-                    if end > limit:
+
+                def too_far(total: int) -> None:
+                    if offset + total > limit:
                         raise BlobTooLarge("past the announced length")
-                    if hasher:
-                        hasher.update(chunk)
-                    if content is not None:
-                        content.update(chunk)
-                    out.write(chunk)
+
+                def consume(batch: list[bytes]) -> None:
+                    for chunk in batch:
+                        if hasher:
+                            hasher.update(chunk)
+                        if content is not None:
+                            content.update(chunk)
+                        out.write(chunk)
+
+                end = offset + await _pipelined(chunks, consume, check=too_far)
                 if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
                     raise BlobMismatch("checksum differs")
                 out.flush()
@@ -177,18 +217,22 @@ class BlobStore:
         final = self.path(blob_id)
         tmp = self._tmp / f"{blob_id}.part"
         hasher = hashlib.blake2b(digest_size=32)
-        size = 0
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_size:
+
+                def too_large(total: int) -> None:
+                    if total > max_size:
                         raise BlobTooLarge(f"more than {max_size} bytes")
-                    if expect_size is not None and size > expect_size:
+                    if expect_size is not None and total > expect_size:
                         raise BlobMismatch("longer than announced")
-                    hasher.update(chunk)
-                    out.write(chunk)
+
+                def consume(batch: list[bytes]) -> None:
+                    for chunk in batch:
+                        hasher.update(chunk)
+                        out.write(chunk)
+
+                size = await _pipelined(chunks, consume, check=too_large)
                 digest = hasher.hexdigest()
                 if expect_size is not None and size != expect_size:
                     raise BlobMismatch("size differs from the manifest")
