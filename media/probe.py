@@ -20,6 +20,9 @@ from .errors import MediaError
 from .runner import Finished, deadline, run
 
 FFPROBE = "ffprobe"
+# Demuxers ffprobe may use: recorded-media containers only. The policy narrows this further; a
+# wider list here lets it say "this kind of file is not accepted" rather than "not a video".
+PROBE_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,mpeg,avi,flv,ogg,wav,mp3,aac,flac,asf"
 
 # ISO base media (MP4, MOV, 3GP) files start with a box whose type is one of these. If ffprobe
 # cannot read such a file, it is almost always a recording cut short (the index is missing),
@@ -88,6 +91,10 @@ async def probe(path: Path | str, *, timeout_s: float | None = 30) -> ProbeResul
     args = [
         FFPROBE, "-hide_banner", "-v", "error",
         "-print_format", "json", "-show_format", "-show_streams", "-show_chapters",
+        # Untrusted input: only plain local reads (no http, no concat: or subfile:), and only
+        # ordinary containers, never one that opens other files (an HLS playlist or a concat
+        # list disguised as a video could make ffprobe read arbitrary files of the desk).
+        "-protocol_whitelist", "file", "-format_whitelist", PROBE_FORMATS,
         file_url(path),
     ]
     async with deadline(timeout_s):

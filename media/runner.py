@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,21 @@ from dataclasses import dataclass
 from .errors import MediaError
 
 log = logging.getLogger(__name__)
+
+# Limits on every child: a crafted file that makes a decoder misbehave cannot take the desk's
+# memory, fill its disk, open files without end or leave a core dump holding decoded frames.
+LIMITS = (f"--as={8 * 1024**3}", f"--fsize={6 * 1024**3}", "--nofile=256", "--core=0")
+
+
+def confined(args: Sequence[str]) -> list[str]:
+    """``args`` under ``prlimit`` (util-linux, on every Debian) with :data:`LIMITS`, when it is
+    there; ``prlimit`` execs the program, so the child's pid is the program's own."""
+    program = shutil.which(args[0])
+    if program is None:
+        raise FileNotFoundError(args[0])
+    limiter = shutil.which("prlimit")
+    return [limiter, *LIMITS, "--", program, *args[1:]] if limiter else [program, *args[1:]]
+
 
 # Enough of ffmpeg's stderr to explain a failure in a staff log; older lines are dropped so a
 # chatty decoder cannot grow memory.
@@ -50,7 +66,7 @@ async def run(
     """
     try:
         proc = await asyncio.create_subprocess_exec(
-            *args,
+            *confined(args),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -82,7 +82,7 @@ def sanitize_args(
     if video is None:
         raise ValueError("a rendition needs a video stream")
     width, height = _upright_size(video, profile.max_long_side, profile.max_short_side)
-    source = ffmpeg.input(file_url(src), format=_demuxer(info))
+    source = ffmpeg.input(file_url(src), format=_demuxer(info), protocol_whitelist="file")
 
     picture = source[str(video.index)]
     if video.fps is None or video.fps > profile.max_fps:
@@ -130,7 +130,7 @@ def poster_args(
     if video is None:
         raise ValueError("a poster needs a video stream")
     width, height = _upright_size(video, max_long_side, max_short_side)
-    source = ffmpeg.input(file_url(src), format=_demuxer(info), ss=f"{at_s:.3f}")
+    source = ffmpeg.input(file_url(src), format=_demuxer(info), protocol_whitelist="file", ss=f"{at_s:.3f}")
     picture = source[str(video.index)].filter("scale", width, height).filter("setsar", 1)
     command = ffmpeg.output(
         picture, file_url(dst),

@@ -166,7 +166,7 @@ def test_sanitize_args_is_one_plain_ffmpeg_command() -> None:
     args = sanitize_args("in.mov", "/out/x.mp4", source)
     assert args[0] == "ffmpeg"
     joined = " ".join(args)
-    for expected in ("-f mov -i file:", "-map_metadata -1", "-map_chapters -1", "-movflags +faststart",
+    for expected in ("-f mov -protocol_whitelist file -i file:", "-map_metadata -1", "-map_chapters -1", "-movflags +faststart",
                      "-fflags +bitexact", "-flags:v +bitexact", "-flags:a +bitexact", "-c:v libx264",
                      "-c:a aac", "loudnorm", "fps=30", "scale=1280:720", "-progress pipe:1", "file:/out/x.mp4"):
         assert expected in joined, expected
@@ -474,3 +474,23 @@ def test_media_imports_nothing_of_relay_or_storage() -> None:
             else:
                 continue
             assert not any(n.split(".")[0] in ("relay", "storage") for n in names), module.name
+
+
+async def test_a_playlist_disguised_as_a_video_is_not_opened(tmp_path: Path) -> None:
+    """An HLS playlist named .mp4 would make ffprobe (and ffmpeg) open the files it lists: any file
+    of the desk. Only recorded-media containers are probed, so it is simply not media."""
+    segment = Clips(tmp_path).mpeg_ts
+    playlist = tmp_path / "holiday.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\nfile:{segment}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(MediaError) as refused:
+        await probe(playlist)
+    assert refused.value.code == "not-media"
+
+
+async def test_every_child_runs_under_resource_limits() -> None:
+    from media.runner import run
+
+    done = await run(["sh", "-c", "ulimit -n; ulimit -c; ulimit -v; ulimit -f"])
+    nofile, core, memory_kib, fsize_blocks = done.stdout.decode().split()
+    assert (nofile, core) == ("256", "0")
+    assert int(memory_kib) == 8 * 1024**2 and int(fsize_blocks) * 512 == 6 * 1024**3
