@@ -90,7 +90,7 @@ def item_verdict(item: ItemRetention, case: CaseRetention, schedule: Schedule, n
         # clock is the latest time known, never none (an item nobody decides on must still go).
         start = getattr(item, clock) or item.decided_at or item.submitted_at
         due = start + _length(name, case, schedule)
-        candidates.append((_with_grace(due, case, schedule), name.replace("_", "-")))
+        candidates.append((_with_grace(start, due, case, schedule), name.replace("_", "-")))
     if not candidates:
         return Verdict(False, "no-rule-applies")
     due_at, reason = min(candidates)
@@ -101,11 +101,15 @@ def _length(rule: str, case: CaseRetention, schedule: Schedule) -> timedelta:
     return case.overrides.get(rule, schedule.duration(rule))
 
 
-def _with_grace(due: datetime, case: CaseRetention, schedule: Schedule) -> datetime:
-    """Activity in the case within the grace period before ``due`` pushes it back by the grace."""
-    if case.last_activity_at is not None and due - schedule.grace <= case.last_activity_at < due + schedule.grace:
-        return max(due, case.last_activity_at + schedule.grace)
-    return due
+def _with_grace(start: datetime, due: datetime, case: CaseRetention, schedule: Schedule) -> datetime:
+    """New activity in the case (after the item's own clock started) within the grace period
+    before ``due`` postpones it to the grace period after that activity, and never further than
+    one grace period past ``due``. Later activity can only postpone more, never less: the
+    newest activity is all that is known, so the rule must be monotone in it."""
+    last = case.last_activity_at
+    if last is None or last <= start or last < due - schedule.grace:
+        return due
+    return max(due, min(last, due) + schedule.grace)
 
 
 def expired(started: datetime, rule: str, schedule: Schedule, now: datetime, *, legal_hold: bool = False) -> bool:

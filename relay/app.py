@@ -20,6 +20,7 @@ from aiohttp import web
 
 from policies.retention import Schedule
 from storage import items
+from storage import retention as retention_rows
 from storage import uploads as upload_rows
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -63,6 +64,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         log.info("removed %d unfinished upload(s) and %d unreferenced blob(s) left by an earlier stop",
                  swept, orphans)
     ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK], schedule=app[SCHEDULE])
+    await retention_rows.record_schedule(db, schedule=retention_config.to_json(ctx.schedule), now=ctx.now_iso())
     app[CONTEXT] = ctx
     blobs.sweep_uploads(await upload_rows.all_ids(db))
     reclaimed = await uploads.reclaim_expired(ctx)  # abandoned while the relay was down, too

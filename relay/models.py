@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from . import ids
 
@@ -87,14 +87,14 @@ class Consent(Strict):
 
 
 class LegalHold(Strict):
-    hold: bool
+    hold: StrictBool  # exactly true or false: a stray 0 or "no" must not lift a hold
 
 
 class RetentionOverride(Strict):
     """A per-case length for one rule of the schedule; ``days: null`` goes back to the schedule's."""
 
     rule: Literal["review_wait", "released_undelivered", "after_delivery", "returned_or_withheld", "closed_case"]
-    days: int | None = Field(ge=1, le=3650)
+    days: StrictInt | None = Field(ge=1, le=3650)  # never `true` (1) or "5"
 
 
 class Submission(Strict):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import audit
+from storage import retention as retention_rows
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -48,6 +49,8 @@ async def open_store(data_dir: Path, retention_file: Path | None = None) -> Asyn
     settings = Settings(data_dir=data_dir.resolve(), retention_file=retention_file)
     db = await Database.open(path, readers=1)
     try:
+        if retention_file is None and (recorded := await retention_rows.recorded_schedule(db)):
+            schedule = retention_config.from_json(recorded)  # the schedule the relay itself last started with
         yield Context(settings=settings, db=db, blobs=BlobStore(settings.blob_dir), clock=SystemClock(),
                       schedule=schedule)
     finally:
@@ -111,7 +114,7 @@ def verify_export(path: Path, expect_head: str | None, lang: str) -> int:
             result = audit.verify_rows(_rows(source), expect_head=expect_head)
     except OSError as exc:
         raise OperatorError(f"{path}: cannot be read ({exc.strerror}) / ne peut pas être lu") from None
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OperatorError(f"{path}: not an audit export ({type(exc).__name__})"
                             " / ce n'est pas un export d'audit") from None
     return _report(result, lang)

@@ -17,6 +17,7 @@ default (README, "Retention"), so an empty file, or none, means the defaults.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from datetime import timedelta
@@ -79,3 +80,12 @@ def _line_of(text: str, key: str) -> int | None:
         if re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number
     return None
+
+
+def to_json(schedule: Schedule) -> str:
+    """The schedule as the relay records it at start (seconds per setting)."""
+    return json.dumps({name: value.total_seconds() for name, value in vars(schedule).items()}, sort_keys=True)
+
+
+def from_json(text: str) -> Schedule:
+    return Schedule(**{name: timedelta(seconds=seconds) for name, seconds in json.loads(text).items()})

@@ -95,8 +95,8 @@ async def prune(db: Database, *, before: str, now: str, limit: int = 5000) -> in
     async def run(conn: aiosqlite.Connection) -> int:
         async with conn.execute(
             "SELECT a.seq, a.at, a.hash, c.legal_hold_since FROM audit_log a LEFT JOIN cases c ON c.id = a.case_id"
-            " ORDER BY a.seq LIMIT ?", (limit,)) as cur:
-            rows = await cur.fetchall()
+            " WHERE a.seq < (SELECT MAX(seq) FROM audit_log) ORDER BY a.seq LIMIT ?", (limit,)) as cur:
+            rows = await cur.fetchall()  # never the newest entry: the chain always has a head to go on from
         last = None
         for row in rows:
             if row["at"] >= before or row["legal_hold_since"] is not None:
@@ -108,10 +108,17 @@ async def prune(db: Database, *, before: str, now: str, limit: int = 5000) -> in
                            " DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at",
                            (last["seq"], last["hash"], now))
         cur = await conn.execute("DELETE FROM audit_log WHERE seq <= ?", (last["seq"],))
-        await append(conn, at=now, action="audit.pruned", subject=str(last["seq"]), code="audit-entry")
+        # The pruning is itself on the chain, naming the anchor: an anchor no such entry names
+        # (entries cut from the start by hand) fails verification.
+        await append(conn, at=now, action="audit.pruned", subject=_anchor_name(last["seq"], last["hash"]),
+                     code="audit-entry")
         return cur.rowcount
 
     return await db.write(run)
+
+
+def _anchor_name(seq: int, digest: str) -> str:
+    return f"{seq}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ async def verify(db: Database, *, expect_head: str | None = None) -> Verificatio
             anchor = await cur.fetchone()
         prev, count, expected_seq = (anchor["hash"], 0, anchor["seq"] + 1) if anchor else (GENESIS, 0, 1)
         first = expected_seq
+        named = None  # the anchor the newest pruning entry names
         async with conn.execute(f"SELECT {', '.join(FIELDS)}, prev_hash, hash FROM audit_log ORDER BY seq") as cur:
             async for row in cur:
                 entry = {k: row[k] for k in FIELDS}
@@ -142,10 +150,16 @@ async def verify(db: Database, *, expect_head: str | None = None) -> Verificatio
                 if entry_hash(prev, entry) != row["hash"]:
                     return Verification(False, count, prev, "an entry was altered", row["seq"])
                 prev, count, expected_seq = row["hash"], count + 1, expected_seq + 1
+                if row["action"] == "audit.pruned":
+                    named = row["subject"]
+        if anchor is not None and named != _anchor_name(anchor["seq"], anchor["hash"]):
+            return Verification(False, count, prev, "the chain starts after entries no pruning entry accounts for",
+                                first)
         if expect_head is not None and expect_head != prev:
             known = await (await conn.execute("SELECT seq FROM audit_log WHERE hash = ?", (expect_head,))).fetchone()
             if known is None:
-                return Verification(False, count, prev, "the recorded head is not in the chain (entries removed from the end)")
+                return Verification(False, count, prev, "the recorded head is not in the chain (entries removed"
+                                    " from the end, or it is older than the pruned start)")
         return Verification(True, count, prev, first_seq=first)
 
     return await db.read(walk)
@@ -159,13 +173,14 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, expect_head: str | None = Non
     """
     prev: str | None = None
     count, first, expected_seq = 0, 1, None
-    head_seen = False
+    head_seen, named, start = False, None, ""
     for row in rows:
         entry = {k: row.get(k) for k in FIELDS}
         if prev is None:  # the first entry sets where this export starts
             prev, expected_seq, first = row["prev_hash"], row["seq"], row["seq"]
-            if row["seq"] == 1 and prev != GENESIS:
-                return Verification(False, 0, prev, "the first entry does not start the chain", row["seq"])
+            start = str(prev)
+            if not isinstance(first, int) or first < 1 or (first == 1 and prev != GENESIS):
+                return Verification(False, 0, str(prev), "the first entry does not start the chain", None)
         if row["seq"] != expected_seq:
             return Verification(False, count, prev, "an entry is missing or out of order", row["seq"])
         if row["prev_hash"] != prev:
@@ -174,9 +189,14 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, expect_head: str | None = Non
             return Verification(False, count, prev, "an entry was altered", row["seq"])
         prev, count, expected_seq = row["hash"], count + 1, row["seq"] + 1
         head_seen = head_seen or prev == expect_head
+        if row["action"] == "audit.pruned":
+            named = row["subject"]
     head = prev or GENESIS
     if count == 0:
         return Verification(False, 0, head, "the export holds no entries")
+    if first > 1 and named != _anchor_name(first - 1, start):
+        return Verification(False, count, head, "the export starts after entries no pruning entry accounts for",
+                            first)
     if expect_head is not None and not head_seen:
         return Verification(False, count, head, "the recorded head is not in the export (entries removed from the end)")
     return Verification(True, count, head, first_seq=first)

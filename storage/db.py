@@ -80,6 +80,8 @@ class Database:
         self._reader_count = len(readers)
         self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
         self._checkpoint_wanted: asyncio.Future[bool] | None = None
+        # Set by whoever deletes rows that must not linger in the WAL; cleared by a checkpoint.
+        self.wal_holds_deleted_rows = False
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
         self._closed = False
 
@@ -140,8 +142,13 @@ class Database:
 
     async def _run_checkpoint(self, future: asyncio.Future[Any]) -> None:
         try:
-            async with self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-                row = await cur.fetchone()
+            # Never wait on readers here: every write queues behind this. Busy now: try later.
+            await self._writer.execute("PRAGMA busy_timeout = 0")
+            try:
+                async with self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                    row = await cur.fetchone()
+            finally:
+                await self._writer.execute("PRAGMA busy_timeout = 5000")
         except Exception as exc:
             if not future.done():
                 future.set_exception(StorageError(f"checkpoint failed: {type(exc).__name__}"))

@@ -20,6 +20,10 @@ _SUMMARY = (
 )
 
 
+# Items anyone may see listed: not one still uploading, nor one being purged.
+_LISTED = "state NOT IN ('uploading', 'expired', 'purged')"
+
+
 async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
     """Record an item whose blob is already durable. This is the moment of acknowledgement."""
 
@@ -121,7 +125,7 @@ async def _summaries(db: Database, where: str, params: tuple[Any, ...]) -> list[
 
 
 async def sent_by(db: Database, person_id: str) -> list[dict[str, Any]]:
-    return await _summaries(db, "sender_id = ? AND state != 'uploading' ORDER BY submitted_at", (person_id,))
+    return await _summaries(db, f"sender_id = ? AND {_LISTED} ORDER BY submitted_at", (person_id,))
 
 
 async def released_to(db: Database, person_id: str) -> list[dict[str, Any]]:
@@ -147,7 +151,7 @@ async def mediator_inbox(db: Database, mediator_id: str) -> list[dict[str, Any]]
 
 
 async def of_case(db: Database, case_id: str) -> list[dict[str, Any]]:
-    return await _summaries(db, "case_id = ? AND state != 'uploading' ORDER BY submitted_at", (case_id,))
+    return await _summaries(db, f"case_id = ? AND {_LISTED} ORDER BY submitted_at", (case_id,))
 
 
 async def mark_mediator_read(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:

@@ -1,15 +1,17 @@
 """What retention needs from the metadata store: the facts it decides on, legal holds and per-case
-overrides (audited), and the two transactions of a purge.
+overrides (audited), and the transactions of a purge.
 
-A purge is three steps, each durable before the next starts, so a crash anywhere leaves a state
-the next run finishes (:func:`marked` lists it):
+A purge goes in steps, each durable before the next starts, so a crash anywhere leaves a state
+the next run finishes:
 
-1. :func:`mark` sets the item to ``expired`` with the rule that took it. From then on no request
-   serves it (every read path accepts only the states it serves), so it is never readable
-   without its content.
-2. The caller deletes its blobs (idempotent, fsynced).
-3. :func:`finish` deletes the row, with its manifest, sealed keys, decision and receipt, and
-   appends the tombstone to the audit chain: the item's id, its case, the time and the rule.
+1. :func:`mark` sets a due item to ``expired`` (remembering its state and the rule). From then
+   on no request serves or lists it, but nothing is lost yet: a legal hold set now puts it back
+   as it was (:func:`set_legal_hold`).
+2. :func:`commit` moves marked items of cases not under hold to ``purged``: their deletion has
+   begun and is always finished, even by a later run.
+3. The caller deletes their blobs (idempotent, fsynced).
+4. :func:`finish` deletes the rows, with manifest, sealed keys, decision and receipt, and
+   appends the tombstones to the audit chain: the item's id, its case, the time and the rule.
 
 The schedule itself is a pure decision (``policies.retention``); the caller passes it in as
 ``still_due``, which :func:`mark` asks again inside the write transaction, so a legal hold, an
@@ -56,6 +58,13 @@ async def set_legal_hold(db: Database, *, case_id: str, hold: bool, now: str, ac
                            (now if hold else None, actor.person if hold else None, now, case_id))
         await audit.append(conn, at=now, action="case.legal_hold_set" if hold else "case.legal_hold_lifted",
                            actor_person=actor.person, actor_device=actor.device, case_id=case_id)
+        if hold:  # items marked for a purge that has not begun are kept after all, as they were
+            async with conn.execute("UPDATE items SET state = purge_from, purge_rule = NULL, purge_from = NULL"
+                                    " WHERE case_id = ? AND state = 'expired' RETURNING id", (case_id,)) as cur:
+                kept = [r[0] for r in await cur.fetchall()]
+            await audit.append_many(conn, [{"at": now, "action": "item.purge_stopped", "case_id": case_id,
+                                            "item_id": item_id, "code": "legal-hold"} for item_id in kept],
+                                    actor=actor)
         return True
 
     return await db.write(run)
@@ -70,7 +79,9 @@ async def set_override(db: Database, *, case_id: str, rule: str, days: int | Non
         if await one(conn, "SELECT id FROM cases WHERE id = ?", (case_id,)) is None:
             raise NotFound("case")
         if days is None:
-            await conn.execute("DELETE FROM retention_overrides WHERE case_id = ? AND rule = ?", (case_id, rule))
+            cur = await conn.execute("DELETE FROM retention_overrides WHERE case_id = ? AND rule = ?", (case_id, rule))
+            if cur.rowcount == 0:
+                return  # there was none: nothing changed, nothing to record
         else:
             await conn.execute(
                 "INSERT INTO retention_overrides (case_id, rule, days, set_by, set_at) VALUES (?,?,?,?,?)"
@@ -118,11 +129,11 @@ async def _case_facts(conn: aiosqlite.Connection, case_ids: set[str]) -> dict[st
 # -- a purge, step by step --------------------------------------------------------------------
 
 
-async def mark(db: Database, item_ids: list[str], still_due: StillDue) -> list[dict[str, Any]]:
+async def mark(db: Database, item_ids: list[str], still_due: StillDue) -> list[str]:
     """Step 1: set the items that are still due (asked again now, in the write transaction) to
     ``expired``. Never an item of a case under legal hold, whatever ``still_due`` says."""
 
-    async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+    async def run(conn: aiosqlite.Connection) -> list[str]:
         rows = await many(conn, f"SELECT {_FACTS} FROM items WHERE id IN ({_marks(item_ids)})", tuple(item_ids))
         cases = await _case_facts(conn, {r["case_id"] for r in rows})
         chosen = []
@@ -138,19 +149,18 @@ async def mark(db: Database, item_ids: list[str], still_due: StillDue) -> list[d
     return await db.write(run)
 
 
-async def _mark(conn: aiosqlite.Connection, chosen: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    await conn.executemany("UPDATE items SET state = 'expired', purge_rule = ? WHERE id = ? AND state = ?", chosen)
-    ids = tuple(item_id for _, item_id, _ in chosen)
-    return await _marked_rows(conn, f"id IN ({_marks(ids)}) AND state = 'expired'", ids) if ids else []
+async def _mark(conn: aiosqlite.Connection, chosen: list[tuple[str, str, str]]) -> list[str]:
+    await conn.executemany("UPDATE items SET state = 'expired', purge_rule = ?, purge_from = state"
+                           " WHERE id = ? AND state = ?", chosen)
+    return [item_id for _, item_id, _ in chosen]
 
 
-async def mark_for_erasure(db: Database, *, case_id: str, person_id: str, now: str,
-                           actor: Actor) -> list[dict[str, Any]]:
+async def mark_for_erasure(db: Database, *, case_id: str, person_id: str, now: str, actor: Actor) -> list[str]:
     """Step 1 of a withdrawal's erasure: the participant's undelivered items, recorded in the
     audit chain with the request itself. Refused unless their consent is withdrawn, and while
     the case is under legal hold."""
 
-    async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+    async def run(conn: aiosqlite.Connection) -> list[str]:
         case = await one(conn, "SELECT legal_hold_since FROM cases WHERE id = ?", (case_id,))
         member = await one(conn, "SELECT consent FROM case_participants WHERE case_id = ? AND person_id = ?",
                            (case_id, person_id))
@@ -169,23 +179,41 @@ async def mark_for_erasure(db: Database, *, case_id: str, person_id: str, now: s
     return await db.write(run)
 
 
-async def marked(db: Database, *, limit: int) -> list[dict[str, Any]]:
-    """Items a purge marked but did not finish (a crash, a stop): the next run finishes them."""
-    return await db.read(lambda conn: _marked_rows(conn, "state = 'expired' ORDER BY id LIMIT ?", (limit,)))
+async def commit(db: Database, *, item_ids: list[str] | None = None, limit: int) -> list[dict[str, Any]]:
+    """Step 2: marked items (these, or any) of cases not under legal hold go to ``purged``: from
+    here their deletion is always finished. Returns what the next steps need (blob names)."""
+
+    async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+        which = f"id IN ({_marks(item_ids)})" if item_ids is not None else "1 = 1"
+        async with conn.execute(
+                f"UPDATE items SET state = 'purged' WHERE id IN (SELECT id FROM items WHERE {which} AND"
+                " state = 'expired' AND case_id NOT IN (SELECT id FROM cases WHERE legal_hold_since IS NOT NULL)"
+                " LIMIT ?) RETURNING id", (*(item_ids or ()), limit)) as cur:
+            ids = tuple(r[0] for r in await cur.fetchall())
+        return await _purging_rows(conn, f"id IN ({_marks(ids)})", ids) if ids else []
+
+    if item_ids is not None and not item_ids:
+        return []
+    return await db.write(run)
 
 
-async def _marked_rows(conn: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+async def committed(db: Database, *, limit: int) -> list[dict[str, Any]]:
+    """Items whose deletion began but did not finish (a crash, a stop): the next run finishes them."""
+    return await db.read(lambda conn: _purging_rows(conn, "state = 'purged' ORDER BY id LIMIT ?", (limit,)))
+
+
+async def _purging_rows(conn: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
     return await many(conn, f"SELECT id, case_id, blob_id, delivery_blob_id, poster_blob_id, purge_rule FROM items"
                             f" WHERE {where}", params)
 
 
 async def finish(db: Database, rows: list[dict[str, Any]], *, now: str) -> list[dict[str, Any]]:
-    """Step 3: the rows go, and each leaves a tombstone naming the rule. Idempotent: a row
+    """Step 4: the rows go, and each leaves a tombstone naming the rule. Idempotent: a row
     already gone (finished by an earlier run) is skipped. Returns the rows that went."""
 
     async def run(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
         ids = tuple(r["id"] for r in rows)
-        async with conn.execute(f"DELETE FROM items WHERE state = 'expired' AND id IN ({_marks(ids)}) RETURNING id",
+        async with conn.execute(f"DELETE FROM items WHERE state = 'purged' AND id IN ({_marks(ids)}) RETURNING id",
                                 ids) as cur:
             deleted = {r[0] for r in await cur.fetchall()}
         gone = [r for r in rows if r["id"] in deleted]
@@ -198,6 +226,8 @@ async def finish(db: Database, rows: list[dict[str, Any]], *, now: str) -> list[
                                " DO UPDATE SET purged = purged + excluded.purged", list(tally.items()))
         return gone
 
+    if not rows:
+        return []
     return await db.write(run)
 
 
@@ -219,6 +249,23 @@ async def drop_old_sessions(db: Database, *, before: str, now: str) -> int:
         return dropped
 
     return await db.write(run)
+
+
+# -- the schedule the relay runs with ----------------------------------------------------------
+
+
+async def record_schedule(db: Database, *, schedule: str, now: str) -> None:
+    async def run(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO retention_schedule (id, schedule, recorded_at) VALUES (1, ?, ?)"
+                           " ON CONFLICT (id) DO UPDATE SET schedule = excluded.schedule,"
+                           " recorded_at = excluded.recorded_at", (schedule, now))
+
+    await db.write(run)
+
+
+async def recorded_schedule(db: Database) -> str | None:
+    row = await db.fetchone("SELECT schedule FROM retention_schedule WHERE id = 1")
+    return str(row[0]) if row else None
 
 
 # -- observability ----------------------------------------------------------------------------

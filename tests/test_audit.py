@@ -106,9 +106,10 @@ async def test_pruning_removes_old_entries_from_the_start_and_the_rest_still_ver
         assert pruned == 4
         rows = await audit.entries(db)
         assert [r["seq"] for r in rows][:2] == [5, 6] and rows[-1]["action"] == "audit.pruned"
-        assert rows[-1]["subject"] == "4"  # the pruning itself is on the chain, naming where it cut
+        assert rows[-1]["subject"] == f"4:{rows[0]['prev_hash']}"  # the pruning is on the chain, naming the anchor
         result = await audit.verify(db)
         assert result.ok and result.first_seq == 5 and result.entries == 7
+        assert audit.verify_rows(await audit.entries(db)).ok  # an export made now verifies on its own too
         # The anchor covers 1..4 only: the trigger still refuses any later deletion.
         with pytest.raises(sqlite3.IntegrityError, match="behind the anchor"):
             await db.write(lambda conn: conn.execute("DELETE FROM audit_log WHERE seq = 5"))
@@ -158,3 +159,41 @@ def test_an_export_verifies_on_its_own_and_any_edit_is_found(chain: Path, fmt: s
     shorter = subprocess.run([*base, "verify-export", str(out), "--expect-head", head], capture_output=True,
                              text=True, timeout=60)
     assert shorter.returncode == 2 and "removed from the end" in shorter.stderr
+
+
+
+async def test_cutting_entries_from_the_start_by_hand_is_found_even_with_an_anchor(chain: Path) -> None:
+    head = (await verify(chain)).head
+    conn = sqlite3.connect(chain)
+    (seq6_hash,) = conn.execute("SELECT hash FROM audit_log WHERE seq = 6").fetchone()
+    conn.execute("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, 6, ?, 'x')", (seq6_hash,))
+    conn.execute("DELETE FROM audit_log WHERE seq <= 6")  # the triggers allow it: the anchor covers it
+    conn.commit()
+    conn.close()
+    result = await verify(chain, expect_head=head)
+    assert not result.ok and "no pruning entry" in (result.problem or "")
+
+
+async def test_pruning_never_removes_the_newest_entry_so_the_chain_goes_on(chain: Path) -> None:
+    db = await Database.open(chain)
+    try:
+        assert await audit.prune(db, before="2099-01-01T00:00:00.000000Z", now="2099-01-01T00:00:00.000000Z") == 9
+        assert await audit.prune(db, before="2099-01-01T00:00:00.000000Z", now="2099-01-01T00:00:01.000000Z") == 1
+        assert (await audit.verify(db)).ok
+        await db.write(lambda conn: audit.append(conn, at="2099-01-02T00:00:00.000000Z", action="case.opened"))
+        assert (await audit.verify(db)).ok
+    finally:
+        await db.close()
+
+
+def test_an_export_cut_at_the_start_is_found(chain: Path) -> None:
+    out = chain.parent / "audit.jsonl"
+    base = [sys.executable, "-m", "relay", "--lang", "en", "audit"]
+    assert subprocess.run([*base, "export", "--data-dir", str(chain.parent), "--out", str(out)],
+                          capture_output=True, timeout=60).returncode == 0
+    out.write_text("\n".join(out.read_text().splitlines()[6:]) + "\n")
+    cut = subprocess.run([*base, "verify-export", str(out)], capture_output=True, text=True, timeout=60)
+    assert cut.returncode == 2 and "no pruning entry" in cut.stderr
+    out.write_text('{"seq": 0}\n[1, 2]\n')
+    odd = subprocess.run([*base, "verify-export", str(out)], capture_output=True, text=True, timeout=60)
+    assert odd.returncode in (1, 2) and "Traceback" not in odd.stderr

@@ -58,6 +58,19 @@ def test_new_activity_just_before_expiry_gives_a_grace_period() -> None:
     assert not verdict.purge and verdict.due_at == T0 + 99 * DAY
 
 
+def test_later_activity_only_ever_postpones_and_never_past_one_grace_period() -> None:
+    opened = item("delivered", decided_at=T0, first_opened_at=T0)  # due at 30 days
+    dues = [item_verdict(opened, CaseRetention("cas_1", "open", last_activity_at=T0 + d * DAY), SCHEDULE,
+                         T0).due_at for d in (10, 16, 20, 29, 30, 33, 45, 400)]
+    assert dues == sorted(dues)  # monotone in the newest activity
+    assert dues[0] == T0 + 30 * DAY and dues[2] == T0 + 34 * DAY and dues[-1] == T0 + 44 * DAY
+
+
+def test_the_item_s_own_submission_is_not_new_activity() -> None:
+    short = CaseRetention("cas_1", "open", last_activity_at=T0, overrides={"review_wait": 3 * DAY})
+    assert item_verdict(item("pending_review"), short, SCHEDULE, T0 + 3 * DAY).purge
+
+
 def test_old_activity_gives_no_grace() -> None:
     case = CaseRetention("cas_1", "open", last_activity_at=T0 + 10 * DAY)
     assert item_verdict(item("pending_review"), case, SCHEDULE, T0 + 90 * DAY).purge

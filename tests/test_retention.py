@@ -271,7 +271,7 @@ class SimulatedCrash(Exception):
     pass
 
 
-STEPS = ("marked", "originals-deleted", "deliveries-deleted", "finished")
+STEPS = ("marked", "committed", "originals-deleted", "deliveries-deleted", "finished")
 
 
 def crash_at(step: str, nth: int):  # type: ignore[no-untyped-def]
@@ -315,10 +315,12 @@ async def final_state(path: Path, ctx: Context) -> dict[str, Any]:
 
 
 def live_items_have_their_blobs(path: Path) -> list[str]:
-    """The invariant a crash must keep: an item anyone could be served has every blob it names."""
+    """The invariant a crash must keep: an item that could be served, or put back by a legal hold
+    ('expired'), has every blob it names; only one whose deletion began ('purged') may lack some."""
     conn = sqlite3.connect(path / "relay.sqlite3")
     try:
-        rows = conn.execute("SELECT id, blob_id, delivery_blob_id FROM items WHERE state NOT IN ('expired')").fetchall()
+        rows = conn.execute("SELECT id, blob_id, delivery_blob_id, poster_blob_id FROM items"
+                            " WHERE state != 'purged'").fetchall()
     finally:
         conn.close()
     present = blob_names(path)
@@ -420,6 +422,11 @@ async def test_relay_purge_lists_with_dry_run_then_purges(relay: Relay, world: W
     try:
         old = (await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=letter()))["id"]
         await victim.close()
+        relay.clock.advance(days=115)
+        victim = await world.session(world.victim)
+        five_days = (await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=letter()))["id"]
+        await victim.close()
+        relay.clock.advance(days=-115)
         relay.clock.advance(days=120)
         victim = await world.session(world.victim)
         recent = (await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=letter()))["id"]
@@ -430,13 +437,22 @@ async def test_relay_purge_lists_with_dry_run_then_purges(relay: Relay, world: W
     assert dry.returncode == 0, dry.stderr
     assert old in dry.stdout and "review-wait" in dry.stdout and recent not in dry.stdout
     assert "1 item(s) would be purged" in dry.stderr
-    assert set(item_states(relay.data_dir)) == {old, recent}  # a dry run changes nothing
+    assert set(item_states(relay.data_dir)) == {old, five_days, recent}  # a dry run changes nothing
     done = relay_cli("purge", "--data-dir", str(relay.data_dir))
     assert done.returncode == 0, done.stderr
     assert "Purged 1 item(s) (by rule: review-wait: 1)" in done.stdout
-    assert set(item_states(relay.data_dir)) == {recent}
+    assert set(item_states(relay.data_dir)) == {five_days, recent}
     fr = relay_cli("--lang", "fr", "purge", "--data-dir", str(relay.data_dir), "--dry-run")
     assert "0 élément(s) seraient purgés" in fr.stderr
+    # Without --retention, `relay purge` applies the schedule the relay itself started with.
+    from policies.retention import Schedule
+    from relay import retention_config
+    from storage import retention as stored
+    await stored.record_schedule(ctx_of(relay).db, schedule=retention_config.to_json(Schedule(review_wait=3 * DAY, grace=0 * DAY)),
+                                 now="2026-01-01T00:00:00.000000Z")
+    assert await ctx_of(relay).db.checkpoint()
+    shorter = relay_cli("purge", "--data-dir", str(relay.data_dir), "--dry-run")
+    assert five_days in shorter.stdout and recent not in shorter.stdout
     bad = relay_cli("purge", "--data-dir", str(relay.data_dir / "nowhere"))
     assert bad.returncode == 1 and "check --data-dir" in bad.stderr
 
@@ -451,6 +467,11 @@ async def test_bad_input_to_the_retention_endpoints_gets_a_problem_and_changes_n
             (f"{case}/retention", {"rule": "review_wait", "days": 0}, 422, "invalid-field"),
             (f"{case}/retention", {"rule": "review_wait", "days": 5, "extra": 1}, 422, "invalid-field"),
             (f"{case}/legal-hold", {"hold": "yes please"}, 422, "invalid-field"),
+            (f"{case}/legal-hold", {"hold": 1}, 422, "invalid-field"),
+            (f"{case}/legal-hold", {"hold": "true"}, 422, "invalid-field"),
+            (f"{case}/retention", {"rule": "review_wait", "days": True}, 422, "invalid-field"),
+            (f"{case}/retention", {"rule": "review_wait", "days": "5"}, 422, "invalid-field"),
+            (f"{case}/retention", {"rule": "review_wait", "days": 2.0}, 422, "invalid-field"),
             (f"{case}/legal-hold", [], 422, "invalid-field"),
             ("/v1/cases/cas_0000000000000000/legal-hold", {"hold": True}, 404, "not-found"),
             ("/v1/cases/not-a-case/retention", {"rule": "review_wait", "days": 5}, 404, "not-found"),
@@ -472,13 +493,15 @@ async def test_an_item_marked_for_purge_is_served_to_no_one_and_the_next_run_fin
         sent = (await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=letter()))["id"]
         await mediator.release(sent)
         marked = await stored.mark(ctx_of(relay).db, [sent], lambda item, case: "review-wait")
-        assert [m["id"] for m in marked] == [sent]  # as a crash would leave it: marked, blobs still there
+        assert marked == [sent]  # as a crash would leave it: marked, blobs still there
         for client, path in ((victim, f"/v1/items/{sent}"), (mediator, f"/v1/items/{sent}"),
                              (offender, f"/v1/items/{sent}/delivery"), (offender, f"/v1/items/{sent}/delivery/content")):
             with pytest.raises(ProblemError) as refused:
                 await client.call("GET", path)
             assert refused.value.status == 404, path
         assert await offender.call("GET", "/v1/inbox") == []
+        assert await victim.call("GET", "/v1/items/sent") == []  # nor listed
+        assert await coordinator.call("GET", f"/v1/cases/{world.case_id}/items") == []
         assert (await retention.purge(ctx_of(relay))).items == 1
         assert item_states(relay.data_dir) == {}
     finally:
@@ -510,3 +533,33 @@ async def test_abandoned_uploads_and_old_session_records_go_on_their_own_schedul
     report = await retention.purge(ctx_of(relay))
     assert report.sessions >= ended and count("SELECT COUNT(*) FROM sessions") == 0
     assert count("SELECT COUNT(*) FROM bundle_fetches") == 0 and count("SELECT COUNT(*) FROM challenges") == 0
+
+
+
+async def test_a_legal_hold_set_after_marking_keeps_the_item_as_it_was(relay: Relay, world: World) -> None:
+    from storage import retention as stored
+
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        sent = (await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=letter()))["id"]
+        await mediator.release(sent)
+        blobs = item_blobs(relay.data_dir, sent)
+        assert await stored.mark(ctx_of(relay).db, [sent], lambda item, case: "released-undelivered") == [sent]
+        await coordinator.call("POST", f"/v1/cases/{world.case_id}/legal-hold", json_body={"hold": True})
+        assert (await retention.purge(ctx_of(relay))).items == 0
+        assert item_states(relay.data_dir) == {sent: "released"} and blobs <= blob_names(relay.data_dir)
+        got = io.BytesIO()
+        await offender.fetch(sent, got)
+        assert got.getvalue() == b"a letter"
+        actions = [(e["action"], e["code"]) for e in await audit.entries(ctx_of(relay).db, limit=100000)]
+        assert ("item.purge_stopped", "legal-hold") in actions and ("item.purged", "released-undelivered") \
+            not in actions
+    finally:
+        await close(coordinator, victim, mediator, offender)
+
+
+async def test_purge_limit_is_exact(relay: Relay, world: World) -> None:
+    await one_of_each(world)
+    relay.clock.advance(days=400)
+    assert (await retention.purge(ctx_of(relay), limit=1)).items == 1
+    assert len(item_states(relay.data_dir)) == 5

@@ -8,8 +8,9 @@ uploads, drops old session records and prunes audit entries past their period, a
 the database's write-ahead log so no old page keeps a deleted row's bytes.
 
 Crash safety: each step commits before the next; a run starts by finishing what an earlier one
-left marked, and every step is idempotent, so an interrupted run followed by a new one ends
-exactly where one uninterrupted run would.
+began, and every step is idempotent, so an interrupted run followed by a new one ends exactly
+where one uninterrupted run would. A legal hold set between marking and deleting keeps the
+item (``storage.retention`` explains the steps).
 """
 
 from __future__ import annotations
@@ -126,8 +127,12 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
     report = Report()
     run_id = await retention.start_run(ctx.db, now=ctx.now_iso())
     batch = ctx.settings.purge_batch
-    while leftover := await retention.marked(ctx.db, limit=batch):
-        await _purge_marked(ctx, leftover, report, step)
+    # Deletions an earlier run began are finished first; then items it only marked, unless a
+    # legal hold has put them back since.
+    while leftover := await retention.committed(ctx.db, limit=batch):
+        await _delete(ctx, leftover, report, step)
+    while leftover := await retention.commit(ctx.db, limit=batch):
+        await _delete(ctx, leftover, report, step)
     now = ctx.clock.now()
 
     def still_due(item: dict[str, Any], case: dict[str, Any]) -> str | None:
@@ -137,13 +142,13 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
     rest = 1 / ctx.settings.purge_duty - 1
     async for page in _due_pages(ctx, now):
         for start in range(0, len(page), batch):
-            if limit is not None and report.items >= limit:
+            room = batch if limit is None else min(batch, limit - report.items)
+            if room <= 0:
                 break
             began = time.perf_counter()
-            chunk = [item["id"] for item, _ in page[start:start + batch]]
-            marked = await retention.mark(ctx.db, chunk, still_due)
+            marked = await retention.mark(ctx.db, [item["id"] for item, _ in page[start:start + room]], still_due)
             step("marked")
-            await _purge_marked(ctx, marked, report, step)
+            await _delete(ctx, await retention.commit(ctx.db, item_ids=marked, limit=len(marked)), report, step)
             await asyncio.sleep((time.perf_counter() - began) * rest)  # leave the relay to its requests
     report.uploads = await uploads.reclaim_expired(ctx)
     report.sessions = await retention.drop_old_sessions(ctx.db, before=iso(now - ctx.schedule.session),
@@ -152,6 +157,8 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
         report.audit += pruned
     await retention.finish_run(ctx.db, run_id, now=ctx.now_iso(), counts=report.counts())
     if report.items or report.audit:
+        ctx.db.wal_holds_deleted_rows = True
+    if ctx.db.wal_holds_deleted_rows:
         await _truncate_wal(ctx)
     if any(report.counts().values()):
         log.info("retention: purged %d item(s) %s, %d upload(s), %d session record(s), %d audit entries",
@@ -159,11 +166,12 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
     return report
 
 
-async def _purge_marked(ctx: Context, rows: list[dict[str, Any]], report: Report, step: Step) -> None:
-    """Steps 2 and 3 for marked rows: every blob goes (the original and its poster, then the
+async def _delete(ctx: Context, rows: list[dict[str, Any]], report: Report, step: Step) -> None:
+    """Steps 3 and 4 for committed rows: every blob goes (the original and its poster, then the
     delivery rendition or return note), then the rows with their tombstones."""
     if not rows:
         return
+    step("committed")
     await asyncio.to_thread(ctx.blobs.delete_durably, [r["blob_id"] for r in rows]
                             + [r["poster_blob_id"] for r in rows if r["poster_blob_id"]])
     step("originals-deleted")
@@ -179,11 +187,12 @@ async def _purge_marked(ctx: Context, rows: list[dict[str, Any]], report: Report
 async def _truncate_wal(ctx: Context) -> None:
     """Old page images in the WAL still hold deleted rows: checkpoint and truncate it. A reader
     holding an old snapshot can delay this; try a few times, then leave it to the next run."""
-    for _ in range(20):
+    for _ in range(5):
         if await ctx.db.checkpoint():
+            ctx.db.wal_holds_deleted_rows = False
             return
-        await asyncio.sleep(0.05)
-    log.warning("retention: the write-ahead log could not be truncated yet; the next run tries again")
+        await asyncio.sleep(0.2)
+    log.warning("retention: the write-ahead log could not be truncated yet (a long read); the next run tries again")
 
 
 async def worker(ctx: Context) -> None:
@@ -223,8 +232,11 @@ async def erase_withdrawn(ctx: Context, who: Principal, case_id: str, person_id:
     marked = await retention.mark_for_erasure(ctx.db, case_id=case_id, person_id=person_id, now=ctx.now_iso(),
                                               actor=who.actor)
     report = Report()
-    await _purge_marked(ctx, marked, report, _no_step)
-    await _truncate_wal(ctx)
+    for start in range(0, len(marked), ctx.settings.purge_batch):
+        chunk = marked[start:start + ctx.settings.purge_batch]
+        await _delete(ctx, await retention.commit(ctx.db, item_ids=chunk, limit=len(chunk)), report, _no_step)
+    # One quick try (it never waits on readers); if a long read is under way, the worker's next run.
+    ctx.db.wal_holds_deleted_rows = not await ctx.db.checkpoint()
     return {"case_id": case_id, "person_id": person_id, "items_erased": report.items}
 
 

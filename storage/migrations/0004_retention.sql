@@ -26,9 +26,11 @@ CREATE TABLE retention_overrides (
     PRIMARY KEY (case_id, rule)
 );
 
--- An item being purged: state 'expired' (no longer served to anyone) and the rule that took it.
--- The row goes once its blobs are gone; a restart finishes what a crash interrupted.
+-- An item being purged, the rule that took it and the state it was in. 'expired': marked, served
+-- to no one, its blobs still whole (a legal hold puts it back as it was); 'purged': its deletion
+-- has begun and will be finished. The row goes once its blobs are gone.
 ALTER TABLE items ADD COLUMN purge_rule TEXT;
+ALTER TABLE items ADD COLUMN purge_from TEXT;
 CREATE INDEX items_by_state ON items(state);
 
 -- How many items each rule purged, for the operator (the tombstones say the same, item by item,
@@ -36,6 +38,13 @@ CREATE INDEX items_by_state ON items(state);
 CREATE TABLE retention_counts (
     rule    TEXT PRIMARY KEY,
     purged  INTEGER NOT NULL DEFAULT 0
+);
+
+-- The schedule the relay last started with, so `relay purge` run by hand applies the same one.
+CREATE TABLE retention_schedule (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    schedule     TEXT NOT NULL,       -- JSON: each setting in seconds
+    recorded_at  TEXT NOT NULL
 );
 
 -- One row per purge run, the newest kept: when it ran and what it did (counts only).
