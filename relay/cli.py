@@ -375,7 +375,8 @@ async def cmd_send(args: argparse.Namespace) -> int:
         outbox = _outbox(args, client)
         with open(args.file, "rb") as src:
             result = await client.send(case_id=args.case, recipient=args.to, src=src, kind=kind,
-                                       content_type=content_type, progress=Bar("upload"), outbox=outbox)
+                                       content_type=content_type, progress=Bar("upload"), outbox=outbox,
+                                       shrink=args.shrink, transcode_progress=Bar("shrinking", unit="s"))
     print(say("sent", args.lang, id=result["id"], status=result["status"][args.lang]))
     return 0
 
@@ -657,6 +658,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, help="the other participant's id, or 'mediators'")
     p.add_argument("--kind", choices=["letter", "video"], help="default: video for .mp4/.mov/.webm/.mkv files")
     p.add_argument("--content-type", help="default: guessed from the file name")
+    p.add_argument("--shrink", action="store_true",
+                   help="a video: re-encode it here first (smaller; location and device tags never leave this device)")
     p.set_defaults(run=cmd_send)
 
     p = with_profile(sub.add_parser("resume", help="finish sends a lost connection or a restart interrupted"),

@@ -239,7 +239,8 @@ class Client:
     async def send(self, *, case_id: str, recipient: str, src: BinaryIO, kind: str = "letter",
                    content_type: str = "text/plain; charset=utf-8", progress: Progress | None = None,
                    resumable: bool | None = None, outbox: Path | None = None,
-                   already_sanitized: bool = False) -> dict[str, Any]:
+                   already_sanitized: bool = False, shrink: bool = False,
+                   transcode_progress: TranscodeProgress | None = None) -> dict[str, Any]:
         """Seal ``src`` and submit it. ``recipient`` is a participant's id or ``"mediators"``.
 
         A participant seals the content key to the case's mediators and themself only; the
@@ -250,6 +251,10 @@ class Client:
         id are kept there until the relay acknowledges the item, so :meth:`resume_outbox` can
         finish the send after a crash or a restart without sealing again. Only ciphertext and
         signed metadata are kept: no plaintext, no key.
+
+        With ``shrink`` (a video), the file is first turned into the delivery profile here, on
+        the sender's device: smaller to send, and its location, device and time tags never leave
+        the device at all. The mediator's desk still sanitizes it again before any release.
         """
         me, identity = self._me()
         await self.check_limits(src, kind)
@@ -268,13 +273,14 @@ class Client:
             readers.add(recipient)
         elif recipient in readers:
             raise VerificationError("the recipient must not get a key before the mediator's release")
-        if mine.role == "mediator" and kind == "video" and not already_sanitized:
-            # A mediator's own video is delivered as sent: it is sanitized here first, like any other.
+        if kind == "video" and not already_sanitized and (mine.role == "mediator" or shrink):
+            # A mediator's own video is delivered as sent: it is sanitized here first, like any
+            # other. A participant may ask for the same before sealing (``shrink``).
             with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:
                 raw, clean = Path(scratch) / "original", Path(scratch) / "sanitized.mp4"
                 with open(raw, "wb") as copy:
                     shutil.copyfileobj(src, copy, CHUNK)
-                await media.sanitize(raw, clean, timeout_s=3600)
+                await media.sanitize(raw, clean, timeout_s=3600, progress=transcode_progress)
                 with open(clean, "rb") as sanitized:
                     return await self.send(case_id=case_id, recipient=recipient, src=sanitized, kind="video",
                                            content_type="video/mp4", progress=progress, resumable=resumable,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,35 @@ def _column(relay: Relay, item_id: str, column: str) -> str | None:
     finally:
         conn.close()
     return row[0] if row else None
+
+
+
+async def test_a_sender_may_shrink_a_video_so_its_tags_never_leave_the_device(world: World, tmp_path: Path) -> None:
+    clips = Clips(tmp_path)
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        steps: list[float] = []
+        with open(clips.tagged, "rb") as src:
+            sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
+                                     kind="video", content_type="video/quicktime", shrink=True,
+                                     transcode_progress=lambda done, total: steps.append(done))
+        assert steps
+        original = tmp_path / "what-the-relay-holds.mp4"
+        with open(original, "wb") as out:
+            item = await mediator.open_item(sent["id"], out)
+        assert item["manifest"]["content_type"] == "video/mp4"
+        probe = ffprobe_json(original)
+        assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]
+        text, data = json.dumps(probe), original.read_bytes()
+        for secret in SENSITIVE:
+            assert secret not in text and secret.encode() not in data, secret
+        with open(clips.hd60, "rb") as src:  # 1080p at 60 fps
+            big = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
+                                    kind="video", content_type="video/mp4", shrink=True)
+        shrunk = tmp_path / "shrunk.mp4"
+        with open(shrunk, "wb") as out:
+            await mediator.open_item(big["id"], out)
+        (video,) = [s for s in ffprobe_json(shrunk)["streams"] if s["codec_type"] == "video"]
+        assert (video["width"], video["height"]) == (1280, 720) and Fraction(video["avg_frame_rate"]) <= 30
+    finally:
+        await close(coordinator, victim, mediator, offender)
