@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings(data_dir=args.data_dir.resolve(), host=args.host, port=args.port,
                             retention_file=args.retention.resolve() if args.retention else None,
-                            purge_interval_seconds=args.purge_interval)
+                            purge_interval_seconds=args.purge_interval, purge_duty=args.purge_duty)
     except ValidationError as exc:
         wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         print(f"relay: {wrong}", file=sys.stderr)
@@ -528,6 +528,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the retention schedule (TOML); default: the documented defaults")
     p.add_argument("--purge-interval", type=float, default=float(os.environ.get("RELAY_PURGE_INTERVAL", "600")),
                    help="seconds between purge runs inside the relay (0: never; run `relay purge` instead)")
+    p.add_argument("--purge-duty", type=float, default=float(os.environ.get("RELAY_PURGE_DUTY", "0.5")),
+                   help="the share of time a purge run may work (0 to 1); it rests the remainder, for requests")
     p.set_defaults(sync=cmd_serve)
 
     p = sub.add_parser("demo", help="a whole exchange on a throwaway relay, step by step")
