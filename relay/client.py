@@ -495,40 +495,36 @@ class Client:
 
     async def open_item(self, item_id: str, dst: BinaryIO, progress: Progress | None = None) -> dict[str, Any]:
         """Download, verify the sender's signature and the hash, decrypt into ``dst``."""
-        me, identity = self._me()
-        item = await self.call("GET", f"/v1/items/{item_id}")
+        item, key = await self._signed_item(item_id)
         manifest = item["manifest"]
-        sender = await self.person(manifest.get("sender", ""))
-        try:
-            envelope.verify(Domain.MANIFEST, manifest, item["signature"], sender.keys.sign_pk)
-            if manifest["item_id"] != item_id or me not in manifest["keys"]:
-                raise VerificationError("the manifest is for another item or not sealed to me")
-            key = envelope.open_key(manifest["keys"][me], identity)
-        except envelope.EnvelopeError:
-            raise VerificationError("the item's signature or key did not verify") from None
         await self._fetch_plaintext(f"/v1/items/{item_id}/content", key, manifest["size"], manifest["hash"], dst,
                                     progress)
-        return item  # type: ignore[no-any-return]
+        return item
 
     async def poster(self, item_id: str, dst: BinaryIO) -> bool:
         """A video's poster frame for the queue, verified against the sender's signed manifest and
         decrypted into ``dst`` (a small JPEG, no metadata). False if the item has none."""
-        me, identity = self._me()
-        item = await self.call("GET", f"/v1/items/{item_id}")
-        manifest = item["manifest"]
-        if "poster" not in manifest:
+        item, key = await self._signed_item(item_id)
+        poster = item["manifest"].get("poster")
+        if poster is None:
             return False
+        await self._fetch_plaintext(f"/v1/items/{item_id}/poster", key, poster["size"], poster["hash"], dst, None)
+        return True
+
+    async def _signed_item(self, item_id: str) -> tuple[dict[str, Any], bytes]:
+        """The item with its manifest verified against the sender's enrolled key, and the content
+        key sealed to me."""
+        me, identity = self._me()
+        item: dict[str, Any] = await self.call("GET", f"/v1/items/{item_id}")
+        manifest = item["manifest"]
         sender = await self.person(manifest.get("sender", ""))
         try:
             envelope.verify(Domain.MANIFEST, manifest, item["signature"], sender.keys.sign_pk)
             if manifest["item_id"] != item_id or me not in manifest["keys"]:
                 raise VerificationError("the manifest is for another item or not sealed to me")
-            key = envelope.open_key(manifest["keys"][me], identity)
+            return item, envelope.open_key(manifest["keys"][me], identity)
         except envelope.EnvelopeError:
             raise VerificationError("the item's signature or key did not verify") from None
-        await self._fetch_plaintext(f"/v1/items/{item_id}/poster", key, manifest["poster"]["size"],
-                                    manifest["poster"]["hash"], dst, None)
-        return True
 
     async def release(self, item_id: str, rendition: BinaryIO | None = None, content_type: str | None = None,
                       progress: Progress | None = None, transcode_progress: TranscodeProgress | None = None,
