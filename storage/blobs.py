@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,38 +30,32 @@ from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-_BATCH = 1 << 20  # bytes handed to the I/O thread at a time
-_IO = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-io")
-
 
 async def _pipelined(chunks: AsyncIterable[bytes], consume: Callable[[list[bytes]], None], *,
-                     check: Callable[[int], None]) -> int:
-    """Read ``chunks`` on the event loop while a thread hashes and writes the batch before, so
-    the network and the disk overlap on two cores (one thread doing both ran at 0.57 of a bare
-    handler). ``check(total)`` runs on each chunk and may raise. At most two batches (about
-    2 MiB) are held. On any failure, including cancellation, it waits for the thread to stop
-    before re-raising, so the caller's clean-up never races a write. Returns the byte count."""
-    total, size, batch = 0, 0, []
-    running: Future[None] | None = None
+                     check: Callable[[int], None], write: Callable[[bytes], object]) -> int:
+    """Write ``chunks`` as they arrive (on the event loop, like a bare handler), while a thread
+    of this call's own runs ``consume`` (the hashing) a few chunks behind, in order: hashing is
+    the costly part and hashlib releases the GIL, so the two overlap on two cores. Measured on
+    this machine: the whole write and hash in one loop ran at 0.57 of a bare handler, handing
+    1 MiB batches of write-and-hash to a thread no better. ``check(total)`` runs on each chunk
+    and may raise. At most eight chunks wait for the hash. On any failure, including
+    cancellation, it waits for the thread to stop before re-raising, so the caller's clean-up
+    never races it. Returns the byte count."""
+    total = 0
+    behind: deque[Future[None]] = deque()
+    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-hash")
     try:
         async for chunk in chunks:
             total += len(chunk)
             check(total)
-            batch.append(chunk)
-            size += len(chunk)
-            if size >= _BATCH:
-                if running is not None:
-                    await asyncio.wrap_future(running)
-                running, batch, size = _IO.submit(consume, batch), [], 0
-        if running is not None:
-            await asyncio.wrap_future(running)
-        if batch:
-            running = _IO.submit(consume, batch)
-            await asyncio.wrap_future(running)
-    except BaseException:
-        if running is not None:
-            running.exception()  # blocks until the thread is done with the file (at most one batch)
-        raise
+            write(chunk)
+            behind.append(hashing.submit(consume, [chunk]))
+            while len(behind) > 8:
+                await asyncio.wrap_future(behind.popleft())
+        while behind:
+            await asyncio.wrap_future(behind.popleft())
+    finally:
+        hashing.shutdown(wait=True, cancel_futures=True)  # never leave the thread touching a hasher
     return total
 
 
@@ -124,9 +119,8 @@ class BlobStore:
                             hasher.update(chunk)
                         if content is not None:
                             content.update(chunk)
-                        out.write(chunk)
 
-                end = offset + await _pipelined(chunks, consume, check=too_far)
+                end = offset + await _pipelined(chunks, consume, check=too_far, write=out.write)
                 if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
                     raise BlobMismatch("checksum differs")
                 out.flush()
@@ -230,9 +224,8 @@ class BlobStore:
                 def consume(batch: list[bytes]) -> None:
                     for chunk in batch:
                         hasher.update(chunk)
-                        out.write(chunk)
 
-                size = await _pipelined(chunks, consume, check=too_large)
+                size = await _pipelined(chunks, consume, check=too_large, write=out.write)
                 digest = hasher.hexdigest()
                 if expect_size is not None and size != expect_size:
                     raise BlobMismatch("size differs from the manifest")
