@@ -127,7 +127,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except retention_config.ScheduleError as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
+    # The access log names no client address or user agent: where a participant connects from
+    # is a location, and the relay has no use for it.
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log_format='%t "%r" %s %b %Tf',
                 print=lambda msg: print(msg, file=sys.stderr, flush=True))
     return 0
 

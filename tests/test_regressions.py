@@ -227,3 +227,29 @@ def test_unreferenced_blobs_are_swept_only_once_old(tmp_path: Path) -> None:
     assert store.sweep_unreferenced({"b" * 32}, older_than=3600) == 1
     assert not store.path("a" * 32).exists()
     assert store.path("b" * 32).exists() and store.path("c" * 32).exists()
+
+
+def test_the_access_log_names_no_client_address(tmp_path: Path) -> None:
+    """Where a participant connects from is a location: the relay's log must not keep it."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "relay", "serve", "--data-dir", str(tmp_path / "data"),
+                               "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=30)
+    requests = [line for line in log.splitlines() if "GET /healthz" in line]
+    assert requests, log[-2000:]
+    assert not any("127.0.0.1" in line or "Python-urllib" in line for line in requests), requests
