@@ -428,18 +428,24 @@ async def _write_verified(args: argparse.Namespace, fetcher: Any) -> int:
             raise CliError(say("verify-failed", args.lang)) from None
         sys.stdout.write(buffer.getvalue().decode("utf-8", errors="replace"))
         return 0
-    fd, name = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".partial", dir=args.out.parent)
+    try:
+        await _into_place(args.out, fetcher)
+    except VerificationError:
+        raise CliError(say("verify-failed", args.lang)) from None
+    print(say("fetched", args.lang, n=args.out.stat().st_size, path=args.out), file=sys.stderr)
+    return 0
+
+
+async def _into_place(dst: Path, fetcher: Any) -> None:
+    """``fetcher(out)`` into a private file beside ``dst``, renamed to ``dst`` only if it succeeds."""
+    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent)
     partial = Path(name)  # created afresh (O_EXCL, 0600): nothing planted beforehand is written into
     try:
         with os.fdopen(fd, "wb") as out:
             await fetcher(out)
-        os.replace(partial, args.out)
-    except VerificationError:
-        raise CliError(say("verify-failed", args.lang)) from None
+        os.replace(partial, dst)
     finally:
         partial.unlink(missing_ok=True)
-    print(say("fetched", args.lang, n=args.out.stat().st_size, path=args.out), file=sys.stderr)
-    return 0
 
 
 async def cmd_fetch(args: argparse.Namespace) -> int:
@@ -456,13 +462,7 @@ async def _write_posters(client: Client, item_ids: list[str], into: Path, lang: 
     """Each video's poster frame as INTO/ITEM.jpg, verified and decrypted (private files)."""
     into.mkdir(parents=True, exist_ok=True, mode=0o700)
     for item_id in item_ids:
-        fd, tmp = tempfile.mkstemp(dir=into, prefix=".poster-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                await client.poster(item_id, out)
-            os.replace(tmp, into / f"{item_id}.jpg")
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        await _into_place(into / f"{item_id}.jpg", lambda out, item_id=item_id: client.poster(item_id, out))
     print(say("posters-written", lang, n=len(item_ids), path=into))
 
 

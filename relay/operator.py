@@ -81,7 +81,7 @@ async def export(data_dir: Path, out: Path, fmt: str, lang: str) -> int:
     renamed into place only once complete, with each entry's links so it verifies on its own."""
     if fmt == "auto":
         fmt = "csv" if out.suffix.lower() == ".csv" else "jsonl"
-    fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=".audit-", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".audit-", suffix=".part")
     count = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as sink:

@@ -20,8 +20,9 @@ _SUMMARY = (
 )
 
 
-# Items anyone may see listed: not one still uploading, nor one being purged.
-_LISTED = "state NOT IN ('uploading', 'expired', 'purged')"
+# States no request serves or lists: still uploading, or being purged.
+HIDDEN_STATES = ("uploading", "expired", "purged")
+_LISTED = f"state NOT IN {HIDDEN_STATES}"
 
 
 async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str, Any]:

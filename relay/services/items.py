@@ -93,7 +93,7 @@ async def _load(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, A
     item = await items.get(ctx.db, item_id) if ids.valid("item", item_id) else None
     case = await cases.get_case(ctx.db, item["case_id"]) if item else None
     # An item being purged ('expired') is served to no one, whatever its blobs' state.
-    if item is None or case is None or item["state"] in ("uploading", "expired", "purged") or not visible_to(case, who):
+    if item is None or case is None or item["state"] in items.HIDDEN_STATES or not visible_to(case, who):
         raise NotFound()
     return item, case
 
