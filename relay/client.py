@@ -17,10 +17,8 @@ import hashlib
 import io
 import json
 import os
-import queue
 import shutil
 import tempfile
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import aiohttp
 import media
 from media import MediaError
 from policies.screening import side_of
+from storage.hashing import HashBehind
 
 from . import envelope, ids
 from .clock import SystemClock, stamp
@@ -458,12 +457,12 @@ class Client:
     async def _seal_file(self, key: bytes, src: BinaryIO, into: Path | None = None) -> Sealed:
         """Encrypt ``src`` into a sealed file (a private temp file, or ``into``), hashing as it goes.
 
-        Runs off the event loop, as a two-stage pipeline: this thread encrypts (libsodium drops
-        the GIL) while another hashes and writes (hashlib drops it too), so sealing runs near the
-        speed of its slowest stage rather than the sum of all three. Memory: a few chunks.
+        Runs off the event loop, on two cores: this thread encrypts and writes (libsodium drops
+        the GIL) while another reads the written bytes back and hashes them (hashlib drops it
+        too), so sealing runs near the speed of the slower of the two. Memory: a few MiB.
         """
         if into is not None:
-            fd, name = os.open(into, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(into)
+            fd, name = os.open(into, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), str(into)
         else:
             fd, name = tempfile.mkstemp(prefix="relay-sealed-", suffix=".bin")
         try:
@@ -687,53 +686,31 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 
 def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool) -> tuple[int, str]:
-    # Chunks cross to the writer in batches of about 1 MiB: a queue hand-off per 64 KiB chunk
-    # cost more than the hashing it was meant to overlap.
-    batches: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=4)
+    """Encrypt ``src`` into ``fd`` (open for reading and writing) on this thread while a
+    :class:`~storage.hashing.HashBehind` thread hashes what is written; return size and hash.
+
+    A durable file (an outbox entry must match its hash after a power cut) is fsynced, and its
+    bytes are written out as soon as they are hashed; a temp file is left in the page cache,
+    since it is read again at once for the upload."""
     hasher = envelope.new_hasher()
-    failure: list[BaseException] = []
-
-    def hash_and_write() -> None:
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while (batch := batches.get()) is not None:
-                    if failure:
-                        continue  # keep draining so the encrypting side never blocks
-                    try:
-                        for chunk in batch:
-                            hasher.update(chunk)
-                        out.write(b"".join(batch))
-                    except BaseException as exc:  # disk full, I/O error: reported below
-                        failure.append(exc)
-                if not failure:
-                    out.flush()
-                    if durable:
-                        os.fsync(out.fileno())  # an outbox entry must match its hash after a power cut
-        except BaseException as exc:  # the final flush or close failed
-            failure.append(exc)
-            while batches.get() is not None:
-                pass
-
-    writer = threading.Thread(target=hash_and_write, name="seal-writer")
-    writer.start()
-    size, batch, pending = 0, [], 0
+    behind = HashBehind(fd, 0, hasher.update, evict=durable)
+    size = 0
     try:
         for chunk in envelope.encrypt_stream(key, src):
-            if failure:
-                break
-            batch.append(chunk)
-            pending += len(chunk)
-            size += len(chunk)
-            if pending >= 1 << 20:
-                batches.put(batch)
-                batch, pending = [], 0
-        if batch and not failure:
-            batches.put(batch)
+            view = memoryview(chunk)
+            while view:
+                written = os.pwrite(fd, view, size)
+                view, size = view[written:], size + written
+            behind.wrote(size)
+        behind.close(size)
+        behind.join()
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        behind.abandon()
+        raise
     finally:
-        batches.put(None)
-        writer.join()
-    if failure:
-        raise failure[0]
+        os.close(fd)
     return size, hasher.hexdigest()
 
 

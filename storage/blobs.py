@@ -18,45 +18,59 @@ import os
 import re
 import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
+from .hashing import HashBehind
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+def _write_all(fd: int, data: bytes, position: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, position)
+        view, position = view[written:], position + written
 
-async def _pipelined(chunks: AsyncIterable[bytes], consume: Callable[[list[bytes]], None], *,
-                     check: Callable[[int], None], write: Callable[[bytes], object]) -> int:
-    """Write ``chunks`` as they arrive (on the event loop, like a bare handler), while a thread
-    of this call's own runs ``consume`` (the hashing) a few chunks behind, in order: hashing is
-    the costly part and hashlib releases the GIL, so the two overlap on two cores. Measured on
-    this machine: the whole write and hash in one loop ran at 0.57 of a bare handler, handing
-    1 MiB batches of write-and-hash to a thread no better. ``check(total)`` runs on each chunk
-    and may raise. At most eight chunks wait for the hash. On any failure, including
-    cancellation, it waits for the thread to stop before re-raising, so the caller's clean-up
-    never races it. Returns the byte count."""
-    total = 0
-    behind: deque[Future[None]] = deque()
-    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-hash")
+
+async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
+                         consume: Callable[[memoryview], object], *, check: Callable[[int], None]) -> int:
+    """Write ``chunks`` to ``fd`` from ``start`` as they arrive (on the event loop, like a bare
+    handler) while a :class:`~storage.hashing.HashBehind` thread feeds the written bytes to
+    ``consume`` and starts their writeback. ``check(total)`` runs before each chunk is written
+    and may raise. On any failure, including cancellation, the thread is stopped before the
+    exception propagates. Returns the byte count."""
+    loop = asyncio.get_running_loop()
+    hashed: asyncio.Future[None] = loop.create_future()
+
+    def settle(failure: BaseException | None) -> None:
+        if hashed.done():
+            return
+        if failure is None:
+            hashed.set_result(None)
+        else:
+            hashed.set_exception(failure)
+
+    behind = HashBehind(fd, start, consume, evict=True,
+                        on_done=lambda failure: loop.call_soon_threadsafe(settle, failure))
+    end = start
     try:
         async for chunk in chunks:
-            total += len(chunk)
-            check(total)
-            write(chunk)
-            behind.append(hashing.submit(consume, [chunk]))
-            while len(behind) > 8:
-                await asyncio.wrap_future(behind.popleft())
-        while behind:
-            await asyncio.wrap_future(behind.popleft())
-    finally:
-        hashing.shutdown(wait=True, cancel_futures=True)  # never leave the thread touching a hasher
-    return total
+            check(end - start + len(chunk))
+            _write_all(fd, chunk, end)
+            end += len(chunk)
+            behind.wrote(end)
+        behind.close(end)
+        await hashed
+    except BaseException:
+        behind.abandon()
+        if hashed.done() and not hashed.cancelled():
+            hashed.exception()  # retrieved: the exception being raised is the one that counts
+        raise
+    return end - start
 
 
 @dataclass(frozen=True)
@@ -104,30 +118,29 @@ class BlobStore:
         content = running[1].copy() if running and running[0] == offset else None
         if offset > 0 and not path.exists():
             raise BlobMismatch("the upload's bytes are gone")
-        with open(path, "r+b" if path.exists() else "w+b") as out:
-            try:
-                out.truncate(offset)
-                out.seek(offset)
 
-                def too_far(total: int) -> None:
-                    if offset + total > limit:
-                        raise BlobTooLarge("past the announced length")
+        def too_far(total: int) -> None:
+            if offset + total > limit:
+                raise BlobTooLarge("past the announced length")
 
-                def consume(batch: list[bytes]) -> None:
-                    for chunk in batch:
-                        if hasher:
-                            hasher.update(chunk)
-                        if content is not None:
-                            content.update(chunk)
+        def consume(data: memoryview) -> None:
+            if hasher:
+                hasher.update(data)
+            if content is not None:
+                content.update(data)
 
-                end = offset + await _pipelined(chunks, consume, check=too_far, write=out.write)
-                if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
-                    raise BlobMismatch("checksum differs")
-                out.flush()
-                await asyncio.to_thread(os.fsync, out.fileno())
-            except BaseException:
-                out.truncate(offset)
-                raise
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.ftruncate(fd, offset)
+            end = offset + await _write_hashing(chunks, fd, offset, consume, check=too_far)
+            if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
+                raise BlobMismatch("checksum differs")
+            await asyncio.to_thread(os.fsync, fd)
+        except BaseException:
+            os.ftruncate(fd, offset)
+            raise
+        finally:
+            os.close(fd)
         if content is not None:
             self._running[upload_id] = (end, content)
         else:
@@ -211,27 +224,25 @@ class BlobStore:
         final = self.path(blob_id)
         tmp = self._tmp / f"{blob_id}.part"
         hasher = hashlib.blake2b(digest_size=32)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+        def too_large(total: int) -> None:
+            if total > max_size:
+                raise BlobTooLarge(f"more than {max_size} bytes")
+            if expect_size is not None and total > expect_size:
+                raise BlobMismatch("longer than announced")
+
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-
-                def too_large(total: int) -> None:
-                    if total > max_size:
-                        raise BlobTooLarge(f"more than {max_size} bytes")
-                    if expect_size is not None and total > expect_size:
-                        raise BlobMismatch("longer than announced")
-
-                def consume(batch: list[bytes]) -> None:
-                    for chunk in batch:
-                        hasher.update(chunk)
-
-                size = await _pipelined(chunks, consume, check=too_large, write=out.write)
+            try:
+                size = await _write_hashing(chunks, fd, 0, hasher.update, check=too_large)
                 digest = hasher.hexdigest()
                 if expect_size is not None and size != expect_size:
                     raise BlobMismatch("size differs from the manifest")
                 if expect_hash is not None and not secrets.compare_digest(digest, expect_hash):
                     raise BlobMismatch("hash differs from the manifest")
-                await asyncio.to_thread(os.fsync, out.fileno())
+                await asyncio.to_thread(os.fsync, fd)
+            finally:
+                os.close(fd)
             await asyncio.to_thread(self._publish, tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)

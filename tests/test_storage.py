@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import BlobMismatch, BlobPathError, BlobTooLarge, MigrationError, StorageError
+from storage.hashing import STEP
 
 
 def insert_institution(name: str):  # type: ignore[no-untyped-def]
@@ -145,3 +147,53 @@ async def test_delete_is_idempotent(tmp_path: Path) -> None:
     blob = await store.write_stream(chunks(b"x"), max_size=10)
     assert store.delete(blob.blob_id) is True
     assert store.delete(blob.blob_id) is False
+
+
+def _pieces(total: int, size: int) -> list[bytes]:
+    data = hashlib.shake_256(str(total).encode()).digest(total)
+    return [data[i:i + size] for i in range(0, total, size)]
+
+
+# The hash is taken by a thread that reads back what was written, in steps of STEP:
+# lengths on either side of a step, in chunks that do not divide it, must all hash right.
+@pytest.mark.parametrize("total", [0, 1, STEP - 1, STEP, STEP + 1, 3 * STEP + 12345])
+async def test_blobs_hash_right_on_every_side_of_a_read_back_step(tmp_path: Path, total: int) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    pieces = _pieces(total, 70001)
+    blob = await store.write_stream(chunks(*pieces), max_size=1 << 30)
+    assert (blob.size, blob.hash) == (total, hashlib.blake2b(b"".join(pieces), digest_size=32).hexdigest())
+
+
+async def test_a_resumed_upload_hashes_the_whole_of_its_parts(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    store.start_upload("upl_0123456789abcdef")
+    first, second = _pieces(STEP + 7, 65536), _pieces(2 * STEP + 3, 100003)
+    end = await store.append("upl_0123456789abcdef", chunks(*first), offset=0, limit=1 << 30)
+    end = await store.append("upl_0123456789abcdef", chunks(*second), offset=end, limit=1 << 30)
+    whole = b"".join(first + second)
+    blob = await store.promote("upl_0123456789abcdef", expect_size=len(whole),
+                               expect_hash=hashlib.blake2b(whole, digest_size=32).hexdigest())
+    assert store.path(blob.blob_id).read_bytes() == whole
+
+
+async def test_a_cancelled_upload_stops_its_hashing_thread_and_keeps_only_what_was_acknowledged(
+        tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    store.start_upload("upl_0123456789abcdef")
+    acknowledged = await store.append("upl_0123456789abcdef", chunks(b"k" * 1000), offset=0, limit=1 << 30)
+    arrived = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        for piece in _pieces(STEP * 2, 65536):
+            yield piece
+        arrived.set()
+        await asyncio.sleep(3600)  # a client that stops sending
+        yield b""
+
+    task = asyncio.create_task(store.append("upl_0123456789abcdef", stalls(), offset=acknowledged, limit=1 << 30))
+    await arrived.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not [t for t in threading.enumerate() if t.name == "blob-hash"]
+    assert store.upload_path("upl_0123456789abcdef").read_bytes() == b"k" * 1000
