@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import nacl.hashlib
 from nacl import bindings as b
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,12 +55,16 @@ def raw_secretstream(path: Path, key: bytes) -> float:
 
 
 def blake2b_alone(path: Path) -> float:
-    hasher = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as src:
-        start = time.perf_counter()
-        while chunk := src.read(1 << 20):
-            hasher.update(chunk)
-    return time.perf_counter() - start
+    """One BLAKE2b-256 pass over the file with the faster of the two implementations at hand
+    (libsodium's, which the client uses, and the stdlib's), so the ceiling holds for both."""
+    timings = []
+    for hasher in (nacl.hashlib.blake2b(digest_size=32), hashlib.blake2b(digest_size=32)):
+        with open(path, "rb") as src:
+            start = time.perf_counter()
+            while chunk := src.read(1 << 20):
+                hasher.update(chunk)
+            timings.append(time.perf_counter() - start)
+    return min(timings)
 
 
 async def ours(client: Client, path: Path, key: bytes) -> float:
@@ -94,7 +99,8 @@ async def main(rounds: int, mib: int) -> None:
     print(f"  raw secretstream: {raw_rate:8.1f} MiB/s")
     print(f"  client sealing:   {our_rate:8.1f} MiB/s  (secretstream + BLAKE2b-256 + write to the sealed file)")
     print(f"  ratio:            {our_rate / raw_rate:8.3f}  (goal: at least 0.8)")
-    print(f"  BLAKE2b-256 alone: {mib / statistics.median(hash_times):7.1f} MiB/s on one core")
+    print(f"  BLAKE2b-256 alone: {mib / statistics.median(hash_times):7.1f} MiB/s on one core (the faster of"
+          " libsodium's and hashlib's)")
     print(f"  ceiling:          {statistics.median(ceilings):8.3f}  (best ratio any sealing that encrypts and hashes every"
           f" byte with BLAKE2b-256 could reach on these {cores} cores; see the docstring)")
     print(f"  peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")

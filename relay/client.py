@@ -458,7 +458,7 @@ class Client:
         """Encrypt ``src`` into a sealed file (a private temp file, or ``into``), hashing as it goes.
 
         Runs off the event loop, on two cores: this thread encrypts and writes (libsodium drops
-        the GIL) while another reads the written bytes back and hashes them (hashlib drops it
+        the GIL) while another reads the written bytes back and hashes them (libsodium drops it
         too), so sealing runs near the speed of the slower of the two. Memory: a few MiB.
         """
         if into is not None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nacl.hashlib
+
 from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
 from .hashing import HashBehind
 
@@ -37,7 +39,7 @@ def _write_all(fd: int, data: bytes, position: int) -> None:
 
 
 async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
-                         consume: Callable[[memoryview], object], *, check: Callable[[int], None]) -> int:
+                         consume: Callable[[bytes], object], *, check: Callable[[int], None]) -> int:
     """Write ``chunks`` to ``fd`` from ``start`` as they arrive (on the event loop, like a bare
     handler) while a :class:`~storage.hashing.HashBehind` thread feeds the written bytes to
     ``consume`` and starts their writeback. ``check(total)`` runs before each chunk is written
@@ -123,7 +125,7 @@ class BlobStore:
             if offset + total > limit:
                 raise BlobTooLarge("past the announced length")
 
-        def consume(data: memoryview) -> None:
+        def consume(data: bytes) -> None:
             if hasher:
                 hasher.update(data)
             if content is not None:
@@ -156,10 +158,10 @@ class BlobStore:
         else:  # the running hash was lost (a restart) or set aside: read the file once more
 
             def digest() -> tuple[int, str]:
-                hasher = hashlib.blake2b(digest_size=32)
+                hasher = nacl.hashlib.blake2b(digest_size=32)
                 total = 0
                 with open(path, "rb") as src:
-                    while chunk := src.read(1 << 20):  # hashlib releases the GIL on large buffers
+                    while chunk := src.read(1 << 20):  # libsodium releases the GIL
                         hasher.update(chunk)
                         total += len(chunk)
                 return total, hasher.hexdigest()
@@ -192,7 +194,7 @@ class BlobStore:
 
     def start_upload(self, upload_id: str) -> None:
         """A new upload: its content hash starts empty, to be fed as the bytes arrive."""
-        self._running[upload_id] = (0, hashlib.blake2b(digest_size=32))
+        self._running[upload_id] = (0, nacl.hashlib.blake2b(digest_size=32))
 
     @staticmethod
     def new_id() -> str:
@@ -223,7 +225,7 @@ class BlobStore:
         blob_id = self.new_id()
         final = self.path(blob_id)
         tmp = self._tmp / f"{blob_id}.part"
-        hasher = hashlib.blake2b(digest_size=32)
+        hasher = nacl.hashlib.blake2b(digest_size=32)
 
         def too_large(total: int) -> None:
             if total > max_size:

@@ -2,20 +2,21 @@
 
 The relay hashes every upload as it streams in, and the client hashes every sealed file as it
 is sealed (the manifest signs the ciphertext's BLAKE2b-256, DESIGN.md). BLAKE2b is the costly
-part of both, and hashlib releases the GIL while it works, so it belongs on its own thread.
+part of both, and libsodium's releases the GIL while it works, so it belongs on its own thread.
 
 Why the thread reads the bytes back from the file instead of being handed each chunk: between
 two pieces of work a thread needs the GIL, which the writing side (an event loop, or the
 encryption loop) holds most of the time, and every wait for it leaves the hashing core idle.
-Reading back from the page cache in steps of 4 MiB, into one reused buffer, costs a copy but
-few waits, and the thread never holds on to a chunk. Measured on this machine: uploads went
-from 0.40 to 0.54 of a bare handler (before eviction, below), sealing from 0.57 to 0.69 of raw
-secretstream.
+Reading back from the page cache in steps of 4 MiB costs a copy but few waits, and the thread
+never holds on to a chunk. Measured on this machine (bench/upload.py, bench/sealing.py):
+handing over the chunks ran uploads at 0.40 of a bare handler and sealing at 0.57 of raw
+secretstream; reading back, 0.54 and 0.69; steps of 1 or 16 MiB did worse than 4.
 
 With ``evict``, bytes already hashed are handed to the kernel to write out now
 (``POSIX_FADV_DONTNEED`` starts their writeback, then drops them from the page cache), so the
-fsync that makes the file durable has little left to do, and a 1 GiB upload does not push the
-database's pages out of memory. Only for files that are fsynced and not read again soon.
+fsync that makes the file durable has little left to do (uploads: 0.54 to about 0.67), and a
+1 GiB upload does not push the database's pages out of memory. Only for files that are fsynced
+and not read again soon.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class HashBehind:
     ``on_done(failure)`` is called from the thread when it ends, unless it was abandoned.
     """
 
-    def __init__(self, fd: int, start: int, consume: Callable[[memoryview], object], *, evict: bool = False,
+    def __init__(self, fd: int, start: int, consume: Callable[[bytes], object], *, evict: bool = False,
                  on_done: Callable[[BaseException | None], None] | None = None) -> None:
         self._fd, self._pos, self._consume, self._evict, self._on_done = fd, start, consume, evict, on_done
         self._written = self._noticed = start  # how far the writer has written; changes under _state
@@ -84,7 +85,6 @@ class HashBehind:
         self._thread.join()
 
     def _run(self) -> None:
-        buffer = memoryview(bytearray(STEP))
         try:
             while True:
                 with self._state:
@@ -95,13 +95,13 @@ class HashBehind:
                     ready = min(STEP, self._written - self._pos)
                 if ready == 0:
                     break
-                got = os.preadv(self._fd, [buffer[:ready]], self._pos)
-                if got != ready:
+                data = os.pread(self._fd, ready, self._pos)  # bytes: what libsodium's hash takes
+                if len(data) != ready:
                     raise StorageError("the file changed while it was hashed")
-                self._consume(buffer[:got])
+                self._consume(data)
                 if self._evict:
-                    os.posix_fadvise(self._fd, self._pos, got, os.POSIX_FADV_DONTNEED)
-                self._pos += got
+                    os.posix_fadvise(self._fd, self._pos, ready, os.POSIX_FADV_DONTNEED)
+                self._pos += ready
         except BaseException as exc:  # an I/O error: the writer's caller fails with it
             self._failure = exc
         if self._on_done is not None:
