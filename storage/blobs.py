@@ -26,16 +26,23 @@ from typing import Any
 import nacl.hashlib
 
 from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
-from .hashing import HashBehind
+from .hashing import HashBehind, write_all
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _write_all(fd: int, data: bytes, position: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, position)
-        view, position = view[written:], position + written
+async def _fsync(fd: int) -> None:
+    """``os.fsync`` in a thread. If the caller is cancelled meanwhile, it still waits for the
+    thread: the caller closes ``fd`` next, and a descriptor number closed under a running
+    fsync could already name another file."""
+    syncing = asyncio.ensure_future(asyncio.to_thread(os.fsync, fd))
+    try:
+        await asyncio.shield(syncing)
+    except asyncio.CancelledError:
+        await asyncio.wait([syncing])
+        if not syncing.cancelled():
+            syncing.exception()  # retrieved: the cancellation is what the caller gets
+        raise
 
 
 async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
@@ -62,15 +69,19 @@ async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
     try:
         async for chunk in chunks:
             check(end - start + len(chunk))
-            _write_all(fd, chunk, end)
+            write_all(fd, [chunk], end)
             end += len(chunk)
             behind.wrote(end)
         behind.close(end)
         await hashed
     except BaseException:
         behind.abandon()
-        if hashed.done() and not hashed.cancelled():
-            hashed.exception()  # retrieved: the exception being raised is the one that counts
+        # The thread may have failed just now, with its report still on its way to the loop:
+        # cancel the future, or retrieve what it holds, so no "never retrieved" error is logged.
+        if not hashed.done():
+            hashed.cancel()
+        elif not hashed.cancelled():
+            hashed.exception()
         raise
     return end - start
 
@@ -137,7 +148,7 @@ class BlobStore:
             end = offset + await _write_hashing(chunks, fd, offset, consume, check=too_far)
             if hasher and not secrets.compare_digest(hasher.digest(), checksum[1]):  # type: ignore[index]
                 raise BlobMismatch("checksum differs")
-            await asyncio.to_thread(os.fsync, fd)
+            await _fsync(fd)
         except BaseException:
             os.ftruncate(fd, offset)
             raise
@@ -177,6 +188,11 @@ class BlobStore:
         self._running.pop(upload_id, None)
         self._locks.pop(upload_id, None)
         self.upload_path(upload_id).unlink(missing_ok=True)
+
+    def upload_busy(self, upload_id: str) -> bool:
+        """A request holds the upload's lock (in this process): it is writing to the file."""
+        lock = self._locks.get(upload_id)
+        return lock is not None and lock.locked()
 
     def upload_lock(self, upload_id: str) -> asyncio.Lock:
         """One request at a time per upload (in this process): a PATCH checks the offset, writes
@@ -242,7 +258,7 @@ class BlobStore:
                     raise BlobMismatch("size differs from the manifest")
                 if expect_hash is not None and not secrets.compare_digest(digest, expect_hash):
                     raise BlobMismatch("hash differs from the manifest")
-                await asyncio.to_thread(os.fsync, fd)
+                await _fsync(fd)
             finally:
                 os.close(fd)
             await asyncio.to_thread(self._publish, tmp, final)

@@ -30,6 +30,22 @@ from .errors import StorageError
 # How far the thread reads back at a time: large, so it rarely waits for the GIL.
 STEP = 4 << 20
 
+# Linux has posix_fadvise; elsewhere (macOS) the final fsync simply does all the writing.
+_CAN_EVICT = hasattr(os, "posix_fadvise")
+
+
+def write_all(fd: int, buffers: list[bytes], position: int) -> int:
+    """Write ``buffers`` at ``position`` with as few system calls as the kernel allows (one, for
+    a regular file, unless the disk fills); returns the byte count."""
+    total = sum(len(buffer) for buffer in buffers)
+    written = os.pwritev(fd, buffers, position)
+    if written < total:  # a short write: finish piece by piece, which raises if the disk is full
+        rest = memoryview(b"".join(buffers))[written:]
+        while rest:
+            step = os.pwrite(fd, rest, position + written)
+            rest, written = rest[step:], written + step
+    return total
+
 
 class HashBehind:
     """A thread that feeds ``consume`` with what the writer has put in ``fd`` from ``start``.
@@ -44,7 +60,8 @@ class HashBehind:
     def __init__(self, fd: int, start: int, consume: Callable[[bytes], object], *, evict: bool = False,
                  on_done: Callable[[BaseException | None], None] | None = None) -> None:
         self._fd, self._pos, self._consume, self._evict, self._on_done = fd, start, consume, evict, on_done
-        self._written = self._noticed = start  # how far the writer has written; changes under _state
+        self._written = start  # how far the writer has written
+        self._waiting = False  # the thread sleeps until a step is ready
         self._closing = False  # no more bytes will come
         self._abandoned = False  # stop now: the write failed
         self._failure: BaseException | None = None
@@ -57,12 +74,11 @@ class HashBehind:
         reading back) as soon as it is known, so a doomed write stops early."""
         if self._failure is not None:
             raise self._failure
-        if end - self._noticed >= STEP:
+        self._written = end
+        # Unlocked reads of the thread's state: at worst the wake-up comes one write later.
+        if self._waiting and end - self._pos >= STEP:
             with self._state:
-                self._written = self._noticed = end
                 self._state.notify()
-        else:
-            self._written = end  # seen by the thread when it next looks
 
     def close(self, end: int) -> None:
         """Everything up to ``end`` is written; the thread hashes the rest, then ends."""
@@ -89,7 +105,9 @@ class HashBehind:
             while True:
                 with self._state:
                     while self._written - self._pos < STEP and not self._closing:
+                        self._waiting = True
                         self._state.wait()
+                        self._waiting = False
                     if self._abandoned:
                         return
                     ready = min(STEP, self._written - self._pos)
@@ -99,7 +117,8 @@ class HashBehind:
                 if len(data) != ready:
                     raise StorageError("the file changed while it was hashed")
                 self._consume(data)
-                if self._evict:
+                del data  # a stalled writer must not keep a step's bytes alive
+                if self._evict and _CAN_EVICT:
                     os.posix_fadvise(self._fd, self._pos, ready, os.POSIX_FADV_DONTNEED)
                 self._pos += ready
         except BaseException as exc:  # an I/O error: the writer's caller fails with it

@@ -8,6 +8,8 @@ import hashlib
 import io
 import json
 import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -327,3 +329,85 @@ async def test_a_person_cannot_hoard_unfinished_uploads(world: World) -> None:
         assert too_big[0] == 413
     finally:
         await victim.close()
+
+
+async def test_an_upload_expiring_while_a_patch_writes_it_is_not_pulled_from_under_it(
+        relay: Relay, world: World) -> None:
+    victim = await world.session(world.victim)
+    meta, blob = sealed_letter(world, b"e" * 200_000)
+    _, headers, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(len(blob))})
+    path = headers["Location"]
+    part = relay.data_dir / "blobs" / "uploads" / f"{path.rsplit('/', 1)[1]}.part"
+    go_on = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield blob[:50_000]
+        await go_on.wait()
+        yield blob[50_000:]
+
+    patch = asyncio.create_task(tus(victim, "PATCH", path, data=slow(), headers={
+        "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}))
+    try:
+        while not (part.exists() and part.stat().st_size > 0):
+            await asyncio.sleep(0.01)
+        relay.clock.advance(hours=24, seconds=1)  # past its expiry, mid-PATCH
+        other = await world.session(world.victim)
+        try:
+            # Creating an upload sweeps expired ones: this one is being written, so it stays.
+            assert (await tus(other, "POST", "/v1/uploads", headers={"Upload-Length": "10"}))[0] == 201
+            assert part.exists()
+            go_on.set()
+            assert (await patch)[0] == 204  # and the PATCH that finished renewed it
+            status, answer, _ = await tus(other, "HEAD", path)
+            assert (status, answer["Upload-Offset"]) == (200, str(len(blob)))
+        finally:
+            await other.close()
+    finally:
+        go_on.set()
+        await asyncio.gather(patch, return_exceptions=True)
+        victim.session_token = None
+        await victim.close()
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_sealing_writes_and_hashes_the_whole_ciphertext(tmp_path: Path, durable: bool) -> None:
+    plaintext = hashlib.shake_256(b"sealing").digest(9 * 1024 * 1024 + 12345)  # several batches and hash steps
+    key = envelope.new_content_key()
+    client = Client("http://127.0.0.1:9")
+    sealed = await client._seal_file(key, io.BytesIO(plaintext), into=tmp_path / "sealed.bin" if durable else None)
+    try:
+        blob = sealed.path.read_bytes()
+        assert (sealed.size, sealed.hash) == (len(blob), envelope.blob_hash(blob))
+        assert envelope.decrypt_bytes(key, blob) == plaintext
+        assert sealed.path.stat().st_mode & 0o077 == 0
+    finally:
+        sealed.path.unlink()
+
+
+async def test_a_cancelled_seal_stops_reading_the_source_and_leaves_no_file(tmp_path: Path) -> None:
+    class Slow(io.RawIOBase):
+        """A source that gives 64 KiB a read, slowly, and counts the reads."""
+        reads = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            Slow.reads += 1
+            time.sleep(0.005)
+            buffer[:len(buffer)] = b"s" * len(buffer)
+            return len(buffer)
+
+    client = Client("http://127.0.0.1:9")
+    sealing = asyncio.create_task(client._seal_file(envelope.new_content_key(), io.BufferedReader(Slow()),
+                                                    into=tmp_path / "sealed.bin"))
+    while Slow.reads < 20:
+        await asyncio.sleep(0.01)
+    sealing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sealing
+    reads = Slow.reads
+    await asyncio.sleep(0.2)
+    assert Slow.reads == reads  # nothing reads the caller's file once the call has returned
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "blob-hash"]

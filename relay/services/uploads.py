@@ -73,7 +73,8 @@ async def owned(ctx: Context, who: Principal, upload_id: str) -> dict[str, Any]:
     if row is None or row["person_id"] != who.person_id or row["device_id"] != who.device_id:
         raise NotFound()
     if parse(row["expires_at"]) <= ctx.clock.now():
-        await _drop(ctx, upload_id)
+        if not ctx.blobs.upload_busy(upload_id):  # else the PATCH under way fails and it goes later
+            await _drop(ctx, upload_id)
         raise UploadExpired()
     return row
 
@@ -123,7 +124,11 @@ async def forget(ctx: Context, upload_id: str) -> None:
 
 
 async def reclaim_expired(ctx: Context) -> int:
-    gone = await uploads.expired(ctx.db, ctx.now_iso())
+    """Drop expired uploads, except one a PATCH is writing to right now (a PATCH that began
+    before the expiry): its file is not pulled from under it, and it goes at the next sweep
+    unless that PATCH renewed it."""
+    gone = [upload_id for upload_id in await uploads.expired(ctx.db, ctx.now_iso())
+            if not ctx.blobs.upload_busy(upload_id)]
     for upload_id in gone:
         await _drop(ctx, upload_id)
     return len(gone)
