@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nacl.hashlib
-
 from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
-from .hashing import HashBehind, write_all
+from .hashing import HashBehind, blake2b_256, write_all
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -169,7 +167,7 @@ class BlobStore:
         else:  # the running hash was lost (a restart) or set aside: read the file once more
 
             def digest() -> tuple[int, str]:
-                hasher = nacl.hashlib.blake2b(digest_size=32)
+                hasher = blake2b_256()
                 total = 0
                 with open(path, "rb") as src:
                     while chunk := src.read(1 << 20):  # libsodium releases the GIL
@@ -210,7 +208,7 @@ class BlobStore:
 
     def start_upload(self, upload_id: str) -> None:
         """A new upload: its content hash starts empty, to be fed as the bytes arrive."""
-        self._running[upload_id] = (0, nacl.hashlib.blake2b(digest_size=32))
+        self._running[upload_id] = (0, blake2b_256())
 
     @staticmethod
     def new_id() -> str:
@@ -241,7 +239,7 @@ class BlobStore:
         blob_id = self.new_id()
         final = self.path(blob_id)
         tmp = self._tmp / f"{blob_id}.part"
-        hasher = nacl.hashlib.blake2b(digest_size=32)
+        hasher = blake2b_256()
 
         def too_large(total: int) -> None:
             if total > max_size:
