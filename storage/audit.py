@@ -131,6 +131,18 @@ class Verification:
     first_seq: int = 1  # after pruning, the chain starts later, at the anchor
 
 
+def _broken_link(row: Any, entry: dict[str, Any], prev: str, expected_seq: int, count: int) -> Verification | None:
+    """What is wrong with ``row`` as the entry after ``prev`` at ``expected_seq``, if anything:
+    the one check shared by the database's chain and an exported copy."""
+    if row["seq"] != expected_seq:
+        return Verification(False, count, prev, "an entry is missing or out of order", row["seq"])
+    if row["prev_hash"] != prev:
+        return Verification(False, count, prev, "an entry does not link to the one before", row["seq"])
+    if entry_hash(prev, entry) != row["hash"]:
+        return Verification(False, count, prev, "an entry was altered", row["seq"])
+    return None
+
+
 async def verify(db: Database, *, expect_head: str | None = None) -> Verification:
     """Walk the chain from the start; report the first entry that does not link."""
 
@@ -142,13 +154,8 @@ async def verify(db: Database, *, expect_head: str | None = None) -> Verificatio
         named = None  # the anchor the newest pruning entry names
         async with conn.execute(f"SELECT {', '.join(FIELDS)}, prev_hash, hash FROM audit_log ORDER BY seq") as cur:
             async for row in cur:
-                entry = {k: row[k] for k in FIELDS}
-                if row["seq"] != expected_seq:
-                    return Verification(False, count, prev, "an entry is missing or out of order", row["seq"])
-                if row["prev_hash"] != prev:
-                    return Verification(False, count, prev, "an entry does not link to the one before", row["seq"])
-                if entry_hash(prev, entry) != row["hash"]:
-                    return Verification(False, count, prev, "an entry was altered", row["seq"])
+                if broken := _broken_link(row, {k: row[k] for k in FIELDS}, prev, expected_seq, count):
+                    return broken
                 prev, count, expected_seq = row["hash"], count + 1, expected_seq + 1
                 if row["action"] == "audit.pruned":
                     named = row["subject"]
@@ -181,12 +188,8 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, expect_head: str | None = Non
             start = str(prev)
             if not isinstance(first, int) or first < 1 or (first == 1 and prev != GENESIS):
                 return Verification(False, 0, str(prev), "the first entry does not start the chain", None)
-        if row["seq"] != expected_seq:
-            return Verification(False, count, prev, "an entry is missing or out of order", row["seq"])
-        if row["prev_hash"] != prev:
-            return Verification(False, count, prev, "an entry does not link to the one before", row["seq"])
-        if entry_hash(prev, entry) != row["hash"]:
-            return Verification(False, count, prev, "an entry was altered", row["seq"])
+        if broken := _broken_link(row, entry, prev, expected_seq, count):
+            return broken
         prev, count, expected_seq = row["hash"], count + 1, row["seq"] + 1
         head_seen = head_seen or prev == expect_head
         if row["action"] == "audit.pruned":
