@@ -26,8 +26,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.demo import local_relay  # noqa: E402
-from relay.scenario import TEST_KDF, build_world  # noqa: E402
+from relay.client.demo import local_relay  # noqa: E402
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import build_world  # noqa: E402
 
 LETTER = ("I have thought about what happened every day since. " * 40).encode()  # ~2 KiB
 

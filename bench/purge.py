@@ -37,9 +37,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.client import Client  # noqa: E402
-from relay.demo import local_relay  # noqa: E402
-from relay.scenario import TEST_KDF, World, build_world  # noqa: E402
+from relay.client.demo import local_relay  # noqa: E402
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import World, build_world  # noqa: E402
+from relay.client.sdk import Client  # noqa: E402
 from storage.clock import iso  # noqa: E402
 
 TERMINALS, MEDIATORS = 2, 2

@@ -27,9 +27,9 @@ import aiosqlite
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from relay.clock import SystemClock  # noqa: E402
-from relay.context import Context  # noqa: E402
-from relay.services import screening  # noqa: E402
-from relay.settings import Settings  # noqa: E402
+from relay.server.context import Context  # noqa: E402
+from relay.server.services import screening  # noqa: E402
+from relay.server.settings import Settings  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
 from storage.db import Database  # noqa: E402
 

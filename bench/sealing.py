@@ -36,7 +36,7 @@ from nacl import bindings as b
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from relay import envelope  # noqa: E402
-from relay.client import Client  # noqa: E402
+from relay.client.sdk import Client  # noqa: E402
 
 CHUNK = 64 * 1024
 

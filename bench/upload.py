@@ -41,8 +41,9 @@ import nacl.hashlib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.demo import local_relay  # noqa: E402
-from relay.scenario import TEST_KDF, build_world  # noqa: E402
+from relay.client.demo import local_relay  # noqa: E402
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import build_world  # noqa: E402
 
 BARE = """
 import itertools, os, sys

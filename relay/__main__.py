@@ -1,3 +1,3 @@
-from relay.cli import main
+from relay.client.cli import main
 
 raise SystemExit(main())

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from relay.app import create_app
-from relay.client import Client
-from relay.scenario import TEST_KDF, World, build_world
-from relay.settings import Settings
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import World, build_world
+from relay.client.sdk import Client
+from relay.server.app import create_app
+from relay.server.settings import Settings
 
 
 class MovableClock:

@@ -32,14 +32,16 @@ from aiohttp.test_utils import TestServer
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
-from relay import envelope, i18n, ids, passphrase
-from relay.app import create_app
-from relay.client import Client, ProblemError
+from relay import envelope, i18n, ids
+from relay.client import passphrase
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import Someone, World, build_world
+from relay.client.sdk import Client, ProblemError
 from relay.clock import stamp
 from relay.envelope import Domain, Identity
-from relay.routes import ROUTES
-from relay.scenario import TEST_KDF, Someone, World, build_world
-from relay.settings import Settings
+from relay.server.app import create_app
+from relay.server.routes import ROUTES
+from relay.server.settings import Settings
 
 from .conftest import MovableClock
 from .media_fixtures import encode

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from relay import envelope, ids
-from relay.client import Client, ProblemError
+from relay.client.scenario import World
+from relay.client.sdk import Client, ProblemError
 from relay.clock import stamp
-from relay.scenario import World
 
 from .conftest import Relay
 

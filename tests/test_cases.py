@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from relay.client import ProblemError
-from relay.scenario import World
+from relay.client.scenario import World
+from relay.client.sdk import ProblemError
 
 from .conftest import close, everyone
 

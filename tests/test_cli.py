@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.demo import local_relay
+from relay.client.demo import local_relay
 
 PASSPHRASE_LINE = re.compile(r"^\s{4}([a-z]+(?:-[a-z]+){5})\s*$", re.MULTILINE)
 

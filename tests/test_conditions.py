@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from relay.client import ProblemError
+from relay.client.scenario import World
+from relay.client.sdk import ProblemError
 from relay.clock import stamp
-from relay.scenario import World
 
 from .conftest import Relay, close, everyone
 

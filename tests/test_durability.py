@@ -11,8 +11,9 @@ from pathlib import Path
 import aiohttp
 
 from relay import envelope, ids
-from relay.demo import local_relay
-from relay.scenario import TEST_KDF, World, build_world
+from relay.client.demo import local_relay
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import World, build_world
 
 
 def kill_9(process: asyncio.subprocess.Process) -> None:

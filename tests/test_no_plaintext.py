@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from relay import envelope
-from relay.scenario import World
+from relay.client.scenario import World
 
 from .conftest import Relay
 

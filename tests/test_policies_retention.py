@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.retention import CaseRetention, ItemRetention, Schedule, expired, item_verdict
-from relay.retention_config import ScheduleError, load
+from relay.server.retention_config import ScheduleError, load
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from relay.client import Client, InsecureTransport, ProblemError, VerificationError
+from relay.client.scenario import World
+from relay.client.sdk import Client, InsecureTransport, ProblemError, VerificationError
 from relay.clock import stamp
 from relay.envelope import Identity
-from relay.scenario import World
 from storage.blobs import BlobStore
 from storage.db import Database
 

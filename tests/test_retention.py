@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from relay.app import create_app
-from relay.client import ProblemError
-from relay.context import CONTEXT, Context
-from relay.scenario import TEST_KDF, World, build_world
-from relay.services import retention
-from relay.settings import Settings
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import World, build_world
+from relay.client.sdk import ProblemError
+from relay.server.app import create_app
+from relay.server.context import CONTEXT, Context
+from relay.server.services import retention
+from relay.server.settings import Settings
 from storage import audit
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -446,7 +447,7 @@ async def test_relay_purge_lists_with_dry_run_then_purges(relay: Relay, world: W
     assert "0 élément(s) seraient purgés" in fr.stderr
     # Without --retention, `relay purge` applies the schedule the relay itself started with.
     from policies.retention import Schedule
-    from relay import retention_config
+    from relay.server import retention_config
     from storage import retention as stored
     await stored.record_schedule(ctx_of(relay).db, schedule=retention_config.to_json(Schedule(review_wait=3 * DAY, grace=0 * DAY)),
                                  now="2026-01-01T00:00:00.000000Z")

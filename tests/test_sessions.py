@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 
 from relay import envelope
-from relay.client import Client, ProblemError
+from relay.client.scenario import World
+from relay.client.sdk import Client, ProblemError
 from relay.envelope import Identity
-from relay.scenario import World
 
 from .conftest import Relay
 
@@ -185,7 +185,7 @@ async def test_key_bundle_fetches_are_rate_limited_and_audited(relay: Relay, wor
 
 
 async def test_the_first_enrollment_code_works_once(relay: Relay, world: World) -> None:
-    from relay.client import bootstrap
+    from relay.client.sdk import bootstrap
 
     with pytest.raises(ProblemError) as again:
         await bootstrap(relay.url, relay.codes[0], Identity.generate(), label="x", device_label="y")
@@ -200,7 +200,7 @@ async def test_directory_entries_verify_to_the_trust_root(world: World) -> None:
         pinned_elsewhere = Client(world.url, world.victim.device_token, trust_root=envelope.b64e(bytes(32)))
         async with pinned_elsewhere:
             await pinned_elsewhere.login(world.victim.person_id, world.victim.identity)
-            from relay.client import VerificationError
+            from relay.client.sdk import VerificationError
 
             with pytest.raises(VerificationError):
                 await pinned_elsewhere.person(world.mediator.person_id)

@@ -18,10 +18,11 @@ import aiohttp
 import pytest
 
 from relay import envelope, ids
-from relay.client import Client, ProblemError
+from relay.client.demo import local_relay
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import World, build_world
+from relay.client.sdk import Client, ProblemError
 from relay.clock import stamp
-from relay.demo import local_relay
-from relay.scenario import TEST_KDF, World, build_world
 
 from .conftest import Relay
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from media import MediaError
-from relay.client import ProblemError, Sealed
-from relay.scenario import World
+from relay.client.scenario import World
+from relay.client.sdk import ProblemError, Sealed
 
 from .conftest import Relay, close, everyone
 from .media_fixtures import SENSITIVE, Clips, ffprobe_json
@@ -107,7 +107,7 @@ async def test_a_terminal_can_resume_or_seek_with_range_requests(world: World) -
 
 async def test_the_client_checks_the_announced_limits_before_sending_anything(relay: Relay, world: World,
                                                                              tmp_path: Path) -> None:
-    from relay.client import OverLimit
+    from relay.client.sdk import OverLimit
 
     victim = await world.session(world.victim)
     try:
@@ -145,8 +145,8 @@ async def test_a_mediators_own_video_is_sanitized_too(world: World, tmp_path: Pa
 
 async def test_the_queue_shows_a_sealed_poster_frame_that_only_key_holders_can_open(
         relay: Relay, world: World, tmp_path: Path) -> None:
-    from relay.context import CONTEXT
-    from relay.services import retention
+    from relay.server.context import CONTEXT
+    from relay.server.services import retention
 
     clips = Clips(tmp_path)
     coordinator, victim, mediator, offender = await everyone(world)

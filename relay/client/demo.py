@@ -1,0 +1,255 @@
+"""``relay demo``: one whole exchange, step by step, through the same client code people run.
+
+It starts a real relay process on loopback (or uses ``--url``), then acts in turn as the
+coordinator, the victim, the mediator, the offender at an institutional terminal, and checks
+what each one should and should not see. It exits non-zero if any step fails, and in
+particular if the recipient could list or fetch the letter before the mediator released it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import re
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import media
+from relay.client.kdf import PRODUCTION_KDF
+from relay.client.scenario import build_world
+from relay.client.sdk import Client, ProblemError
+
+BUILT_IN_LETTER = """To the person who broke into our home,
+
+I am writing because the mediator told me you asked whether I would be willing to.
+Since that night I check the locks three times before I sleep. My daughter still asks
+whether you will come back. We moved to Lakeview Crescent last spring, hoping it would help.
+
+I want you to know what it changed for us. I am not ready to forgive, and no one has
+asked me to. But I would like to know why our house, and whether you think about it.
+
+- A.
+"""
+# The mediator redacts the line that would tell the offender where the family lives now.
+REDACT = ("We moved to Lakeview Crescent last spring, hoping it would help.",
+          "[Removed by the mediator: location.]")
+CODE_PATTERN = re.compile(r"\b(bst_[0-9a-f]{16}\.[A-Za-z0-9_-]+)")
+
+
+class DemoFailure(Exception):
+    """A step did not do what it must."""
+
+
+def step(number: int | str, text: str) -> None:
+    print(f"\n[{number}] {text}", flush=True)
+
+
+def detail(text: str) -> None:
+    print(f"    {text}", flush=True)
+
+
+@dataclass
+class RunningRelay:
+    url: str
+    code: str | None  # None when the data directory already had a coordinator
+    process: asyncio.subprocess.Process
+
+
+@asynccontextmanager
+async def local_relay(data_dir: Path, port: int | None = None, *, serve_args: tuple[str, ...] = ()
+                      ) -> AsyncIterator[RunningRelay]:
+    """Start ``relay serve`` as a child process on a free loopback port, and stop it after."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "relay", "serve", "--data-dir", str(data_dir), "--port", str(port), *serve_args,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    code = None
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                line = (await process.stderr.readline()).decode("utf-8", "replace")
+                if not line:
+                    raise DemoFailure("the relay stopped during start-up")
+                if match := CODE_PATTERN.search(line):
+                    code = match.group(1)
+                if "Running on" in line:
+                    break
+        drain = asyncio.create_task(_drain(process.stderr))
+        yield RunningRelay(f"http://127.0.0.1:{port}", code, process)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+        if "drain" in locals():
+            drain.cancel()
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        if args.url:
+            if not args.code:
+                raise DemoFailure("--url needs --code, the enrollment code that relay printed at its first start")
+            await exchange(args.url, args.code, args, None)
+        else:
+            keep = args.data_dir is not None
+            data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="relay-demo-")) / "data").resolve()
+            step(0, f"Starting a relay on loopback with its data in {data_dir}")
+            try:
+                async with local_relay(data_dir) as running:
+                    detail(f"relay listening at {running.url}")
+                    if running.code is None:
+                        raise DemoFailure(f"{data_dir} already has a coordinator; give an empty --data-dir")
+                    await exchange(running.url, running.code, args, data_dir)
+                await check_audit(data_dir)
+            finally:
+                if not keep:
+                    shutil.rmtree(data_dir.parent, ignore_errors=True)
+    except (DemoFailure, ProblemError) as exc:
+        print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
+        return 1
+    print("\nThe whole exchange worked. / L'échange complet a fonctionné.")
+    return 0
+
+
+async def exchange(url: str, code: str, args: argparse.Namespace, data_dir: Path | None) -> None:
+    letter = args.letter.read_bytes() if args.letter else BUILT_IN_LETTER.encode("utf-8")
+    step(1, "The coordinator (national unit) sets up the case")
+    world = await build_world(url, code, kdf=PRODUCTION_KDF, say=detail)
+
+    step(2, "The victim seals a letter on their own device and sends it to the offender")
+    victim = await world.session(world.victim)
+    sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(letter))
+    detail(f"item {sent['id']}: {sent['status']['en']} / {sent['status']['fr']}")
+    detail("the content key is sealed to the mediator and the victim only, not to the offender")
+
+    step(3, "At the institution's terminal, the offender unlocks their key and checks the inbox: nothing yet")
+    offender = await world.session(world.offender, on_terminal=True)
+    if await offender.call("GET", "/v1/inbox"):
+        raise DemoFailure("the recipient could list the letter before its release")
+    try:
+        await offender.call("GET", f"/v1/items/{sent['id']}/delivery")
+        raise DemoFailure("the recipient could fetch the letter before its release")
+    except ProblemError as refused:
+        detail(f"inbox empty; asking for the item directly gets {refused.status} ({refused.type})")
+
+    step(4, "The mediator opens the letter at the desk, verifies the victim's signature, and reviews it")
+    mediator = await world.session(world.mediator)
+    queue = await mediator.call("GET", "/v1/review/queue")
+    detail(f"review queue: {[(q['id'], str(q['age_seconds']) + 's') for q in queue]}")
+    original = io.BytesIO()
+    await mediator.open_item(sent["id"], original)
+    text = original.getvalue().decode("utf-8", "replace")
+    if args.letter is None and REDACT[0] in text:
+        rendition = text.replace(*REDACT).encode("utf-8")
+        detail("the letter names where the family lives now: the mediator redacts that line")
+    else:
+        rendition = original.getvalue()
+        detail("the mediator releases the letter as written")
+    await mediator.release(sent["id"], rendition=io.BytesIO(rendition))
+    detail("released: re-encrypted under a fresh key, sealed to the offender, release signed by the mediator")
+
+    step(5, "The offender fetches it at the terminal: release signature and hashes verified, decrypted in memory")
+    inbox = await offender.call("GET", "/v1/inbox")
+    if [i["id"] for i in inbox] != [sent["id"]]:
+        raise DemoFailure("the released letter is not in the recipient's inbox")
+    received = io.BytesIO()
+    await offender.fetch(sent["id"], received)
+    if received.getvalue() != rendition:
+        raise DemoFailure("the recipient did not receive exactly the released rendition")
+    print("\n" + "\n".join("    | " + line for line in received.getvalue().decode("utf-8", "replace").splitlines()))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{sent['id']}.txt").write_bytes(received.getvalue())
+        detail(f"what the recipient received is in {args.out / (sent['id'] + '.txt')}")
+
+    step(6, "The victim sees that the letter was opened")
+    mine = (await victim.call("GET", "/v1/items/sent"))[0]
+    detail(f"{mine['status']['en']} / {mine['status']['fr']} — first opened {mine['first_opened_at']}")
+    if mine["state"] != "delivered":
+        raise DemoFailure("the sender does not see the delivery")
+
+    if args.video:
+        await video_exchange(args, world_case=world.case_id, offender_id=world.offender.person_id, victim=victim,
+                             mediator=mediator, offender=offender)
+
+    for client in (victim, offender, mediator):
+        await client.close()
+
+    if data_dir is not None:
+        step(7, "The relay never held the letter in plaintext")
+        needle = max(letter.splitlines(), key=len)
+        for path in data_dir.rglob("*"):
+            if path.is_file() and needle in path.read_bytes():
+                raise DemoFailure(f"plaintext found in {path}")
+        detail(f"no file under {data_dir} contains the letter's text")
+
+
+async def video_exchange(args: argparse.Namespace, *, world_case: str, offender_id: str, victim: Client,
+                         mediator: Client, offender: Client) -> None:
+    step("6.1", f"The victim seals a video message ({args.video.name}) and uploads it resumably")
+    with open(args.video, "rb") as src:
+        sent = await victim.send(case_id=world_case, recipient=offender_id, src=src, kind="video",
+                                 content_type="video/mp4", resumable=True,
+                                 progress=lambda done, total: None)
+    detail(f"item {sent['id']}: {sent['status']['en']}")
+    step("6.2", "The mediator watches it at the desk, then sanitizes it: re-encoded to H.264/AAC at most 720p,"
+            " every tag (location, device, creation time), chapter and extra track stripped")
+    last = [0.0]
+
+    def report(done: float, total: float) -> None:
+        if done > last[0] and (done - last[0] >= max(total / 4, 0.5) or done >= total):
+            last[0] = done
+            detail(f"sanitizing: {done:5.1f} of {total:.1f} s")
+
+    await mediator.release(sent["id"], transcode_progress=report)
+    detail("released: only the sanitized rendition is sealed to the offender; the original stays the record")
+    step("6.3", "The terminal fetches and verifies the video, streaming it to a file")
+    with tempfile.TemporaryDirectory() as scratch:
+        received = Path(scratch) / "video.mp4"
+        with open(received, "wb") as out:
+            view = await offender.fetch(sent["id"], out)
+        if view["content_type"] != "video/mp4":
+            raise DemoFailure("the delivered video is not the sanitized MP4 rendition")
+        info = await media.probe(received)
+        try:  # the desk's own rendition check, run again on what the recipient got
+            media.check_rendition(info, source=await media.probe(args.video))
+        except media.MediaError as exc:
+            raise DemoFailure(f"the delivered video is not a clean rendition: {exc}") from None
+        detail(f"delivered: {info.video.width}x{info.video.height} H.264/AAC MP4, {received.stat().st_size} bytes,"
+               " no location or device tags")
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(received, args.out / f"{sent['id']}.mp4")
+            detail(f"the delivered rendition is in {args.out / (sent['id'] + '.mp4')}")
+
+
+async def check_audit(data_dir: Path) -> None:
+    from storage import audit
+    from storage.db import Database
+
+    step(8, "The audit chain records what happened, never what was said, and verifies")
+    db = await Database.open(data_dir / "relay.sqlite3", readers=1)
+    try:
+        result = await audit.verify(db)
+        actions = [e["action"] for e in await audit.entries(db)]
+    finally:
+        await db.close()
+    if not result.ok:
+        raise DemoFailure(f"audit chain broken: {result.problem}")
+    detail(f"{result.entries} entries, head {result.head[:16]}…; actions: {', '.join(dict.fromkeys(actions))}")

@@ -1,0 +1,1 @@
+"""What runs on the relay host. Holds no private key and imports nothing that decrypts."""

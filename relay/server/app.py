@@ -1,0 +1,96 @@
+"""The application factory: ``create_app(settings) -> web.Application``.
+
+Resources live in ``cleanup_ctx`` (set up, ``yield``, tear down): the database (migrations
+applied, or the relay refuses to start), the blob store (temp files of interrupted uploads
+swept) and the retention worker (a periodic purge). On first start with nobody enrolled, a
+single-use enrollment code for the first coordinator is printed once to the console (not to
+the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from policies.retention import Schedule
+from relay.clock import Clock, SystemClock
+from relay.server import retention_config
+from relay.server.context import CLOCK, CONTEXT, SETTINGS, Context
+from relay.server.problems import problem_middleware, security_headers
+from relay.server.routes import add_routes
+from relay.server.services import accounts, retention, uploads
+from relay.server.settings import Settings
+from storage import items
+from storage import retention as retention_rows
+from storage import uploads as upload_rows
+from storage.blobs import BlobStore
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_PRINTER = web.AppKey("bootstrap_printer", Callable[[str], None])
+SCHEDULE = web.AppKey("retention_schedule", Schedule)
+
+
+def _print_bootstrap(code: str) -> None:
+    print(
+        "\nNo coordinator is enrolled yet. / Aucun coordonnateur n'est encore inscrit.\n"
+        f"First coordinator's enrollment code (single use, shown once):\n\n    {code}\n\n"
+        "On the coordinator's own computer run / Sur l'ordinateur du coordonnateur, exécutez :\n"
+        "    relay coordinator init --url URL --profile ~/.relay/coordinator --code CODE\n",
+        file=sys.stderr, flush=True,
+    )
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[SCHEDULE] = retention_config.load(settings.retention_file)  # a bad file stops the start here
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.stat(settings.data_dir).st_mode & 0o077:
+        # Refuse to run with a data directory others can read (SecureDrop's habit).
+        raise RuntimeError(f"{settings.data_dir} is readable by other users; chmod 700 it")
+    db = await Database.open(settings.database_path)
+    blobs = BlobStore(settings.blob_dir)
+    swept = blobs.sweep_temp()
+    orphans = blobs.sweep_unreferenced(await items.referenced_blobs(db), older_than=3600)
+    if swept or orphans:
+        log.info("removed %d unfinished upload(s) and %d unreferenced blob(s) left by an earlier stop",
+                 swept, orphans)
+    ctx = Context(settings=settings, db=db, blobs=blobs, clock=app[CLOCK], schedule=app[SCHEDULE])
+    await retention_rows.record_schedule(db, schedule=retention_config.to_json(ctx.schedule), now=ctx.now_iso())
+    app[CONTEXT] = ctx
+    blobs.sweep_uploads(await upload_rows.all_ids(db))
+    reclaimed = await uploads.reclaim_expired(ctx)  # abandoned while the relay was down, too
+    if reclaimed:
+        log.info("reclaimed %d expired upload(s)", reclaimed)
+    code = await accounts.ensure_bootstrap_code(ctx)
+    if code:
+        app[BOOTSTRAP_PRINTER](code)
+    purger = (asyncio.create_task(retention.worker(ctx), name="retention")
+              if settings.purge_interval_seconds > 0 else None)
+    try:
+        yield
+    finally:
+        if purger is not None:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+        await db.close()
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               bootstrap_printer: Callable[[str], None] = _print_bootstrap) -> web.Application:
+    app = web.Application(middlewares=[security_headers, problem_middleware],
+                          client_max_size=settings.max_json_bytes)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[BOOTSTRAP_PRINTER] = bootstrap_printer
+    app.cleanup_ctx.append(_resources)
+    add_routes(app)
+    return app

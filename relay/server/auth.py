@@ -1,0 +1,61 @@
+"""Route guards: which device kinds and which roles may call a handler.
+
+Every handler is wrapped by :func:`guard`; a handler without one cannot be registered (see
+``relay.routes``), so no endpoint is open by accident. The device token travels in
+``X-Relay-Device``; the session token in ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from functools import wraps
+
+from aiohttp import web
+
+from relay.server.context import CONTEXT
+from relay.server.errors import Forbidden, SessionRequired
+from relay.server.principal import Principal
+from relay.server.services import sessions
+from relay.wire import DEVICE_HEADER
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def guard(
+    *, devices: Collection[str] | None = None, roles: Collection[str] | None = None, session: bool = True
+) -> Callable[[Handler], Handler]:
+    """Require an approved device (of ``devices`` kinds) and, if ``session``, a person in ``roles``."""
+
+    def wrap(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            ctx = request.app[CONTEXT]
+            device = await sessions.authenticate_device(ctx, request.headers.get(DEVICE_HEADER))
+            if devices is not None and device["kind"] not in devices:
+                raise Forbidden()
+            principal = Principal(device=device)
+            if session:
+                scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    raise SessionRequired()
+                principal = await sessions.resume_session(ctx, device, token)
+                if roles is not None and principal.role not in roles:
+                    raise Forbidden()
+            request[PRINCIPAL] = principal
+            return await handler(request)
+
+        guarded.__relay_guarded__ = True  # type: ignore[attr-defined]
+        return guarded
+
+    return wrap
+
+
+def public(handler: Handler) -> Handler:
+    """Mark a handler that needs no device (health check, first enrollment)."""
+    handler.__relay_guarded__ = True  # type: ignore[attr-defined]
+    return handler
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request[PRINCIPAL]

@@ -1,0 +1,130 @@
+"""Approved devices and sessions: who may act through which device.
+
+A person acts only through an approved device *and* a session won by signing a fresh,
+single-use server challenge with their own Ed25519 key on that device. Sessions are short,
+expire when idle, and end at sign-out, at revocation of the device or the person, and when the
+device may no longer serve the person (a terminal whose institution no longer holds their case).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from relay import ids
+from relay.envelope import documents
+from relay.server import tokens
+from relay.server.context import Context
+from relay.server.errors import LoginRefused, SessionRequired, Unauthenticated
+from relay.server.principal import Principal
+from storage import accounts, cases
+from storage.clock import iso, parse
+from storage.rows import Actor
+
+# Which enrolled role each kind of device serves. Terminals serve participants whose case is
+# at the terminal's institution; every other device serves the one person it is bound to.
+SERVES = {
+    "coordinator_console": "coordinator",
+    "mediator_desk": "mediator",
+    "participant_device": "participant",
+    "terminal": "participant",
+}
+_TOUCH_EVERY = timedelta(seconds=30)
+
+
+async def authenticate_device(ctx: Context, token: str | None) -> dict[str, Any]:
+    """The approved, unrevoked device this token belongs to, or Unauthenticated."""
+    parts = tokens.split(token) if token else None
+    device = await accounts.get_device_with_hash(ctx.db, parts[0]) if parts else None
+    if parts is None or device is None or not tokens.matches(parts[1], device["token_hash"]):
+        # Same answer for unknown, malformed and wrong: nothing to learn by probing.
+        raise Unauthenticated()
+    if device["status"] != "active":
+        await accounts.record_security_event(
+            ctx.db, action="device.refused", now=ctx.now_iso(),
+            actor=Actor(person=None, device=device["id"]), code="revoked")
+        raise Unauthenticated()
+    device.pop("token_hash")
+    return device
+
+
+async def may_serve(ctx: Context, device: dict[str, Any], person: dict[str, Any]) -> bool:
+    if person["status"] != "active" or SERVES.get(device["kind"]) != person["role"]:
+        return False
+    if device["kind"] == "terminal":
+        return device["institution_id"] in await cases.institutions_of_person(ctx.db, person["id"])
+    return bool(device["person_id"] == person["id"])
+
+
+async def issue_challenge(ctx: Context, device: dict[str, Any], person_id: str) -> dict[str, Any]:
+    person = await accounts.get_person(ctx.db, person_id) if ids.valid("person", person_id) else None
+    if person is None or not await may_serve(ctx, device, person):
+        await accounts.record_security_event(
+            ctx.db, action="login.refused", now=ctx.now_iso(),
+            actor=Actor(person=None, device=device["id"]), code="device-may-not-serve")
+        raise LoginRefused()
+    now = ctx.clock.now()
+    row = {
+        "id": ids.new("challenge"),
+        "device_id": device["id"],
+        "person_id": person_id,
+        "nonce": documents.b64e(secrets.token_bytes(32)),
+        "created_at": iso(now),
+        "expires_at": iso(now + timedelta(seconds=ctx.settings.challenge_seconds)),
+    }
+    await accounts.create_challenge(ctx.db, row)
+    return {"challenge_id": row["id"], "challenge": row["nonce"], "expires_at": row["expires_at"]}
+
+
+async def open_session(ctx: Context, device: dict[str, Any], challenge_id: str, signature: str) -> dict[str, Any]:
+    now = ctx.clock.now()
+    challenge = await accounts.consume_challenge(
+        ctx.db, challenge_id=challenge_id, device_id=device["id"], now=iso(now))
+    person = await accounts.get_person(ctx.db, challenge["person_id"]) if challenge else None
+    actor = Actor(person=challenge["person_id"] if challenge else None, device=device["id"])
+    try:
+        if challenge is None or person is None or not await may_serve(ctx, device, person):
+            raise documents.EnvelopeError()
+        statement = documents.login_statement(
+            challenge=challenge["nonce"], device_id=device["id"], person_id=person["id"])
+        documents.verify(documents.Domain.LOGIN, statement, signature, documents.b64d(person["sign_pk"]))
+    except (documents.EnvelopeError, ValueError):
+        await accounts.record_security_event(ctx.db, action="login.failed", now=iso(now), actor=actor)
+        raise LoginRefused() from None
+    assert person is not None
+    lifetime = (ctx.settings.terminal_session_max_seconds if device["kind"] == "terminal"
+                else ctx.settings.session_max_seconds)
+    session_id = ids.new("session")
+    token, secret_hash = tokens.issue(session_id)
+    expires = iso(now + timedelta(seconds=lifetime))
+    await accounts.create_session(ctx.db, {
+        "id": session_id, "device_id": device["id"], "person_id": person["id"], "secret_hash": secret_hash,
+        "created_at": iso(now), "last_seen_at": iso(now), "expires_at": expires,
+    }, actor=actor)
+    return {"session_token": token, "expires_at": expires, "idle_seconds": ctx.settings.session_idle_seconds,
+            "person_id": person["id"], "role": person["role"]}
+
+
+async def resume_session(ctx: Context, device: dict[str, Any], token: str) -> Principal:
+    """The principal for a session token presented with this device, or SessionRequired."""
+    parts = tokens.split(token)
+    session = await accounts.get_session(ctx.db, parts[0]) if parts else None
+    if parts is None or session is None or not tokens.matches(parts[1], session["secret_hash"]):
+        raise SessionRequired()
+    now = ctx.clock.now()
+    idle_limit = parse(session["last_seen_at"]) + timedelta(seconds=ctx.settings.session_idle_seconds)
+    if (session["device_id"] != device["id"] or session["ended_at"] is not None
+            or now >= parse(session["expires_at"]) or now >= idle_limit):
+        raise SessionRequired()
+    person = await accounts.get_person(ctx.db, session["person_id"])
+    if person is None or not await may_serve(ctx, device, person):
+        raise SessionRequired()
+    if now - parse(session["last_seen_at"]) >= _TOUCH_EVERY:
+        await accounts.touch_session(ctx.db, session["id"], iso(now))
+    return Principal(device=device, person=person, session_id=session["id"])
+
+
+async def end_session(ctx: Context, principal: Principal) -> None:
+    assert principal.session_id is not None
+    await accounts.end_session(ctx.db, principal.session_id, now=ctx.now_iso(), actor=principal.actor)
