@@ -11,3 +11,17 @@ from typing import Final
 DEVICE_HEADER: Final = "X-Relay-Device"  # the approved device's token; the session rides in Authorization
 MAX_POSTER_BYTES: Final = 128 * 1024  # a sealed 320x180 JPEG poster frame is a few tens of KiB
 RESUMABLE_ABOVE: Final = 8 * 1024 * 1024  # clients send larger sealed content with tus, in resumable chunks
+
+# Why a mediator withholds an item: a fixed list, so no free text ever enters the audit chain.
+# Each code's words for people are in the gettext catalogs (relay/client/web/render.py).
+WITHHOLD_REASONS: Final = (
+    "not-ready",
+    "safety-concern",
+    "harmful-content",
+    "identifying-information",
+    "condition-in-force",
+    "participant-withdrew",
+    "other-mediator-judgement",
+)
+# Why a mediator pauses their case (the program's ongoing safety assessment).
+PAUSE_REASONS: Final = ("safety-assessment", "participant-wellbeing", "participant-request", "other-mediator-judgement")
