@@ -694,6 +694,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path)
     p.add_argument("--posters", type=Path, help="with queue: write each video's poster frame here as ITEM.jpg")
     p.set_defaults(run=cmd_review)
+    from relay.client.web.command import register as register_web
+
+    register_web(sub)
     return top
 
 
