@@ -111,7 +111,7 @@ async def unlock(request: web.Request) -> web.StreamResponse:
         message = (_("That code and passphrase do not open a key here. Check both and try again.")
                    if state.config.kind == "kiosk" else
                    _("That passphrase does not open your key. Check it and try again."))
-        return page(request, "unlock.html", context(request, error=message), status=401)
+        return page(request, "unlock.html", context(request, error=message, notice=None), status=401)
     raise web.HTTPSeeOther("/")
 
 
