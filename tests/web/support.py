@@ -96,7 +96,7 @@ async def wait_job(page: Page, selector: str = ".job[data-job]", timeout_s: floa
     raise TimeoutError(f"{selector} did not finish in {timeout_s} s")
 
 
-async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 120) -> str:
+async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 60) -> str:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
         with contextlib.suppress(PlaywrightError):
@@ -104,4 +104,5 @@ async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 120
             if text in found:
                 return found
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"{selector} never showed {text!r}")
+    shown = await page.inner_text("body")
+    raise TimeoutError(f"{selector} never showed {text!r}; the page shows: {shown[:600]!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -53,7 +54,7 @@ class Transfer(BaseClient):
                         src.seek(offset)
                         data = src.read(min(chunk_size, size - offset))
                         digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-                        answer = await self._raw("PATCH", f"/v1/uploads/{upload_id}", data=data, headers={
+                        answer = await self._raw("PATCH", f"/v1/uploads/{upload_id}", data=io.BytesIO(data), headers={
                             **tus, "Upload-Offset": str(offset), "Upload-Checksum": f"sha256 {digest}",
                             "Content-Type": "application/offset+octet-stream"})
                         offset = int(answer.headers["Upload-Offset"])

@@ -20,7 +20,8 @@ def start(person: Unlocked, kind: str, item_id: str, work: Work) -> Job:
     async def run() -> None:
         try:
             job.result = await work(job)
-            job.state = "finished"
+            if job.state == "running":  # the work may have ended otherwise (paused)
+                job.state = "finished"
         except asyncio.CancelledError:
             if job.state == "running":
                 job.state = "failed"

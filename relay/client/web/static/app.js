@@ -94,6 +94,7 @@
     const error = document.getElementById("video-error");
     let job = null;
     let timer = null;
+    let pauseAsked = false;  // asked for before the interface named the job: sent as soon as it does
 
     function show(state, value) {
       bar.value = value;
@@ -129,12 +130,15 @@
         if (xhr.status !== 200) { error.hidden = false; error.textContent = xhr.responseText; return; }
         job = JSON.parse(xhr.responseText).id;
         panel.dataset.job = job;
+        if (pauseAsked) { post("/jobs/" + job + "/pause"); }
         watch();
       };
       xhr.send(file);
       form.querySelector("button").disabled = true;
     });
-    pause.addEventListener("click", function () { if (job) { post("/jobs/" + job + "/pause"); } });
+    pause.addEventListener("click", function () {
+      if (job) { post("/jobs/" + job + "/pause"); } else { pauseAsked = true; }
+    });
     resume.addEventListener("click", function () {
       if (!job) { return; }
       post("/jobs/" + job + "/resume").then(function () { resume.hidden = true; pause.hidden = false; watch(); });
