@@ -93,7 +93,7 @@ def headers_for(error: errors.RelayError, lang: str) -> dict[str, str]:
 
 def problem(error: errors.RelayError, lang: str, instance: str | None = None) -> web.Response:
     response = web.Response(status=error.status, body=document(error, lang, instance),
-                            content_type=CONTENT_TYPE, headers=headers_for(error, lang))
+                            content_type=CONTENT_TYPE, charset="utf-8", headers=headers_for(error, lang))
     if error.status == 408:  # a client that stalls gets no second chance on this connection
         response.force_close()
     return response
@@ -172,6 +172,7 @@ class ProblemStatuses(web.StreamResponse):
         error = for_status(self.status)
         body = document(error, lang, request.path)
         self.content_type = CONTENT_TYPE
+        self.charset = "utf-8"
         self.content_length = len(body)
         for name, value in headers_for(error, lang).items():
             self.headers[name] = value

@@ -154,7 +154,7 @@ class ProblemRequestHandler(RequestHandler):
             error = errors.HeadersTooLarge()
         lang = i18n.negotiate(_safe_header(request, "Accept-Language"))
         response = web.Response(status=error.status, body=document(error, lang),
-                                content_type=CONTENT_TYPE, headers=headers_for(error, lang))
+                                content_type=CONTENT_TYPE, charset="utf-8", headers=headers_for(error, lang))
         response.force_close()
         return response
 
