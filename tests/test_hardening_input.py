@@ -507,3 +507,39 @@ async def test_relay_serve_creates_every_file_0600_and_removes_a_used_code_file(
         loose = {str(p.relative_to(data_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in data_dir.rglob("*")
                  if stat.S_IMODE(p.stat().st_mode) & 0o077}
         assert loose == {}
+
+
+# -- 19: logs carry no request value -------------------------------------------------------------
+
+
+async def test_an_unexpected_error_logs_its_type_and_place_but_no_value(
+        tmp_path: Path, aiohttp_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "d"), bootstrap_printer=lambda code: None)
+
+    async def fails(request: Any) -> Any:
+        value = request.headers["X-Secret"]
+        raise ValueError(f"could not use {value!r}")  # a message quoting what the request carried
+
+    app.router.add_get("/boom/{anything}", fails)
+    server = await aiohttp_server(app)
+    caplog.set_level(logging.DEBUG)
+    async with aiohttp.ClientSession() as http, \
+            http.get(str(server.make_url("/boom/path-value-7")), headers={"X-Secret": "tok_hunter2"}) as response:
+        assert response.status == 500
+        problem = await response.json(content_type=None)
+    assert problem["type"] == PREFIX + "internal-error" and "hunter2" not in json.dumps(problem)
+    assert "builtins.ValueError at test_hardening_input.py:" in caplog.text
+    assert "/boom/{anything}" in caplog.text
+    assert "hunter2" not in caplog.text and "path-value-7" not in caplog.text and "Traceback" not in caplog.text
+
+
+async def test_the_access_log_names_the_route_not_the_path_or_the_address(
+        served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    item = ids.new("item")
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"{served.url}/v1/items/{item}?q=needle", headers={"User-Agent": "agent-needle"}) as response:
+        assert response.status == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert lines and "GET /v1/items/{item_id} 401" in lines[-1]
+    assert item not in caplog.text and "needle" not in caplog.text and "127.0.0.1" not in caplog.text
