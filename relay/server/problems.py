@@ -137,7 +137,10 @@ def _short(filename: str) -> str:
 def route_of(request: web.BaseRequest) -> str:
     """The route's template (``/v1/items/{item_id}``), never the path as sent: ids and
     whatever else a client put in a path stay out of the log."""
-    info = getattr(request, "match_info", None)
+    try:
+        info = request.match_info  # type: ignore[attr-defined]
+    except (AttributeError, AssertionError):  # a request aiohttp's parser refused was never routed
+        return "(not routed)"
     route = getattr(info, "route", None)
     resource = getattr(route, "resource", None)
     return resource.canonical if resource is not None else "(no route)"
