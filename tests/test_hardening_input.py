@@ -493,20 +493,28 @@ def test_first_start_code_goes_to_a_terminal_or_a_private_file_never_the_log(
 
 async def test_relay_serve_creates_every_file_0600_and_removes_a_used_code_file(tmp_path: Path) -> None:
     data_dir = tmp_path / "relay-data"
-    async with local_relay(data_dir) as running_relay:
-        assert running_relay.code and (data_dir / CODE_FILE).is_file()
-        world = await build_world(running_relay.url, running_relay.code, kdf=TEST_KDF)
-        assert not (data_dir / CODE_FILE).exists()  # used: gone
-        victim = await world.session(world.victim)
-        try:
-            await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"x"))
-        finally:
-            await victim.close()
-        names = {p.name for p in data_dir.iterdir()}
-        assert {"relay.sqlite3", "relay.sqlite3-wal", "relay.sqlite3-shm"} <= names
-        loose = {str(p.relative_to(data_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in data_dir.rglob("*")
-                 if stat.S_IMODE(p.stat().st_mode) & 0o077}
-        assert loose == {}
+    previous = os.umask(0o022)  # the usual umask of whoever starts the relay: files would be 0644
+    try:
+        async with local_relay(data_dir) as running_relay:
+            await _serve_and_check_modes(data_dir, running_relay)
+    finally:
+        os.umask(previous)
+
+
+async def _serve_and_check_modes(data_dir: Path, running_relay: Any) -> None:
+    assert running_relay.code and (data_dir / CODE_FILE).is_file()
+    world = await build_world(running_relay.url, running_relay.code, kdf=TEST_KDF)
+    assert not (data_dir / CODE_FILE).exists()  # used: gone
+    victim = await world.session(world.victim)
+    try:
+        await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"x"))
+    finally:
+        await victim.close()
+    names = {p.name for p in data_dir.iterdir()}
+    assert {"relay.sqlite3", "relay.sqlite3-wal", "relay.sqlite3-shm"} <= names
+    loose = {str(p.relative_to(data_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in data_dir.rglob("*")
+             if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert loose == {}
 
 
 # -- 19: logs carry no request value -------------------------------------------------------------
