@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import io
 import json
 import logging
 import tempfile
@@ -178,7 +179,7 @@ async def hostile_run(data_dir: Path) -> Tally:
                                  await world.session(world.offender, on_terminal=True)]
         try:
             sent = await clients[1].send(case_id=world.case_id, recipient=world.offender.person_id,
-                                         src=__import__("io").BytesIO(b"a letter"))
+                                         src=io.BytesIO(b"a letter"))
             await clients[2].release(sent["id"])
             upload_id = await clients[1].create_upload(1000)
             roles = [Role("anonymous", {}), Role("coordinator", clients[0]._headers()),

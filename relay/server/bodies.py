@@ -26,9 +26,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
+from relay.server import disk
 from relay.server.context import CONTEXT
 from relay.server.errors import BodyTooLarge, InvalidField, MalformedRequest, RequestTimeout
-from relay.server import disk
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
