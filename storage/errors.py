@@ -31,3 +31,7 @@ class BlobTooLarge(StorageError):
 
 class BlobMismatch(StorageError):
     """A streamed blob's size or hash differs from what was promised; nothing was kept."""
+
+
+class StorageFull(StorageError):
+    """The disk (or quota) is full: the write was not committed. Reads still work."""

@@ -108,10 +108,9 @@ def _table(rows: list[dict[str, Any]], columns: list[str], lang: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
     from pydantic import ValidationError
 
-    from relay.server.app import create_app
+    from relay.server.app import run
     from relay.server.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -128,11 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except retention_config.ScheduleError as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
-    # The access log names no client address or user agent: where a participant connects from
-    # is a location, and the relay has no use for it.
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log_format='%t "%r" %s %b %Tf',
-                print=lambda msg: print(msg, file=sys.stderr, flush=True))
+    run(settings)  # private files, problem answers, no addresses in the log: relay/server/serving.py
     return 0
 
 

@@ -85,6 +85,11 @@ async def local_relay(data_dir: Path, port: int | None = None, *, serve_args: tu
                     code = match.group(1)
                 if "Running on" in line:
                     break
+        # stderr is a pipe here, not a terminal: the relay wrote its first-start code to a
+        # private file in its data directory rather than to what may be a log.
+        code_file = data_dir / "first-start-code"
+        if code is None and code_file.is_file():
+            code = code_file.read_text("utf-8").strip()
         drain = asyncio.create_task(_drain(process.stderr))
         yield RunningRelay(f"http://127.0.0.1:{port}", code, process)
     finally:

@@ -93,6 +93,51 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "This upload was left unfinished too long and was removed. Start the upload again.",
         "fr": "Cet envoi est resté inachevé trop longtemps et a été supprimé. Recommencez l'envoi.",
     },
+    "request-timeout": {
+        "en": "The request arrived too slowly and the connection was closed. Check the connection and try again.",
+        "fr": "La demande est arrivée trop lentement et la connexion a été fermée. Vérifiez la connexion et réessayez.",
+    },
+    "precondition-failed": {
+        "en": "The condition in the request (If-Match or If-Unmodified-Since) does not hold. Fetch it again without it.",
+        "fr": "La condition de la demande (If-Match ou If-Unmodified-Since) n'est pas remplie. Récupérez-le de nouveau sans elle.",
+    },
+    "range-not-satisfiable": {
+        "en": "The requested part lies outside the file. Ask again from an offset within its length.",
+        "fr": "La partie demandée est hors du fichier. Redemandez-la à partir d'une position comprise dans sa longueur.",
+    },
+    "headers-too-large": {
+        "en": "The request's headers are too large or too many. Send shorter headers.",
+        "fr": "Les en-têtes de la demande sont trop grands ou trop nombreux. Envoyez des en-têtes plus courts.",
+    },
+    "insufficient-storage": {
+        "en": "The relay is short of disk space and cannot take new content now. Nothing was lost: try again later.",
+        "fr": "Le relais manque d'espace disque et ne peut pas recevoir de nouveau contenu pour le moment."
+              " Rien n'a été perdu : réessayez plus tard.",
+    },
+    "not-ready": {
+        "en": "The relay cannot take work right now. The operator should look at the problems listed.",
+        "fr": "Le relais ne peut pas recevoir de travail pour le moment. L'exploitant doit examiner les problèmes indiqués.",
+    },
+    "not-ready.database": {
+        "en": "The database cannot be written to (the disk may be full or read-only).",
+        "fr": "La base de données ne peut pas être modifiée (le disque est peut-être plein ou en lecture seule).",
+    },
+    "not-ready.schema": {
+        "en": "The database schema is not the one this relay expects.",
+        "fr": "Le schéma de la base de données n'est pas celui qu'attend ce relais.",
+    },
+    "not-ready.blobs": {
+        "en": "The content store cannot take new files.",
+        "fr": "Le magasin de contenu ne peut pas recevoir de nouveaux fichiers.",
+    },
+    "not-ready.disk": {
+        "en": "Free disk space is below the reserve kept for the database: new content is refused.",
+        "fr": "L'espace disque libre est sous la réserve gardée pour la base de données : le nouveau contenu est refusé.",
+    },
+    "not-ready.purge": {
+        "en": "The retention worker has stopped: scheduled deletions are not running.",
+        "fr": "Le processus de conservation s'est arrêté : les suppressions prévues ne s'exécutent pas.",
+    },
     "internal-error": {
         "en": "Something went wrong on the relay. Nothing was changed. Try again later.",
         "fr": "Une erreur s'est produite sur le relais. Rien n'a été modifié. Réessayez plus tard.",

@@ -22,6 +22,7 @@ from relay.i18n.cli import say
 from relay.server import retention_config
 from relay.server.context import Context
 from relay.server.services import retention
+from relay.server.serving import restrict_file_modes
 from relay.server.settings import Settings
 from storage import audit
 from storage import retention as retention_rows
@@ -37,6 +38,7 @@ class OperatorError(Exception):
 
 @asynccontextmanager
 async def open_store(data_dir: Path, retention_file: Path | None = None) -> AsyncIterator[Context]:
+    restrict_file_modes()  # what an operator's command creates (the WAL, an export) stays private
     path = (data_dir / "relay.sqlite3").resolve()
     if not path.is_file():
         raise OperatorError(f"no relay database at {path}: check --data-dir"

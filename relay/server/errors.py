@@ -139,3 +139,39 @@ class UploadExpired(RelayError):
     """The upload was abandoned too long and its bytes were reclaimed."""
 
     status, type = 410, "upload-expired"
+
+
+class RequestTimeout(RelayError):
+    """The request's headers or body stopped arriving; the connection is closed."""
+
+    status, type = 408, "request-timeout"
+
+
+class PreconditionFailed(RelayError):
+    """A conditional request (If-Match, If-Unmodified-Since) whose condition does not hold."""
+
+    status, type = 412, "precondition-failed"
+
+
+class RangeNotSatisfiable(RelayError):
+    """A Range that lies outside the content; ``Content-Range`` gives its length."""
+
+    status, type = 416, "range-not-satisfiable"
+
+
+class HeadersTooLarge(RelayError):
+    """A header line or the header section is over the relay's limit, or there are too many."""
+
+    status, type = 431, "headers-too-large"
+
+
+class InsufficientStorage(RelayError):
+    """The relay's disk is (nearly) full: new content is refused for now, reads still work."""
+
+    status, type = 507, "insufficient-storage"
+
+
+class NotReady(RelayError):
+    """The relay cannot take work now; ``problems`` says what is wrong, in words."""
+
+    status, type = 503, "not-ready"

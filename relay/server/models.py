@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from relay import ids
 from relay.wire import MAX_POSTER_BYTES
@@ -12,6 +14,24 @@ from relay.wire import MAX_POSTER_BYTES
 _B64 = r"^[A-Za-z0-9+/]+={0,2}$"
 _HEX64 = r"^[0-9a-f]{64}$"
 Label = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+# The envelope spec's *time* (docs/envelope-v1.md section 8): RFC 3339 UTC ending in "Z",
+# optionally 1 to 6 fractional-second digits, naming a real date and time. One grammar for every
+# moment the relay takes, signed or not. ASCII digits only: a regex's \d also takes "٢".
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+
+
+def _real_moment(value: str) -> str:
+    if not _TIME.fullmatch(value):
+        raise ValueError("a UTC time like 2026-11-21T19:27:28Z (optionally with up to 6 fractional digits)")
+    try:
+        datetime.fromisoformat(value)  # refuses 2026-02-30, 24:00:00, 23:59:60
+    except ValueError:
+        raise ValueError("not a real date and time") from None
+    return value
+
+
+Moment = Annotated[str, Field(max_length=32), AfterValidator(_real_moment)]
 
 
 class Strict(BaseModel):
@@ -138,7 +158,7 @@ class ItemManifest(Strict):
     kind: Literal["letter", "video"]
     sender: str = Field(pattern=ids.pattern("person"))
     recipient: str = Field(pattern=ids.pattern("person") + "|^mediators$")
-    created_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    created_at: Moment
     content_type: str = Field(min_length=1, max_length=100)
     size: int = Field(gt=0)
     hash: str = Field(pattern=_HEX64)
@@ -161,7 +181,7 @@ class DecisionManifest(Strict):
     manifest_hash: str = Field(pattern=_HEX64)
     decision: Literal["release", "return", "withhold"]
     mediator: str = Field(pattern=ids.pattern("person"))
-    decided_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    decided_at: Moment
     recipient: str = Field(pattern=ids.pattern("person"))
     delivery: Delivery | None
     reason: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$")
@@ -173,7 +193,7 @@ class Receipt(Strict):
     item_id: str = Field(pattern=ids.pattern("item"))
     decision_hash: str = Field(pattern=_HEX64)
     recipient: str = Field(pattern=ids.pattern("person"))
-    opened_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    opened_at: Moment
 
 
 class EnrollmentDoc(Strict):
@@ -185,13 +205,10 @@ class EnrollmentDoc(Strict):
     sign_pk: str = Field(pattern=_B64, max_length=64)
     box_pk: str = Field(pattern=_B64, max_length=64)
     enrolled_by: str = Field(pattern=ids.pattern("person"))
-    enrolled_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    enrolled_at: Moment
 
 
 # -- conditions and approvals (the national unit) --------------------------------------------
-
-_MOMENT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
-
 
 class NewCondition(Strict):
     kind: Literal["court_order", "parole_condition", "institutional"]
@@ -201,8 +218,8 @@ class NewCondition(Strict):
     protected_case_id: str | None = Field(default=None, pattern=ids.pattern("case"))
     protected_side: Literal["victim", "offender"] | None = None
     direction: Literal["from_restricted", "to_restricted", "both"]
-    effective_from: str = Field(pattern=_MOMENT)
-    effective_until: str | None = Field(default=None, pattern=_MOMENT)
+    effective_from: Moment
+    effective_until: Moment | None = None
     program_exception: bool
 
 
@@ -210,8 +227,8 @@ class ConditionAmendment(Strict):
     reference: str | None = Field(default=None, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")
     protected_people: list[str] | None = Field(default=None, max_length=50)
     direction: Literal["from_restricted", "to_restricted", "both"] | None = None
-    effective_from: str | None = Field(default=None, pattern=_MOMENT)
-    effective_until: str | None = Field(default=None, pattern=_MOMENT)
+    effective_from: Moment | None = None
+    effective_until: Moment | None = None
     program_exception: bool | None = None
 
 
@@ -220,4 +237,4 @@ class NewApproval(Strict):
     condition_id: str = Field(pattern=ids.pattern("condition"))
     directions: list[Literal["from_restricted", "to_restricted"]] = Field(min_length=1, max_length=2)
     kinds: list[Literal["letter", "video"]] = Field(min_length=1, max_length=2)
-    valid_until: str = Field(pattern=_MOMENT)
+    valid_until: Moment

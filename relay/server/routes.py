@@ -8,6 +8,7 @@ from relay.server.handlers import coordinator, items, sessions, system, uploads
 
 ROUTES = [
     ("GET", "/healthz", system.health),
+    ("GET", "/readyz", system.ready),
     ("POST", "/v1/bootstrap", system.bootstrap),
     # sessions and the key directory
     ("POST", "/v1/auth/challenge", sessions.challenge),

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Settings an operator may give in the environment (a container's usual way) when the command
+# line does not: the field, then its variable. Values are validated like any other.
+ENVIRONMENT = {
+    "disk_reserve_mb": "RELAY_DISK_RESERVE_MB",
+    "header_timeout_seconds": "RELAY_HEADER_TIMEOUT",
+    "body_idle_seconds": "RELAY_BODY_IDLE_TIMEOUT",
+}
 
 
 class Settings(BaseModel):
@@ -38,6 +48,28 @@ class Settings(BaseModel):
     purge_interval_seconds: float = Field(600, ge=0)
     purge_batch: int = Field(50, ge=1, le=5000)
     purge_duty: float = Field(0.5, gt=0, le=1)  # the share of time a run may work: the rest is for requests
+
+    # A full disk: new content is refused (507) once free space falls below this reserve, so the
+    # database always has room to commit and nothing acknowledged is lost.
+    disk_reserve_mb: int = Field(512, ge=0)
+
+    # Slow clients (slowloris): a connection whose request headers have not all arrived this long
+    # after it opened (or after its previous response) is closed; so is one whose body makes no
+    # progress for body_idle_seconds.
+    header_timeout_seconds: float = Field(20, gt=0, le=3600)
+    body_idle_seconds: float = Field(30, gt=0, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {**{field: os.environ[var] for field, var in ENVIRONMENT.items()
+                       if field not in data and var in os.environ}, **data}
+        return data
+
+    @property
+    def disk_reserve_bytes(self) -> int:
+        return self.disk_reserve_mb * 1024 * 1024
 
     @field_validator("data_dir")
     @classmethod

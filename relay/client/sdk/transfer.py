@@ -19,7 +19,7 @@ from typing import IO, Any, BinaryIO
 import aiohttp
 
 from relay import envelope
-from relay.client.sdk.base import CHUNK, BaseClient, Progress, VerificationError
+from relay.client.sdk.base import CHUNK, BaseClient, ProblemError, Progress, VerificationError
 from storage.hashing import HashBehind, write_all
 
 
@@ -32,6 +32,8 @@ class Sealed:
 
 
 class Transfer(BaseClient):
+    full_disk_wait = 1.0  # seconds before the first retry after a 507 (doubling each time)
+
     async def upload_resumable(self, path: Path, size: int, progress: Progress | None = None, *,
                                upload_id: str | None = None, chunk_size: int = 8 * 1024 * 1024,
                                attempts: int = 6) -> str:
@@ -42,11 +44,11 @@ class Transfer(BaseClient):
         memory use is one chunk. Returns the upload id to name in the submission.
         """
         tus = {"Tus-Resumable": "1.0.0"}
-        if upload_id is None:
-            upload_id = await self.create_upload(size)
         failures = 0
         while True:
             try:
+                if upload_id is None:
+                    upload_id = await self.create_upload(size)
                 head = await self._raw("HEAD", f"/v1/uploads/{upload_id}", headers=tus)
                 offset = int(head.headers["Upload-Offset"])
                 with open(path, "rb") as src:
@@ -66,6 +68,15 @@ class Transfer(BaseClient):
                 if failures >= attempts:
                     raise
                 await asyncio.sleep(min(0.2 * 2**failures, 10))  # then ask where the relay got to
+            except ProblemError as exc:
+                # 507: the relay's disk is nearly full; nothing past the acknowledged offset was
+                # kept. Wait longer, then resume from where the relay got to.
+                if exc.status != 507:
+                    raise
+                failures += 1
+                if failures >= attempts:
+                    raise
+                await asyncio.sleep(min(self.full_disk_wait * 2**failures, 300))
 
     async def create_upload(self, size: int) -> str:
         """tus creation: a new resumable upload of ``size`` bytes; its id."""

@@ -49,6 +49,7 @@ from relay.wire import MAX_POSTER_BYTES
 from storage import accounts, cases, items
 from storage.blobs import StoredBlob
 from storage.clock import parse
+from storage.errors import Conflict as StorageConflict
 
 M = TypeVar("M", bound=BaseModel)
 STAFF = ("mediator", "coordinator")
@@ -164,11 +165,22 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
     try:
         await items.create(ctx.db, row, actor=who.actor)
-    except Exception:  # refused by the store: not acknowledged, so the blobs must not linger
+    except Exception as exc:  # refused by the store: not acknowledged, so the blobs must not linger
         for blob_id in kept:
             ctx.blobs.delete(blob_id)
+        if isinstance(exc, StorageConflict) and not await _may_read_original(ctx, who, manifest.item_id):
+            # The id is taken by an item the caller may not see: answer as every read does.
+            raise NotFound() from None
         raise
     return sender_view(row)
+
+
+async def _may_read_original(ctx: Context, who: Principal, item_id: str) -> bool:
+    try:
+        await _original_item(ctx, who, item_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _poster_bytes(meta: Submission, manifest: ItemManifest) -> bytes | None:
