@@ -24,7 +24,7 @@ from relay.server import retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, Context
 from relay.server.problems import problem_middleware, security_headers
 from relay.server.routes import add_routes
-from relay.server.services import accounts, retention, uploads
+from relay.server.services import accounts, retention, scrub, uploads
 from relay.server.settings import Settings
 from storage import items
 from storage import retention as retention_rows
@@ -92,5 +92,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[CLOCK] = clock or SystemClock()
     app[BOOTSTRAP_PRINTER] = bootstrap_printer
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(scrub.background)  # after _resources: it needs the store
     add_routes(app)
     return app
