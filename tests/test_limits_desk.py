@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from relay import envelope, ids
 from relay.client.kdf import TEST_KDF
 from relay.client.scenario import World, build_world
-from relay.client.sdk import Client, ProblemError
+from relay.client.sdk import ProblemError
 from relay.clock import stamp
 from relay.envelope import Domain, Identity
 from relay.server import admin

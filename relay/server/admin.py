@@ -21,7 +21,8 @@ from relay.clock import SystemClock
 from relay.i18n.cli import say
 from relay.server import retention_config
 from relay.server.context import Context
-from relay.server.services import retention, scrub as scrubbing
+from relay.server.services import retention
+from relay.server.services import scrub as scrubbing
 from relay.server.settings import Settings
 from storage import audit
 from storage import retention as retention_rows
