@@ -148,6 +148,10 @@ async def cmd_purge(args: argparse.Namespace) -> int:
                                 dry_run=args.dry_run, limit=args.limit, lang=args.lang)
 
 
+async def cmd_scrub(args: argparse.Namespace) -> int:  # (harden-limits: relay scrub)
+    return await admin.scrub(_data_dir(args))
+
+
 def _data_dir(args: argparse.Namespace) -> Path:
     if args.data_dir is None:
         raise CliError("--data-dir is needed / --data-dir est requis")
@@ -557,6 +561,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would go and why; change nothing")
     p.add_argument("--limit", type=int, help="at most this many items")
     p.set_defaults(run=cmd_purge)
+    p = sub.add_parser("scrub", help="recheck every stored blob against its signed size and hash; mark damage")
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RELAY_DATA_DIR", "./relay-data")))
+    p.set_defaults(run=cmd_scrub)
 
     p = with_profile(sub.add_parser("keygen", help="make your keys on this device"))
     p.add_argument("--out", type=Path, help="where to write the public keys (default: PROFILE/public-keys.json)")

@@ -197,3 +197,81 @@ def negotiate(accept_language: str | None) -> str:
         if lang in LANGUAGES and q > best_q:
             best, best_q = lang, q
     return best
+
+
+# -- limits and the mediator desk (issues 10 and 11): problems, reason codes, hold codes ---------
+
+_LIMITS_AND_DESK: Mapping[str, Mapping[str, str]] = {
+    "quota-exceeded": {
+        "en": "You have reached the limit of what you can send for now. The answer says which limit and when"
+              " it frees up; try again then, or ask your mediator.",
+        "fr": "Vous avez atteint la limite de ce que vous pouvez envoyer pour le moment. La réponse indique"
+              " quelle limite et quand elle se libère; réessayez à ce moment, ou adressez-vous à votre médiateur.",
+    },
+    "approval-required": {
+        "en": "This item cannot be released yet: a no-contact condition requires the national unit's approval."
+              " The answer names the condition and what an approval would have to allow; ask the coordinator.",
+        "fr": "Cet élément ne peut pas encore être transmis : une condition de non-communication exige"
+              " l'approbation de l'unité nationale. La réponse nomme la condition et ce qu'une approbation"
+              " devrait permettre; adressez-vous au coordonnateur.",
+    },
+    "unknown-recipient": {
+        "en": "No participant with this id takes part in this case (and you cannot write to yourself)."
+              " Check the recipient, or write to the mediators.",
+        "fr": "Aucun participant portant cet identifiant ne prend part à ce dossier (et vous ne pouvez pas"
+              " vous écrire à vous-même). Vérifiez le destinataire, ou écrivez aux médiateurs.",
+    },
+    "already-decided": {
+        "en": "This item was already decided; the answer says how and when. Nothing was changed.",
+        "fr": "Une décision a déjà été prise sur cet élément; la réponse indique laquelle et quand."
+              " Rien n'a été modifié.",
+    },
+    "content-damaged": {
+        "en": "The stored copy of this item is damaged and cannot be served. The mediator has been told and"
+              " can ask the sender to send it again.",
+        "fr": "La copie conservée de cet élément est endommagée et ne peut pas être transmise. Le médiateur en"
+              " a été informé et peut demander à l'expéditeur de l'envoyer de nouveau.",
+    },
+    # why a mediator withholds an item (relay.wire.WITHHOLD_REASONS)
+    "withhold.not-ready": {"en": "The recipient is not ready to receive it now",
+                           "fr": "Le destinataire n'est pas prêt à le recevoir maintenant"},
+    "withhold.safety-concern": {"en": "Passing it on could put someone at risk",
+                                "fr": "Le transmettre pourrait mettre quelqu'un en danger"},
+    "withhold.harmful-content": {"en": "It could cause harm as written",
+                                 "fr": "Tel qu'il est rédigé, il pourrait causer du tort"},
+    "withhold.identifying-information": {"en": "It reveals where someone lives, works or is held",
+                                         "fr": "Il révèle où une personne vit, travaille ou est détenue"},
+    "withhold.condition-breach": {"en": "It would breach a no-contact condition or a court order",
+                                  "fr": "Il contreviendrait à une condition de non-communication ou à une"
+                                        " ordonnance du tribunal"},
+    "withhold.outside-mediation": {"en": "It is not about the mediation",
+                                   "fr": "Il ne porte pas sur la médiation"},
+    "withhold.sender-withdrew": {"en": "The sender asked that it not be passed on",
+                                 "fr": "L'expéditeur a demandé qu'il ne soit pas transmis"},
+    "withhold.discuss-in-person": {"en": "The mediator will discuss it with the sender first",
+                                   "fr": "Le médiateur en discutera d'abord avec l'expéditeur"},
+    # why a case's mediator pauses or resumes it (relay.wire.PAUSE_REASONS, RESUME_REASONS)
+    "pause.safety-assessment": {"en": "Ongoing safety assessment", "fr": "Évaluation continue de la sécurité"},
+    "pause.participant-wellbeing": {"en": "A participant needs time", "fr": "Un participant a besoin de temps"},
+    "pause.participant-request": {"en": "A participant asked for a pause",
+                                  "fr": "Un participant a demandé une pause"},
+    "pause.awaiting-information": {"en": "Waiting for information", "fr": "En attente de renseignements"},
+    "pause.mediator-unavailable": {"en": "The mediator is away for a while",
+                                   "fr": "Le médiateur est absent pour un temps"},
+    "resume.assessment-complete": {"en": "Safety assessment complete",
+                                   "fr": "Évaluation de la sécurité terminée"},
+    "resume.participant-ready": {"en": "The participant is ready to continue",
+                                 "fr": "Le participant est prêt à poursuivre"},
+    "resume.information-received": {"en": "The information was received", "fr": "Les renseignements ont été reçus"},
+    "resume.mediator-available": {"en": "The mediator is available again", "fr": "Le médiateur est de nouveau disponible"},
+    # why an item is held, for the mediator's queue (hold codes)
+    "hold.consent-withdrawn": {"en": "A participant withdrew their consent",
+                               "fr": "Un participant a retiré son consentement"},
+    "hold.condition-requires-approval": {"en": "A no-contact condition requires the national unit's approval",
+                                         "fr": "Une condition de non-communication exige l'approbation de"
+                                               " l'unité nationale"},
+    "hold.case-paused": {"en": "The case is paused", "fr": "Le dossier est en pause"},
+    "hold.case-closed": {"en": "The case is closed", "fr": "Le dossier est fermé"},
+    "hold.other": {"en": "Screening does not allow it now", "fr": "Le filtrage ne le permet pas pour le moment"},
+}
+MESSAGES = {**MESSAGES, **_LIMITS_AND_DESK}

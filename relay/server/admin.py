@@ -22,6 +22,7 @@ from relay.i18n.cli import say
 from relay.server import retention_config
 from relay.server.context import Context
 from relay.server.services import retention
+from relay.server.services import scrub as scrubbing
 from relay.server.serving import restrict_file_modes
 from relay.server.settings import Settings
 from storage import audit
@@ -159,3 +160,19 @@ async def purge(data_dir: Path, retention_file: Path | None, *, dry_run: bool, l
     print(say("purge-done", lang, items=report.items, rules=rules, uploads=report.uploads,
               sessions=report.sessions, audit=report.audit))
     return 0
+
+
+# -- scrub ------------------------------------------------------------------------------------
+
+
+async def scrub(data_dir: Path) -> int:
+    """Recheck every stored blob against its signed size and hash; damaged items are marked and
+    audited (the mediator's queue shows them). Exit 0 if all match, 2 if any is damaged."""
+    async with open_store(data_dir) as ctx:
+        report = await scrubbing.scrub(ctx)
+    for item_id, part in report.damaged:
+        print(f"damaged / endommagé: {item_id} ({part})", file=sys.stderr)
+    print(f"scrub: {report.items} item(s), {report.blobs} blob(s), {report.bytes} bytes checked;"
+          f" {len(report.damaged)} damaged ({report.newly_marked} newly marked)"
+          f" / {report.items} élément(s), {report.blobs} objet(s) vérifiés; {len(report.damaged)} endommagé(s)")
+    return 2 if report.damaged else 0

@@ -23,10 +23,10 @@ from relay.server import retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, Context
 from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
+from relay.server.services import accounts, retention, scrub, uploads
+from relay.server.services.readiness import PURGER
 from relay.server.serving import bootstrap_printer as relay_bootstrap_printer
 from relay.server.serving import forget_code_file, handler_options, restrict_file_modes, serve, tighten_existing
-from relay.server.services import accounts, retention, uploads
-from relay.server.services.readiness import PURGER
 from relay.server.settings import Settings
 from storage import items
 from storage import retention as retention_rows
@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[CLOCK] = clock or SystemClock()
     app[BOOTSTRAP_PRINTER] = bootstrap_printer or relay_bootstrap_printer(settings)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(scrub.background)  # after _resources: it needs the store
     add_routes(app)
     return app
 

@@ -175,3 +175,38 @@ class NotReady(RelayError):
     """The relay cannot take work now; ``problems`` says what is wrong, in words."""
 
     status, type = 503, "not-ready"
+
+
+# -- limits and the mediator desk (issue 10 and 11) -------------------------------------------
+
+
+class QuotaExceeded(RelayError):
+    """A person's quota (items a day, bytes waiting for review) is spent; ``extra`` says which,
+    the limit, what is used and when it frees up."""
+
+    status, type = 429, "quota-exceeded"
+
+
+class ApprovalRequired(RelayError):
+    """A release of an item that a no-contact condition refers to the national unit, before its
+    approval; staff see the condition and what an approval would have to allow."""
+
+    status, type = 403, "approval-required"
+
+
+class UnknownRecipient(RelayError):
+    """The recipient a sender named is not a participant of the case (or is the sender)."""
+
+    status, type = 422, "unknown-recipient"
+
+
+class AlreadyDecided(RelayError):
+    """A decision on an item a mediator has already decided; ``extra`` says what and when."""
+
+    status, type = 409, "already-decided"
+
+
+class ContentDamaged(RelayError):
+    """The stored ciphertext no longer matches its signed size or hash (found by a scrub)."""
+
+    status, type = 409, "content-damaged"

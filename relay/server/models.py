@@ -89,6 +89,7 @@ class NewCase(Strict):
     # Any string is accepted here so that "offender" gets its own clear refusal, not a type error.
     referral_source: str = Field(min_length=1, max_length=40)
     institution_id: str = Field(pattern=ids.pattern("institution"))
+    label: str | None = Field(default=None, min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class CaseMember(Strict):
@@ -238,3 +239,20 @@ class NewApproval(Strict):
     directions: list[Literal["from_restricted", "to_restricted"]] = Field(min_length=1, max_length=2)
     kinds: list[Literal["letter", "video"]] = Field(min_length=1, max_length=2)
     valid_until: Moment
+
+
+# -- limits and the mediator desk (issues 10 and 11) -----------------------------------------
+
+
+class CasePause(Strict):
+    """A case's mediator pauses (``paused: true``) or resumes it, with a reason code from
+    ``relay.wire.PAUSE_REASONS`` or ``RESUME_REASONS`` (checked by the service, which names the list)."""
+
+    paused: StrictBool
+    reason: str = Field(min_length=1, max_length=40)
+
+
+class KioskCode(Strict):
+    """The short code a participant types at a kiosk (``XXXX-XXXX``; case, spaces and dashes ignored)."""
+
+    code: str = Field(min_length=1, max_length=32)

@@ -88,3 +88,24 @@ class Settings(BaseModel):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    # -- limits (issue 10): quotas per person, security events, key bundles, kiosk codes, scrub --
+    # Quotas: what one person may submit. Items per rolling day, and bytes still waiting for a
+    # mediator's review (one largest video plus letters fits). Mediators writing to participants
+    # have their own, higher, daily limit; their messages never wait in review.
+    quota_items_per_day: int = Field(12, ge=1)
+    quota_pending_bytes: int = Field(3 * 1024**3, ge=1024)
+    quota_mediator_items_per_day: int = Field(60, ge=1)
+    # Repeated refusals by one actor for one reason: one audit entry per window, the rest counted.
+    security_event_window_seconds: int = Field(3600, ge=60)
+    # Key bundles: a fetch followed by its owner's sign-in on that terminal within this grace is
+    # refunded; a terminal may hold at most this many unrefunded fetches an hour, for anyone.
+    bundle_refund_seconds: int = Field(10 * 60, ge=60)
+    bundle_fetches_per_terminal_per_hour: int = Field(20, ge=1)
+    # Kiosk codes: wrong codes a terminal may type in a quarter of an hour.
+    kiosk_code_attempts_per_terminal: int = Field(10, ge=1)
+    # The background scrub rechecks every stored blob against its signed size and hash, once per
+    # scrub_interval_seconds (0: never on its own; `relay scrub` runs it by hand), working at
+    # most scrub_duty of the time.
+    scrub_interval_seconds: float = Field(24 * 3600, ge=0)
+    scrub_duty: float = Field(0.2, gt=0, le=1)

@@ -10,8 +10,8 @@ from relay.server.bodies import json_body
 from relay.server.context import CONTEXT
 from relay.server.handlers.common import ok
 from relay.server.models import Bootstrap
-from relay.server.serving import forget_code_file
 from relay.server.services import accounts, readiness
+from relay.server.serving import forget_code_file
 
 
 @public
