@@ -29,7 +29,7 @@ from media import MediaError
 from relay import envelope
 from relay.client import passphrase
 from relay.client.kdf import PRODUCTION_KDF
-from relay.client.profile import IDENTITY_FILE, Profile, private_dir, write_private
+from relay.client.profile import IDENTITY_FILE, PROFILE_FILE, Profile, private_dir, write_private
 from relay.client.progress import Bar
 from relay.client.sdk import Client, InsecureTransport, OverLimit, ProblemError, VerificationError, bootstrap
 from relay.envelope import Identity
@@ -188,13 +188,30 @@ async def cmd_provision(args: argparse.Namespace) -> int:
 
 
 async def cmd_coordinator_init(args: argparse.Namespace) -> int:
+    """Enroll the first coordinator. The trust root's key is never overwritten: an existing
+    profile is refused, and the new key is sealed beside (``identity.key.pending``) and moved
+    into place only once the relay has accepted the code."""
     directory = private_dir(args.profile)
+    final, pending = directory / IDENTITY_FILE, directory / (IDENTITY_FILE + ".pending")
+    if final.exists() or (directory / PROFILE_FILE).exists():
+        raise CliError(say("profile-exists", args.lang, path=directory))
+    if pending.exists():
+        raise CliError(say("init-interrupted", args.lang, path=pending))
     identity = Identity.generate()
-    write_private(directory / IDENTITY_FILE, PRODUCTION_KDF.seal(identity, _new_passphrase(args.lang)))
-    result = await bootstrap(args.url, args.code, identity, label=args.label, device_label=args.device_label)
+    secret = os.environ.get("RELAY_PASSPHRASE") or passphrase.generate()
+    write_private(pending, PRODUCTION_KDF.seal(identity, secret))
+    try:
+        result = await bootstrap(args.url, args.code, identity, label=args.label, device_label=args.device_label)
+    except BaseException:
+        pending.unlink(missing_ok=True)  # refused or unreachable: nothing of this attempt stays
+        raise
+    os.replace(pending, final)
     Profile(url=args.url, device_id=result["device_id"], device_token=result["device_token"],
             device_kind="coordinator_console", trust_root=result["trust_root"],
             person_id=result["person_id"]).save(directory)
+    if not os.environ.get("RELAY_PASSPHRASE"):
+        print(say("passphrase-new", args.lang), file=sys.stderr)
+        print(f"\n    {secret}\n", file=sys.stderr)
     print(say("enrolled", args.lang, id=result["person_id"], role="coordinator"))
     print(f"trust root / racine de confiance: {result['trust_root']}")
     return 0

@@ -30,6 +30,16 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Keys created in {path}. Give {pub} to the coordinator to be enrolled.",
         "fr": "Clés créées dans {path}. Remettez {pub} au coordonnateur pour l'inscription.",
     },
+    "profile-exists": {
+        "en": "{path} already holds a profile; nothing was changed. Give another --profile directory.",
+        "fr": "{path} contient déjà un profil; rien n'a été modifié. Indiquez un autre répertoire --profile.",
+    },
+    "init-interrupted": {
+        "en": "An earlier 'coordinator init' stopped before it finished and left {path}. Delete that file, then run"
+              " the command again.",
+        "fr": "Un « coordinator init » précédent s'est arrêté avant la fin et a laissé {path}. Supprimez ce fichier,"
+              " puis relancez la commande.",
+    },
     "enrolled": {"en": "Enrolled {id} ({role}).", "fr": "Inscrit {id} ({role})."},
     "terminal-passphrase": {
         "en": "Passphrase to give this person privately (needed on the kiosk; shown only once):",
