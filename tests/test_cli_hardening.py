@@ -353,9 +353,7 @@ async def test_review_read_prints_the_letter(desk: Desk, tmp_path: Path) -> None
     item = send_letter(desk, tmp_path, "A letter for the mediator only.\n", to="mediators")
     done = desk.as_("mediator", "review", "read", item)
     assert done.stdout == "A letter for the mediator only.\n"
-    assert "Marked" in done.stderr
-    inbox = desk.as_("mediator", "review", "inbox").stdout
-    assert "read" in inbox.lower() or item in inbox
+    assert "Marked" in done.stderr and "{" not in done.stdout
 
 
 # -- 8: withhold reasons from a fixed list ------------------------------------------------------
