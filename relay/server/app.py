@@ -95,7 +95,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     return app
 
 
-def run(settings: Settings) -> None:
-    """``relay serve``: private files, then the relay until SIGINT or SIGTERM."""
+def run(settings: Settings, *, code_text: Callable[[str], str] | None = None) -> None:
+    """``relay serve``: private files, then the relay until SIGINT or SIGTERM. ``code_text`` words
+    the first-start code for a terminal (it never goes to the log)."""
     restrict_file_modes()
-    asyncio.run(serve(create_app(settings), settings))
+    printer = relay_bootstrap_printer(settings, text=code_text)
+    asyncio.run(serve(create_app(settings, bootstrap_printer=printer), settings))

@@ -75,7 +75,8 @@ def _code_text(code: str, url: str) -> str:
     )
 
 
-def bootstrap_printer(settings: Settings, *, terminal: Any = None) -> Callable[[str], None]:
+def bootstrap_printer(settings: Settings, *, terminal: Any = None,
+                      text: Callable[[str], str] | None = None) -> Callable[[str], None]:
     """Show the first-start code to whoever started the relay, never to a log.
 
     On an interactive start (stderr is a terminal) it is printed there. Otherwise stderr is
@@ -83,11 +84,12 @@ def bootstrap_printer(settings: Settings, *, terminal: Any = None) -> Callable[[
     data directory, readable by the relay's user only, and the log says only where it is.
     """
     url = f"http://{settings.host}:{settings.port}"
+    words = text or (lambda code: _code_text(code, url))  # ``relay serve`` passes its own, in the user's language
 
     def show(code: str) -> None:
         stream = terminal if terminal is not None else sys.stderr
         if stream.isatty():
-            print(_code_text(code, url), file=stream, flush=True)
+            print(words(code), file=stream, flush=True)
             return
         path = settings.data_dir / CODE_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)

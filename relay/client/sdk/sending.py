@@ -16,7 +16,15 @@ import aiohttp
 import media
 from media import MediaError
 from relay import envelope, ids
-from relay.client.sdk.base import CHUNK, OverLimit, ProblemError, Progress, TranscodeProgress, VerificationError
+from relay.client.sdk.base import (
+    CHUNK,
+    InvalidRecipient,
+    OverLimit,
+    ProblemError,
+    Progress,
+    TranscodeProgress,
+    VerificationError,
+)
 from relay.client.sdk.transfer import Transfer, _write_durably
 from relay.clock import stamp
 from relay.envelope import Domain
@@ -45,6 +53,8 @@ class Sending(Transfer):
         the device at all. The mediator's desk still sanitizes it again before any release.
         """
         me, identity = self._me()
+        if recipient == me:
+            raise InvalidRecipient(recipient, "self")
         await self.check_limits(src, kind)
         case = await self.call("GET", f"/v1/cases/{case_id}")
         mediators = {m["id"] for m in case["mediators"] if m.get("status", "active") == "active"}
@@ -57,10 +67,10 @@ class Sending(Transfer):
         mine = await self.person(me)
         if mine.role == "mediator" and recipient != "mediators":
             if (await self.person(recipient)).role != "participant":
-                raise VerificationError("a mediator writes to participants only")
+                raise InvalidRecipient(recipient, "not-participant")
             readers.add(recipient)
-        elif recipient in readers:
-            raise VerificationError("the recipient must not get a key before the mediator's release")
+        elif recipient in mediators:
+            raise InvalidRecipient(recipient, "mediator")  # "mediators" is how a participant writes to them
         if kind == "video" and not already_sanitized and (mine.role == "mediator" or shrink):
             # A mediator's own video is delivered as sent: it is sanitized here first, like any
             # other. A participant may ask for the same before sealing (``shrink``).
