@@ -62,7 +62,7 @@ async def test_a_hidden_letter_is_flagged_redacted_released_and_read_exactly(wor
         page = await browser.new_page()
         await page.goto(kiosk.link)
         await shot(page, "kiosk-identify")
-        await page.fill("#code", world.offender.person_id)
+        await page.fill("#code", str(world.offender.kiosk_code))
         await page.fill("#passphrase", str(world.offender.passphrase))
         await page.click("#unlock")
         await page.wait_for_selector("a.open-item")

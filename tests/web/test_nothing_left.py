@@ -39,7 +39,7 @@ def _found(roots: list[Path], needles: list[bytes]) -> list[str]:
 
 async def _sign_in(page: Page, link: str, world: World) -> None:
     await page.goto(link)
-    await page.fill("#code", world.offender.person_id)
+    await page.fill("#code", str(world.offender.kiosk_code))
     await page.fill("#passphrase", str(world.offender.passphrase))
     await page.click("#unlock")
     await page.wait_for_selector("a.open-item")

@@ -25,7 +25,7 @@ async def test_a_reply_from_the_kiosk_waits_for_review_and_its_condition_is_name
     async with interface(kiosk_profile, "kiosk") as kiosk, chromium(tmp_path / "browser-kiosk") as browser:
         page = await browser.new_page()
         await page.goto(kiosk.link)
-        await page.fill("#code", world.offender.person_id)
+        await page.fill("#code", str(world.offender.kiosk_code))
         await page.fill("#passphrase", str(world.offender.passphrase))
         await page.click("#unlock")
         await page.click("text=Write a letter >> nth=0")

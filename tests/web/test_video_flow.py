@@ -52,7 +52,7 @@ async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_k
     async with interface(kiosk_profile, "kiosk") as kiosk, chromium(tmp_path / "browser-kiosk") as browser:
         page = await browser.new_page()
         await page.goto(kiosk.link)
-        await page.fill("#code", world.offender.person_id)
+        await page.fill("#code", str(world.offender.kiosk_code))
         await page.fill("#passphrase", str(world.offender.passphrase))
         await page.click("#unlock")
         await page.click("a.open-item")

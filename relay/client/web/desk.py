@@ -19,51 +19,52 @@ from relay.client import visible
 from relay.client.web import jobs
 from relay.client.web.common import context, form_of, passive, person_required, state_of, unlock_page
 from relay.client.web.person import Job, Plain, Unlocked
-from relay.client.web.render import PAUSE_REASONS, WITHHOLD_REASONS, _, page
-from relay.wire import PAUSE_REASONS as PAUSE_CODES
-from relay.wire import WITHHOLD_REASONS as WITHHOLD_CODES
+from relay.client.web.render import _, page, reasons
+from relay.wire import PAUSE_REASONS, RESUME_REASONS, WITHHOLD_REASONS
 
 # -- what the relay says, joined with the labels of the case's people -------------------------
-
-
-async def _cases(person: Unlocked, case_ids: set[str]) -> dict[str, dict[str, Any]]:
-    return {cid: await person.client.call("GET", f"/v1/cases/{cid}") for cid in sorted(case_ids)}
 
 
 def _labels(case: dict[str, Any]) -> dict[str, str]:
     return {p["id"]: p["label"] for p in case.get("participants", []) + case.get("mediators", [])}
 
 
-def case_ref(case_id: str) -> str:
-    """A short reference for a case (cases carry no name: a name could identify someone)."""
-    return case_id.split("_", 1)[-1][:6].upper()
-
-
-def _condition_of(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any] | None:
-    rule = (item.get("screening") or {}).get("rule") or ""
-    return next((c for c in case.get("conditions", []) if c["id"] in rule), None)
+def case_ref(case: dict[str, Any]) -> str:
+    """The case's label (the coordinator's, or "Case n"): cases carry no name that identifies anyone."""
+    return str(case.get("label") or case.get("case_label") or case["id"])
 
 
 def _flags(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
-    withdrawn = [p["label"] for p in case.get("participants", []) if p.get("consent") == "withdrawn"]
-    return {"awaiting_approval": bool(item.get("awaiting_approval")), "condition": _condition_of(item, case),
-            "held": item.get("state") == "held", "hold_code": item.get("hold_code"),
-            "withdrawn": withdrawn, "paused": case.get("status") == "paused",
-            "damaged": bool(item.get("damaged"))}
+    """What needs the mediator's attention, from the relay's flags where it gave them (the queue
+    and the inbox), else from the case as the mediator sees it."""
+    given = item.get("flags")
+    approval = item.get("approval") or {}
+    if isinstance(given, dict):
+        return {"awaiting_approval": bool(item.get("awaiting_approval")), "condition": approval.get("condition"),
+                "would_allow": approval.get("approval_would_allow"), "held": bool(given.get("held")),
+                "hold_code": given.get("hold_code"), "withdrawn": [w["label"] for w in given.get("withdrawn", [])],
+                "paused": bool(given.get("case_paused")), "damaged": bool(given.get("damaged"))}
+    involved = {item.get("sender_id"), item.get("recipient_id")}
+    return {"awaiting_approval": False, "condition": None, "would_allow": None, "held": item.get("state") == "held",
+            "hold_code": item.get("hold_code"),
+            "withdrawn": [p["label"] for p in case.get("participants", [])
+                          if p.get("consent") == "withdrawn" and p["id"] in involved],
+            "paused": case.get("status") == "paused", "damaged": bool(item.get("damaged_at"))}
 
 
 def _row(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     labels = _labels(case)
-    return {**item, "case_ref": case_ref(item["case_id"]), "from_label": labels.get(item["sender_id"], "?"),
+    sender, recipient = item.get("sender") or {}, item.get("recipient") or {}
+    return {**item, "case_ref": case_ref(case) if case else item.get("case_label") or item["case_id"],
+            "from_label": sender.get("label") or labels.get(item["sender_id"], "?"),
             "to_label": (_("the mediators") if item.get("to_mediators")
-                         else labels.get(item.get("recipient_id") or "", "?")),
+                         else recipient.get("label") or labels.get(item.get("recipient_id") or "", "?")),
             "flags": _flags(item, case)}
 
 
 async def _queue(person: Unlocked) -> list[dict[str, Any]]:
-    queue = await person.client.call("GET", "/v1/review/queue")
-    cases = await _cases(person, {q["case_id"] for q in queue})
-    return [_row(q, cases[q["case_id"]]) for q in queue]
+    """The queue with the relay's labels and flags (one request, whatever the number of cases)."""
+    return [_row(q, {}) for q in await person.client.call("GET", "/v1/review/queue")]
 
 
 async def _item(person: Unlocked, item_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -251,12 +252,8 @@ async def return_to_sender(request: web.Request, person: Unlocked) -> web.Stream
 @person_required
 async def confirm_withhold(request: web.Request, person: Unlocked) -> web.StreamResponse:
     row, case = await _item(person, request.match_info["item"])
-    return page(request, "desk_withhold.html", context(request, item=row, reasons=_choices(WITHHOLD_REASONS),
+    return page(request, "desk_withhold.html", context(request, item=row, reasons=reasons("withhold", WITHHOLD_REASONS),
                                                        error=None))
-
-
-def _choices(table: dict[str, str]) -> list[tuple[str, str]]:
-    return [(code, _(words)) for code, words in table.items()]
 
 
 @person_required
@@ -264,9 +261,9 @@ async def withhold(request: web.Request, person: Unlocked) -> web.StreamResponse
     item_id = request.match_info["item"]
     row, case = await _item(person, item_id)
     reason = (await form_of(request)).get("reason", "")
-    if reason not in WITHHOLD_CODES:
+    if reason not in WITHHOLD_REASONS:
         return page(request, "desk_withhold.html", context(
-            request, item=row, reasons=_choices(WITHHOLD_REASONS), error=_("Choose a reason from the list.")),
+            request, item=row, reasons=reasons("withhold", WITHHOLD_REASONS), error=_("Choose a reason from the list.")),
             status=422)
     await person.client.withhold(item_id, reason)
     return page(request, "desk_done.html", context(request, item=row, job=None, action="withhold",
@@ -333,56 +330,31 @@ def _private_dir(parent: Path) -> str:
 async def case_view(request: web.Request, person: Unlocked) -> web.StreamResponse:
     case_id = request.match_info["case"]
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
-    labels = _labels(case)
-    events = await _timeline(person, case, labels)
+    timeline = await person.client.call("GET", f"/v1/cases/{case_id}/timeline?limit=1000")
+    events = sorted(timeline["events"], key=lambda e: e["seq"], reverse=True)
     return page(request, "desk_case.html", context(
-        request, case=case, case_ref=case_ref(case_id), events=events, labels=labels,
-        pause_reasons=_choices(PAUSE_REASONS), participants=case.get("participants", [])))
-
-
-async def _timeline(person: Unlocked, case: dict[str, Any], labels: dict[str, str]) -> list[dict[str, Any]]:
-    """What happened in the case, newest first: items' submissions, decisions and first openings,
-    and consent changes (all metadata; nothing of what was said)."""
-    items = await person.client.call("GET", f"/v1/cases/{case['id']}/items")
-    events: list[dict[str, Any]] = []
-    for item in items:
-        who, to = labels.get(item["sender_id"], "?"), labels.get(item.get("recipient_id") or "", _("the mediators"))
-        events.append({"at": item["submitted_at"], "what": "submitted", "who": who, "to": to, "kind": item["kind"],
-                       "item": item["id"]})
-        if item.get("decided_at") and item.get("decision"):
-            events.append({"at": item["decided_at"], "what": item["decision"], "who": labels.get(
-                item.get("decided_by") or "", "?"), "to": to, "kind": item["kind"], "item": item["id"]})
-        if item.get("first_opened_at"):
-            events.append({"at": item["first_opened_at"], "what": "opened", "who": to, "to": who,
-                           "kind": item["kind"], "item": item["id"]})
-        if item.get("state") == "held":
-            events.append({"at": item.get("held_from") or item["submitted_at"], "what": "held", "who": who, "to": to,
-                           "kind": item["kind"], "item": item["id"], "code": item.get("hold_code")})
-    for participant in case.get("participants", []):
-        if participant.get("consent_changed_at"):
-            events.append({"at": participant["consent_changed_at"], "what": f"consent-{participant['consent']}",
-                           "who": participant["label"], "to": "", "kind": "", "item": None})
-    return sorted(events, key=lambda e: e["at"], reverse=True)
+        request, case=case, case_ref=case_ref(case), events=events, participants=case.get("participants", []),
+        pause_reasons=reasons("pause", PAUSE_REASONS), resume_reasons=reasons("resume", RESUME_REASONS),
+        sent=bool(request.query.get("sent"))))
 
 
 @person_required
 async def pause(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    """Pause or resume the case now, with a reason from the fixed lists (audited by the relay)."""
     case_id = request.match_info["case"]
     form = await form_of(request)
     paused = form.get("paused") == "1"
     reason = form.get("reason", "")
-    if paused and reason not in PAUSE_CODES:
-        raise web.HTTPSeeOther(f"/cases/{case_id}?pause_error=1")
-    await person.client.call("POST", f"/v1/cases/{case_id}/pause", json_body={"paused": paused, "reason": reason
-                                                                              or "other-mediator-judgement"})
+    if reason not in (PAUSE_REASONS if paused else RESUME_REASONS):
+        raise web.HTTPSeeOther(f"/cases/{case_id}")
+    await person.client.call("POST", f"/v1/cases/{case_id}/pause", json_body={"paused": paused, "reason": reason})
     raise web.HTTPSeeOther(f"/cases/{case_id}")
 
 
 @person_required
 async def inbox(request: web.Request, person: Unlocked) -> web.StreamResponse:
     rows = await person.client.call("GET", "/v1/review/inbox")
-    cases = await _cases(person, {r["case_id"] for r in rows})
-    return page(request, "desk_inbox.html", context(request, rows=[_row(r, cases[r["case_id"]]) for r in rows]))
+    return page(request, "desk_inbox.html", context(request, rows=[_row(r, {}) for r in rows]))
 
 
 @person_required
@@ -400,7 +372,7 @@ async def inbox_letter(request: web.Request, person: Unlocked) -> web.StreamResp
 async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     case_id = request.query.get("case", "")
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
-    return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case_id), error=None,
+    return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case), error=None,
                                                     to=request.query.get("to", "")))
 
 
@@ -412,7 +384,7 @@ async def send(request: web.Request, person: Unlocked) -> web.StreamResponse:
     text = _normalized(form.get("text", ""))
     if to not in {p["id"] for p in case.get("participants", [])} or not text.strip():
         return page(request, "desk_write.html", context(
-            request, case=case, case_ref=case_ref(case_id), to=to,
+            request, case=case, case_ref=case_ref(case), to=to,
             error=_("Choose who the message is for and write it before sending.")), status=422)
     await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
     raise web.HTTPSeeOther(f"/cases/{case_id}?sent=1")

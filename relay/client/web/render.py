@@ -19,6 +19,7 @@ from aiohttp import web
 from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 
+from relay import i18n
 from relay.client import visible
 from relay.i18n.catalogs import LANGUAGES, N_, translation
 
@@ -92,6 +93,7 @@ CONDITION_KINDS = {
 }
 DIRECTIONS = {"both": N_("both directions"), "from_restricted": N_("from the restricted person"),
               "to_restricted": N_("to the restricted person")}
+KIND_PLURALS = {"letter": N_("letters"), "video": N_("video messages")}
 
 
 def words(table: dict[str, str], key: str | None) -> str:
@@ -105,6 +107,7 @@ def setup(app: web.Application) -> jinja2.Environment:
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=jinja2.select_autoescape(default=True),
         extensions=["jinja2.ext.i18n"], undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(kind_plural=lambda k: words(KIND_PLURALS, k), direction_words=lambda d: words(DIRECTIONS, d))
     env.globals.update(age=age, when=when, size=size, kind_words=lambda k: words(KINDS, k),
                        staff_state=lambda s: words(STAFF_STATES, s), hold_words=lambda c: words(HOLD_CODES, c),
                        condition_kind=lambda k: words(CONDITION_KINDS, k),
@@ -117,18 +120,12 @@ def page(request: web.Request, template: str, context: dict[str, Any] | None = N
          *, status: int = 200) -> web.Response:
     return aiohttp_jinja2.render_template(template, request, context or {}, status=status)
 
-WITHHOLD_REASONS = {
-    "not-ready": N_("Not ready to be passed on yet"),
-    "safety-concern": N_("A concern for someone's safety"),
-    "harmful-content": N_("Content that could cause harm"),
-    "identifying-information": N_("It reveals identifying information"),
-    "condition-in-force": N_("A no-contact condition is in force"),
-    "participant-withdrew": N_("A participant has withdrawn"),
-    "other-mediator-judgement": N_("Another reason, in the mediator's judgement"),
-}
-PAUSE_REASONS = {
-    "safety-assessment": N_("Ongoing safety assessment"),
-    "participant-wellbeing": N_("A participant's well-being"),
-    "participant-request": N_("A participant asked for a pause"),
-    "other-mediator-judgement": N_("Another reason, in the mediator's judgement"),
-}
+
+def reason_words(kind: str, code: str) -> str:
+    """A reason code's words (``withhold``, ``pause``, ``resume``), from the shared table the relay
+    also announces at /v1/limits."""
+    return i18n.text(f"{kind}.{code}", lang()) if f"{kind}.{code}" in i18n.MESSAGES else code
+
+
+def reasons(kind: str, codes: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(code, reason_words(kind, code)) for code in codes]
