@@ -24,7 +24,7 @@ def test_every_message_in_the_source_has_a_french_translation() -> None:
     source = {_ids(m.id) for m in extract() if m.id}
     catalog = {_ids(m.id): m for m in _french() if m.id}
     missing = sorted(source - set(catalog))
-    assert not missing, f"not in the French catalog (run python -m relay.i18n.catalogs update): {missing[:10]}"
+    assert not missing, f"not in the French catalog (run python -m relay.i18n update): {missing[:10]}"
     untranslated = sorted(k for k in source if not all(s for s in (
         catalog[k].string if isinstance(catalog[k].string, tuple) else (catalog[k].string,))))
     assert not untranslated, f"untranslated: {untranslated[:10]}"

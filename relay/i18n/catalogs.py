@@ -5,7 +5,7 @@ templates (``_("…")``), Babel extracts them, and translators work on the ``.po
 tools they know. The catalogs are compiled in memory when first used, so there is no build step
 and no compiled file to keep in step with its source.
 
-``python -m relay.i18n.catalogs update`` extracts every message and merges it into each
+``python -m relay.i18n update`` extracts every message and merges it into each
 catalog (new ones with an empty translation); ``tests/test_i18n.py`` fails while any message
 lacks a translation.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import gettext
 import io
-import sys
 from pathlib import Path
 
 LANGUAGES = ("en", "fr")
@@ -102,9 +101,3 @@ def update() -> int:
             print(f"{lang}: untranslated: {message!r}")
     return 1 if missing else 0
 
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["update"]:
-        raise SystemExit(update())
-    print("usage: python -m relay.i18n.catalogs update", file=sys.stderr)
-    raise SystemExit(2)

@@ -25,6 +25,7 @@ from relay.client.cli.common import CliError, subcommands
 from relay.client.profile import BadProfile, NoProfile
 from relay.client.sdk import InsecureTransport, InvalidRecipient, OverLimit, ProblemError, VerificationError
 from relay.client.web import command as web_command
+from relay.i18n.catalogs import translation
 from relay.i18n.cli import ARGPARSE, language, say
 
 # Each group registers its own commands. The order is the order of `relay --help`.
@@ -60,7 +61,7 @@ def argparse_language(lang: str) -> Iterator[None]:
     saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
 
     def gettext(message: str) -> str:
-        return ARGPARSE.get(message, message)
+        return translation(lang).gettext(message) if message in ARGPARSE else message
 
     def ngettext(singular: str, plural: str, n: int) -> str:
         return gettext(singular if n == 1 else plural)
