@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the project: relay/, templates und
 # What Babel extracts from: our Python and the local web interfaces' templates.
 METHOD_MAP = [
     ("relay/**.py", "python"),
+    ("media/errors.py", "python"),
     ("relay/client/web/templates/**.html", "jinja2"),
 ]
 OPTIONS_MAP = {"relay/client/web/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}

@@ -16,6 +16,12 @@ import os
 from relay.i18n.catalogs import N_, translation
 
 TEXT: dict[str, str] = {
+    "operator.no-database": N_("There is no relay database at {path}: check --data-dir."),
+    "operator.unreadable": N_("{path} cannot be read ({why})."),
+    "operator.not-an-export": N_("{path} is not an audit export ({what})."),
+    "operator.damaged": N_("Damaged: {item} ({part})"),
+    "operator.scrubbed": N_("Scrub: {items} item(s) and {blobs} blob(s) checked ({bytes} bytes); {damaged} damaged,"
+                            " {new} newly marked."),
     "passphrase-new": N_("Passphrase for this key (write it down and keep it private; it is not stored anywhere):"),
     "passphrase-ask": N_("Passphrase: "),
     "passphrase-missing": N_("A passphrase is needed: set RELAY_PASSPHRASE or run this from a terminal."),

@@ -34,6 +34,8 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from relay import i18n
+from relay.i18n.catalogs import LANGUAGES
+from relay.i18n.cli import say
 from relay.server import errors
 from relay.server.problems import CONTENT_TYPE, document, for_status, headers_for, route_of
 from relay.server.settings import Settings
@@ -67,12 +69,8 @@ def tighten_existing(data_dir: Path) -> None:
 
 
 def _code_text(code: str, url: str) -> str:
-    return (
-        "\nNo coordinator is enrolled yet. / Aucun coordonnateur n'est encore inscrit.\n"
-        f"First coordinator's enrollment code (single use, shown once):\n\n    {code}\n\n"
-        "On the coordinator's own computer run / Sur l'ordinateur du coordonnateur, exécutez :\n"
-        f"    relay coordinator init --url {url} --profile ~/.relay/coordinator --code CODE\n"
-    )
+    """Both languages: the relay does not know the language of whoever reads its terminal."""
+    return "\n".join(say("first-start", lang, code=code, url=url) for lang in LANGUAGES)
 
 
 def bootstrap_printer(settings: Settings, *, terminal: Any = None,

@@ -126,7 +126,7 @@ def explain(exc: BaseException, args: argparse.Namespace | None, lang: str) -> s
     if isinstance(exc, InsecureTransport):
         return say("insecure", lang, url=_relay_url(args))
     if isinstance(exc, MediaError):
-        return exc.message_fr if lang == "fr" else exc.message_en
+        return translation(lang).gettext(exc.message_en)
     if isinstance(exc, aiohttp.ClientConnectionError | asyncio.TimeoutError):
         return say("unreachable", lang, url=_relay_url(args))
     if isinstance(exc, NoProfile):

@@ -135,7 +135,7 @@ async def cmd_purge(args: argparse.Namespace) -> int:
 async def cmd_scrub(args: argparse.Namespace) -> int:
     from relay.server import admin
 
-    return await admin.scrub(args.data_dir)
+    return await admin.scrub(args.data_dir, args.lang)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:

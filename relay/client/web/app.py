@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from media import MediaError
 from relay.client.profile import Profile
 from relay.client.sdk import InsecureTransport, OverLimit, ProblemError, VerificationError
 from relay.client.web import common, desk, participant, render
@@ -65,7 +66,7 @@ async def guard(request: web.Request, handler: common.Handler) -> web.StreamResp
         return await handler(request)
     except Refused as refused:
         return common.refusal(request, refused)
-    except (ProblemError, VerificationError, OverLimit, InsecureTransport, aiohttp.ClientError,
+    except (ProblemError, VerificationError, OverLimit, InsecureTransport, MediaError, aiohttp.ClientError,
             asyncio.TimeoutError) as failure:
         return common.failure_page(request, failure)
 

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from media import MediaError
 from relay.client.sdk import InsecureTransport, OverLimit, ProblemError, VerificationError
 from relay.client.web import render
 from relay.client.web.guard import COOKIE, CSRF_FIELD, Refused
@@ -189,6 +190,8 @@ def describe(failure: Exception) -> str:
         return _("This is larger or longer than the relay accepts. Send a shorter or smaller one.")
     if isinstance(failure, InsecureTransport):
         return _("The relay's address is not secure (https). Ask your coordinator to check the profile.")
+    if isinstance(failure, MediaError):
+        return _(failure.message_en)
     if isinstance(failure, aiohttp.ClientError | TimeoutError):
         return _("The relay cannot be reached just now. Check the connection and try again in a moment.")
     return _("Something went wrong. Try again; if it happens again, tell your coordinator.")
