@@ -25,7 +25,7 @@ import media
 from relay import envelope
 from relay.client.cli.common import human_size
 from relay.client.kdf import PRODUCTION_KDF
-from relay.client.scenario import build_world
+from relay.client.scenario import World, build_world
 from relay.client.sdk import Client, ProblemError
 from relay.client.visible import reveal_bytes
 from relay.i18n.cli import language, say
@@ -50,6 +50,12 @@ CODE_PATTERN = re.compile(r"\b(bst_[0-9a-f]{16}\.[A-Za-z0-9_-]+)")
 class DemoFailure(Exception):
     """A step did not do what it must."""
 
+
+# Left for the desk by ``relay demo --keep``: it hides a line from a terminal (ESC [8m conceals),
+# which the desk shows and counts.
+KEPT_LETTER = ("I have read what you wrote, and I have questions of my own.\n"
+               "Why our street?\x1b[8m Call me at 555-0142.\x1b[0m\n"
+               "I would like an answer in writing.\n")
 
 LANG = "en"  # the narration's language, set by run() from --lang, RELAY_LANG or LANG
 
@@ -121,6 +127,9 @@ async def run(args: argparse.Namespace) -> int:
                 raise DemoFailure(say("demo.url-needs-code", LANG))
             await exchange(args.url, args.code, args, None)
         else:
+            stay = getattr(args, "keep", None)
+            if stay is not None:
+                args.data_dir = args.data_dir or stay / "data"
             keep = args.data_dir is not None
             data_dir = (args.data_dir or Path(tempfile.mkdtemp(prefix="relay-demo-")) / "data").resolve()
             step(0, "demo.start", path=data_dir)
@@ -129,8 +138,10 @@ async def run(args: argparse.Namespace) -> int:
                     detail("demo.listening", url=running.url)
                     if running.code is None:
                         raise DemoFailure(say("demo.has-coordinator", LANG, path=data_dir))
-                    await exchange(running.url, running.code, args, data_dir)
-                await check_audit(data_dir)
+                    world = await exchange(running.url, running.code, args, data_dir)
+                    await check_audit(data_dir)
+                    if stay is not None:
+                        await open_the_desk(world, stay.resolve(), no_browser=getattr(args, "no_browser", False))
             finally:
                 if not keep:
                     shutil.rmtree(data_dir.parent, ignore_errors=True)
@@ -141,7 +152,7 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def exchange(url: str, code: str, args: argparse.Namespace, data_dir: Path | None) -> None:
+async def exchange(url: str, code: str, args: argparse.Namespace, data_dir: Path | None) -> World:
     letter = args.letter.read_bytes() if args.letter else BUILT_IN_LETTER.encode("utf-8")
     step(1, "demo.1")
     world = await build_world(url, code, kdf=PRODUCTION_KDF)
@@ -218,6 +229,46 @@ async def exchange(url: str, code: str, args: argparse.Namespace, data_dir: Path
             if path.is_file() and needle in path.read_bytes():
                 raise DemoFailure(f"plaintext found in {path}")
         detail("demo.7.clean", path=data_dir)
+    return world
+
+
+async def open_the_desk(world: World, where: Path, *, no_browser: bool) -> None:
+    """``relay demo --keep DIR``: leave the relay running with profiles for the mediator's desk,
+    the kiosk and the victim's app in DIR, a new letter waiting for review, and the desk open."""
+    from relay.client import passphrase
+    from relay.client.profile import IDENTITY_FILE, Profile, write_private
+    from relay.client.web.app import start as start_interface
+    from relay.client.web.config import WebConfig
+
+    secret = passphrase.generate()
+    profiles = {}
+    for name, kind, someone, token in (("desk", "mediator_desk", world.mediator, world.mediator.device_token),
+                                       ("app", "participant_device", world.victim, world.victim.device_token),
+                                       ("kiosk", "terminal", None, world.terminal_token)):
+        directory = where / name
+        Profile(url=world.url, device_id=str(token).split(".", 1)[0], device_token=str(token), device_kind=kind,
+                trust_root=world.trust_root, person_id=someone.person_id if someone else None).save(directory)
+        if someone is not None:
+            write_private(directory / IDENTITY_FILE, PRODUCTION_KDF.seal(someone.identity, secret))
+        profiles[name] = directory
+    victim = await world.session(world.victim)
+    try:
+        await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                          src=io.BytesIO(KEPT_LETTER.encode("utf-8")))
+    finally:
+        await victim.close()
+    desk = await start_interface(WebConfig(kind="desk", profile_dir=profiles["desk"], lang=LANG))
+    try:
+        print("\n" + say("demo.keep", LANG, link=desk.link, passphrase=secret, where=where,
+                          code=world.offender.kiosk_code, offender_passphrase=world.offender.passphrase,
+                          relay=world.url), file=sys.stderr, flush=True)
+        if not no_browser:
+            import webbrowser
+
+            webbrowser.open(desk.link)
+        await asyncio.Event().wait()  # until Ctrl-C
+    finally:
+        await desk.stop()
 
 
 async def video_exchange(args: argparse.Namespace, *, world_case: str, offender_id: str, victim: Client,

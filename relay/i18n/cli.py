@@ -16,6 +16,14 @@ import os
 from relay.i18n.catalogs import N_, translation
 
 TEXT: dict[str, str] = {
+    "help.demo.keep": N_("afterwards, keep the relay running with profiles in DIR and open the mediator's desk"),
+    "demo.keep": N_("The relay keeps running at {relay}, with profiles in {where}.\n\n"
+                    "The mediator's desk is open at this link (it works once):\n\n    {link}\n\n"
+                    "The mediator's passphrase: {passphrase}\n"
+                    "A new letter waits for review; it hides a line, which the desk shows.\n\n"
+                    "The kiosk: relay kiosk --profile {where}/kiosk  (code {code}, passphrase {offender_passphrase})\n"
+                    "The victim's app: relay app --profile {where}/app  (passphrase {passphrase})\n\n"
+                    "Ctrl-C stops the relay and the desk; everything stays in {where}."),
     "operator.no-database": N_("There is no relay database at {path}: check --data-dir."),
     "operator.unreadable": N_("{path} cannot be read ({why})."),
     "operator.not-an-export": N_("{path} is not an audit export ({what})."),

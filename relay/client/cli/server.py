@@ -41,6 +41,8 @@ def register(sub: Any, lang: str) -> None:
     p.add_argument("--data-dir", type=Path, help=say("help.demo.data-dir", lang))
     p.add_argument("--out", type=Path, help=say("help.demo.out", lang))
     p.add_argument("--video", type=Path, help=say("help.demo.video", lang))
+    p.add_argument("--keep", type=Path, metavar="DIR", help=say("help.demo.keep", lang))
+    p.add_argument("--no-browser", action="store_true", help=say("help.web.no-browser", lang))
     p.set_defaults(run=cmd_demo)
 
     p = command(sub, "audit", lang, "help.audit")
