@@ -36,8 +36,15 @@ def _english_sentences() -> list[str]:
 ENGLISH = _english_sentences()
 
 
+UNLABELLED = """() => Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea, button"))
+  .filter(c => !((c.labels && c.labels.length) || c.getAttribute("aria-label") || (c.tagName === "BUTTON"
+    && c.textContent.trim())))
+  .map(c => c.outerHTML.slice(0, 80))"""
+
+
 async def french_only(page: Page, name: str) -> None:
     assert await page.get_attribute("html", "lang") == "fr", name
+    assert await page.evaluate(UNLABELLED) == [], f"{name}: a control without a label"
     text = await page.inner_text("body")
     left = [sentence for sentence in ENGLISH if sentence in text]
     assert not left, f"{name}: English left: {left[:5]}"

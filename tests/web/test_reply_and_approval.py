@@ -3,6 +3,8 @@ court order, the desk names the condition, offers no release, and a forced relea
 
 from __future__ import annotations
 
+import asyncio
+import io
 from pathlib import Path
 
 from relay.client.scenario import World
@@ -41,7 +43,8 @@ async def test_a_reply_from_the_kiosk_waits_for_review_and_its_condition_is_name
         await shot(page, "kiosk-sent")
 
     desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
-    async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
+    async with interface(desk_profile, "desk", queue_poll_seconds=1) as desk, \
+            chromium(tmp_path / "browser-desk") as browser:
         page = await browser.new_page()
         await page.goto(desk.link)
         await page.fill("#passphrase", PASSPHRASE)
@@ -52,6 +55,20 @@ async def test_a_reply_from_the_kiosk_waits_for_review_and_its_condition_is_name
         assert "Awaiting the national unit's approval" in flags and "ONCJ 2024-1187" in flags
         assert "court non-communication order" in flags
         await shot(page, "desk-awaiting-approval")
+        # The queue keeps itself current: a new item shows in the title without a reload.
+        victim = await world.session(world.victim)
+        try:
+            await victim.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"A note.\n"))
+            await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                              src=io.BytesIO(b"Another letter.\n"))
+        finally:
+            await victim.close()
+        for _ in range(50):
+            if (await page.title()).startswith("(1) "):
+                break
+            await asyncio.sleep(0.2)
+        assert (await page.title()).startswith("(1) Review queue"), await page.title()
+        assert "New items arrived (1)" in await page.inner_text("#queue-news")
         await rows.first.locator("a.open-item").click()
         assert await page.locator("#release-as-written").count() == 0
         assert "not possible until the national unit records its approval" in await page.inner_text("main")
@@ -63,4 +80,4 @@ async def test_a_reply_from_the_kiosk_waits_for_review_and_its_condition_is_name
         assert "That did not work" in refusal
         assert condition["id"] not in refusal
         queue = await page.goto(f"{desk.url}/")
-        assert queue is not None and await page.locator("table.queue tbody tr").count() == 1
+        assert queue is not None and await page.locator("table.queue tbody tr").count() == 2
