@@ -221,6 +221,30 @@ class Database:
             else:
                 future.set_exception(value)
 
+    # -- backup -------------------------------------------------------------------------------
+
+    async def backup_to(self, target: Path) -> None:
+        """Copy the whole database to a new file ``target`` with SQLite's online backup API.
+
+        The copy is made from a read-only connection in one step, so it is one consistent
+        snapshot (WAL mode: writers carry on meanwhile; a checkpoint waits until it ends)."""
+        if self._closed:
+            raise StorageError("database is closed")
+        if target.exists():
+            raise StorageError("the backup target already exists")
+        conn = await self._readers.get()
+        try:
+            # The sqlite3 connection is used from aiosqlite's thread, not the one creating it.
+            copy = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            try:
+                await conn.backup(copy, pages=-1)
+                # A self-contained file: no -wal beside it, readable by any SQLite.
+                copy.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                copy.close()
+        finally:
+            self._readers.put_nowait(conn)
+
     # -- reads --------------------------------------------------------------------------------
 
     async def read(self, fn: ReadFn[T]) -> T:

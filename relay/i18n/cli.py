@@ -24,6 +24,29 @@ TEXT: dict[str, str] = {
                     "The kiosk: relay kiosk --profile {where}/kiosk  (code {code}, passphrase {offender_passphrase})\n"
                     "The victim's app: relay app --profile {where}/app  (passphrase {passphrase})\n\n"
                     "Ctrl-C stops the relay and the desk; everything stays in {where}."),
+    "help.backup": N_("copy the database and the blobs, consistently, while the relay runs (on the relay's host)"),
+    "help.backup.dest": N_("an empty (or new) directory for the backup"),
+    "help.restore": N_("check a backup against its manifest and bring it back into an empty data directory"),
+    "help.restore.src": N_("the backup directory (it holds manifest.json)"),
+    "help.restore.data-dir": N_("the data directory to restore into; it must be empty or not exist"),
+    "help.restore.expect-manifest": N_("the manifest hash 'relay backup' printed: refuse a backup whose manifest differs"),
+    "backup.done": N_("Backup written to {path}: the database (schema {schema}, audit entry {seq}, head {head}),"
+                      " {blobs} blob(s) and {uploads} unfinished upload(s), {bytes} bytes in all.\n"
+                      "Manifest hash {manifest}: record it somewhere else; 'relay restore --expect-manifest' checks it."),
+    "backup.dest-not-empty": N_("{path} is not empty: give a new or empty directory for the backup."),
+    "backup.moving": N_("The relay's content changed under the backup {rounds} times in a row; nothing was kept."
+                        " Run the backup again, or when the relay is less busy."),
+    "restore.no-manifest": N_("{path} holds no manifest.json: it is not a finished backup."),
+    "restore.bad-manifest": N_("{path} is not a valid backup manifest (at: {where}). Nothing was restored."),
+    "restore.manifest-hash": N_("{path} does not have the hash you expected: the backup was changed or is another"
+                                " one. Nothing was restored."),
+    "restore.unlisted": N_("{path} holds files its manifest does not list ({files}). Nothing was restored."),
+    "restore.not-empty": N_("{path} is not empty: restore only into a new or empty data directory."),
+    "restore.missing": N_("The backup lacks {file}, which it needs. Nothing was restored."),
+    "restore.damaged": N_("{file} in the backup does not match its manifest (damaged or changed). Nothing was restored."),
+    "restore.schema": N_("The backup's database cannot be used by this relay ({why}). Nothing was restored."),
+    "restore.done": N_("Restored {files} file(s) into {path} (schema {schema}); audit chain verified: {n} entries,"
+                       " head {head}. Start the relay with --data-dir {path}."),
     "operator.no-database": N_("There is no relay database at {path}: check --data-dir."),
     "operator.unreadable": N_("{path} cannot be read ({why})."),
     "operator.not-an-export": N_("{path} is not an audit export ({what})."),

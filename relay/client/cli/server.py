@@ -1,4 +1,5 @@
-"""Commands run on the relay's host: ``serve``, ``audit``, ``purge``; and ``demo``."""
+"""Commands run on the relay's host: ``serve``, ``audit``, ``purge``, ``scrub``, ``backup``, ``restore``;
+and ``demo``."""
 
 from __future__ import annotations
 
@@ -65,6 +66,17 @@ def register(sub: Any, lang: str) -> None:
     p = command(sub, "scrub", lang, "help.scrub")
     p.add_argument("--data-dir", type=Path, default=_data_dir_default(), help=say("help.serve.data-dir", lang))
     p.set_defaults(run=cmd_scrub)
+
+    p = command(sub, "backup", lang, "help.backup")
+    p.add_argument("dest", type=Path, metavar="DEST", help=say("help.backup.dest", lang))
+    p.add_argument("--data-dir", type=Path, default=_data_dir_default(), help=say("help.serve.data-dir", lang))
+    p.set_defaults(run=cmd_backup)
+
+    p = command(sub, "restore", lang, "help.restore")
+    p.add_argument("src", type=Path, metavar="SRC", help=say("help.restore.src", lang))
+    p.add_argument("--data-dir", type=Path, required=True, help=say("help.restore.data-dir", lang))
+    p.add_argument("--expect-manifest", metavar="HASH", help=say("help.restore.expect-manifest", lang))
+    p.set_defaults(run=cmd_restore)
 
 
 def relay_address(host: str, port: int, lang: str) -> str:
@@ -138,6 +150,18 @@ async def cmd_scrub(args: argparse.Namespace) -> int:
     from relay.server import admin
 
     return await admin.scrub(args.data_dir, args.lang)
+
+
+async def cmd_backup(args: argparse.Namespace) -> int:
+    from relay.server import backup
+
+    return await backup.backup(args.data_dir, args.dest, args.lang)
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    from relay.server import backup
+
+    return await backup.restore(args.src, args.data_dir, args.lang, args.expect_manifest)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
