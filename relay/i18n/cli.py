@@ -217,6 +217,15 @@ TEXT: dict[str, str] = {
     "help.serve": N_("run the relay"),
     "help.serve.data-dir": N_("where the relay keeps its data (default: ./relay-data, or RELAY_DATA_DIR)"),
     "help.serve.host": N_("address to listen on (default: 127.0.0.1)"),
+    "help.shutdown-grace": N_("on SIGTERM, how many seconds requests in flight get to finish (default: 10)"),
+    "help.tls-cert": N_("serve https with this certificate chain (PEM); give --tls-key too"),
+    "help.tls-key": N_("the private key (PEM) of --tls-cert"),
+    "help.behind-proxy": N_("a TLS proxy sits in front of the relay: allow plain http on a non-loopback address"),
+    "tls-pair": N_("--tls-cert and --tls-key go together: give both, or neither."),
+    "tls-needed": N_("{host} is not a loopback address, so the relay would send tokens in the clear: give --tls-cert"
+                     " and --tls-key, or --behind-proxy if a TLS proxy sits in front of it."),
+    "tls-unusable": N_("The TLS certificate or key cannot be used ({reason}). Check that they are PEM files and"
+                       " that the key belongs to the certificate."),
     "help.serve.port": N_("port to listen on (default: 8787)"),
     "help.retention": N_("the retention schedule (TOML); default: the documented defaults"),
     "help.purge-interval": N_("seconds between purge runs inside the relay (0: never; run 'relay purge' instead)"),

@@ -10,7 +10,6 @@ relay, never to the log (see ``relay.server.serving.bootstrap_printer``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +19,7 @@ from aiohttp import web
 from policies.retention import Schedule
 from relay.clock import Clock, SystemClock
 from relay.server import retention_config
-from relay.server.context import CLOCK, CONTEXT, SETTINGS, Context
+from relay.server.context import CLOCK, CONTEXT, SETTINGS, STOPPING, Context, begin_stopping, stop_worker
 from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
 from relay.server.services import accounts, retention, scrub, uploads
@@ -67,7 +66,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[BOOTSTRAP_PRINTER](code)
     else:
         forget_code_file(settings.data_dir)
-    purger = (asyncio.create_task(retention.worker(ctx), name="retention")
+    purger = (asyncio.create_task(retention.worker(ctx, app[STOPPING]), name="retention")
               if settings.purge_interval_seconds > 0 else None)
     if purger is not None:
         app[PURGER] = purger  # /readyz checks it is alive
@@ -75,9 +74,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         if purger is not None:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            await stop_worker(app, purger)
         await db.close()
 
 
@@ -89,6 +86,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[BOOTSTRAP_PRINTER] = bootstrap_printer or relay_bootstrap_printer(settings)
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(begin_stopping)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(scrub.background)  # after _resources: it needs the store
     add_routes(app)

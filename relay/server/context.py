@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -29,3 +31,21 @@ class Context:
 CONTEXT = web.AppKey("context", Context)
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+# Set when the relay begins to stop: background workers finish the step they are in, then end.
+STOPPING = web.AppKey("stopping", asyncio.Event)
+
+
+async def begin_stopping(app: web.Application) -> None:
+    """``on_shutdown``: the relay is stopping (before requests in flight are waited for)."""
+    app[STOPPING].set()
+
+
+async def stop_worker(app: web.Application, task: asyncio.Task[None]) -> None:
+    """End a background worker between two of its steps: it sees ``STOPPING`` and returns. One
+    still busy after the shutdown grace is cancelled (each of its steps is crash-safe anyway)."""
+    app[STOPPING].set()
+    done, _ = await asyncio.wait([task], timeout=app[SETTINGS].shutdown_grace_seconds)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -81,7 +82,7 @@ def bootstrap_printer(settings: Settings, *, terminal: Any = None,
     likely a log sink (systemd, Docker, a file), so the code is written to ``CODE_FILE`` in the
     data directory, readable by the relay's user only, and the log says only where it is.
     """
-    url = f"http://{settings.host}:{settings.port}"
+    url = f"{'https' if settings.tls else 'http'}://{settings.host}:{settings.port}"
     words = text or (lambda code: _code_text(code, url))  # ``relay serve`` passes its own, in the user's language
 
     def show(code: str) -> None:
@@ -138,11 +139,46 @@ class RouteAccessLogger(AbstractAccessLogger):
 # -- answers aiohttp's parser gives ---------------------------------------------------------------
 
 
+UNWIND_SECONDS = 1.0  # after the grace: how long a cut-off request gets to unwind once cancelled
+
+
 class ProblemRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the requests its parser refuses with a problem
-    document (it would write ``text/plain`` quoting the offending line) and logging them by type."""
+    document (it would write ``text/plain`` quoting the offending line) and logging them by type.
 
-    __slots__ = ()
+    It also stops gracefully with the body still coming: aiohttp's own shutdown drops every byte
+    that arrives after it begins, so an upload in flight could never finish. Here a connection
+    busy with a request keeps reading it until the handler answers (with ``Connection: close``)
+    or the grace ends; idle connections close at once."""
+
+    __slots__ = ("_finishing",)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._finishing = False
+
+    def close(self) -> None:
+        if self._request_in_progress:  # its body may still be arriving: finish it, then close
+            self._finishing = True
+            return
+        super().close()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        if self._request_in_progress:
+            self._finishing = True
+            self._handler_waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._handler_waiter
+            self._handler_waiter = None
+            if self._request_in_progress:  # past the grace: aiohttp cancels it, briefly
+                timeout = UNWIND_SECONDS
+        await super().shutdown(timeout)
+
+    async def finish_response(self, request: Any, resp: web.StreamResponse, start_time: float | None) -> Any:
+        if self._finishing:
+            resp.force_close()  # the last response on this connection
+        return await super().finish_response(request, resp, start_time)
 
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
@@ -182,24 +218,43 @@ def handler_options(settings: Settings) -> dict[str, Any]:
 async def running(app: web.Application, settings: Settings, *, host: str | None = None,
                   port: int | None = None) -> AsyncIterator[tuple[str, int]]:
     """Serve ``app`` on ``host:port`` until the block ends; yields the bound address."""
-    runner = web.AppRunner(app, access_log_class=RouteAccessLogger, handle_signals=False)
+    tls = tls_context(settings)  # a certificate that cannot be used stops the start before anything opens
+    # On stopping, aiohttp closes idle connections, waits up to the grace for handlers in flight,
+    # then cancels those still running (ProblemRequestHandler lets their bodies finish arriving).
+    runner = web.AppRunner(app, access_log_class=RouteAccessLogger, handle_signals=False,
+                           shutdown_timeout=settings.shutdown_grace_seconds)
     await runner.setup()
     assert runner.server is not None
     server = runner.server
     options = handler_options(settings)
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(
-        lambda: ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),
-                                      **options),
-        host if host is not None else settings.host, port if port is not None else settings.port,
-        reuse_address=True)
+    try:
+        listener = await loop.create_server(
+            lambda: ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),
+                                          **options),
+            host if host is not None else settings.host, port if port is not None else settings.port,
+            reuse_address=True, ssl=tls)
+    except BaseException:
+        await runner.cleanup()  # the store and the workers close: nothing keeps the process alive
+        raise
     try:
         sockname = listener.sockets[0].getsockname()
         yield sockname[0], sockname[1]
     finally:
-        listener.close()
+        listener.close()  # new connections are refused from here on
         await listener.wait_closed()
         await runner.cleanup()
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context from its certificate chain and key (PEM), TLS 1.2 at least, with
+    Python's default (modern) ciphers; None when the relay serves plain http (loopback, proxy)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
 
 
 async def serve(app: web.Application, settings: Settings) -> None:
@@ -210,5 +265,8 @@ async def serve(app: web.Application, settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with running(app, settings) as (host, port):
-        print(f"======== Running on http://{host}:{port} ========", file=sys.stderr, flush=True)
+        scheme = "https" if settings.tls else "http"
+        print(f"======== Running on {scheme}://{host}:{port} ========", file=sys.stderr, flush=True)
         await stop.wait()
+        log.info("stopping: no new connections; requests in flight have %.0f s to finish",
+                 settings.shutdown_grace_seconds)

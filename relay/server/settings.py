@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,18 @@ ENVIRONMENT = {
     "disk_reserve_mb": "RELAY_DISK_RESERVE_MB",
     "header_timeout_seconds": "RELAY_HEADER_TIMEOUT",
     "body_idle_seconds": "RELAY_BODY_IDLE_TIMEOUT",
+    "shutdown_grace_seconds": "RELAY_SHUTDOWN_GRACE",
 }
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host``: 'localhost' or a loopback address (not a name)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseModel):
@@ -58,6 +70,31 @@ class Settings(BaseModel):
     # progress for body_idle_seconds.
     header_timeout_seconds: float = Field(20, gt=0, le=3600)
     body_idle_seconds: float = Field(30, gt=0, le=3600)
+
+    # Stopping (SIGTERM, SIGINT): the relay stops accepting at once, lets requests in flight finish
+    # for up to shutdown_grace_seconds, then cuts the rest off (an upload cut off resumes from its
+    # acknowledged offset). The purge and scrub workers stop between two steps.
+    shutdown_grace_seconds: float = Field(10, ge=0, le=600)
+
+    # TLS: the relay serves https itself from this certificate chain and key (PEM), or sits behind
+    # a TLS proxy (behind_proxy). Off loopback it refuses plain http unless behind_proxy is set:
+    # tokens and sessions must never cross a network in the clear.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    behind_proxy: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @model_validator(mode="after")
+    def _tls_or_loopback(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both, or neither")
+        if not self.tls and not self.behind_proxy and not is_loopback(self.host):
+            raise ValueError(f"{self.host} is not a loopback address: give tls_cert and tls_key, or set"
+                             " behind_proxy when a TLS proxy sits in front of the relay")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -7,6 +7,7 @@ import argparse
 import errno
 import logging
 import os
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ def register(sub: Any, lang: str) -> None:
                    help=say("help.purge-interval", lang))
     p.add_argument("--purge-duty", type=float, default=float(os.environ.get("RELAY_PURGE_DUTY", "0.5")),
                    help=say("help.purge-duty", lang))
+    p.add_argument("--shutdown-grace", type=float, metavar="SECONDS", help=say("help.shutdown-grace", lang))
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", default=os.environ.get("RELAY_TLS_CERT") or None,
+                   help=say("help.tls-cert", lang))
+    p.add_argument("--tls-key", type=Path, metavar="FILE", default=os.environ.get("RELAY_TLS_KEY") or None,
+                   help=say("help.tls-key", lang))
+    p.add_argument("--behind-proxy", action="store_true", default=os.environ.get("RELAY_BEHIND_PROXY", "") == "1",
+                   help=say("help.behind-proxy", lang))
     p.set_defaults(run=cmd_serve)
 
     p = command(sub, "demo", lang, "help.demo")
@@ -79,8 +87,11 @@ def register(sub: Any, lang: str) -> None:
     p.set_defaults(run=cmd_restore)
 
 
-def relay_address(host: str, port: int, lang: str) -> str:
-    """The address people give clients: the relay itself on loopback, or the TLS proxy before it."""
+def relay_address(host: str, port: int, lang: str, *, tls: bool = False) -> str:
+    """The address people give clients: the relay itself (on loopback, or serving TLS), or the
+    TLS proxy before it."""
+    if tls:
+        return f"https://{f'[{host}]' if ':' in host else host}:{port}"
     if host in ("localhost", "::1") or host.startswith("127."):
         return f"http://{'[::1]' if host == '::1' else host}:{port}"
     return say("proxy-address", lang, host=host, port=port)
@@ -91,16 +102,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from relay.server import retention_config
     from relay.server.app import run
-    from relay.server.settings import Settings
+    from relay.server.settings import Settings, is_loopback
 
     data_dir = args.data_dir.resolve()
     if data_dir.is_dir() and data_dir.stat().st_mode & 0o077:
         raise CliError(say("data-dir-open", args.lang, path=data_dir))  # the relay refuses it too
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise CliError(say("tls-pair", args.lang))
+    if args.tls_cert is None and not args.behind_proxy and not is_loopback(args.host):
+        raise CliError(say("tls-needed", args.lang, host=args.host))
+    for path in (args.tls_cert, args.tls_key):
+        if path is not None and not path.is_file():
+            raise CliError(say("operator.unreadable", args.lang, path=path, why="not a file"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    extra: dict[str, Any] = {}
+    if args.shutdown_grace is not None:
+        extra["shutdown_grace_seconds"] = args.shutdown_grace
     try:
         settings = Settings(data_dir=data_dir, host=args.host, port=args.port,
                             retention_file=args.retention.resolve() if args.retention else None,
-                            purge_interval_seconds=args.purge_interval, purge_duty=args.purge_duty)
+                            purge_interval_seconds=args.purge_interval, purge_duty=args.purge_duty,
+                            tls_cert=args.tls_cert.resolve() if args.tls_cert else None,
+                            tls_key=args.tls_key.resolve() if args.tls_key else None,
+                            behind_proxy=args.behind_proxy, **extra)
     except ValidationError as exc:
         wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
         print(f"relay: {wrong}", file=sys.stderr)
@@ -110,12 +134,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except retention_config.ScheduleError as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
-    address = relay_address(settings.host, settings.port, args.lang)
+    address = relay_address(settings.host, settings.port, args.lang, tls=settings.tls)
 
     # The first-start code goes to the terminal only (or a private file), never to the log; the
     # access log names no client address or user agent (relay/server/serving.py).
     try:
         run(settings, code_text=lambda code: say("first-start", args.lang, code=code, url=address))
+    except ssl.SSLError as exc:  # the certificate or key could not be used
+        raise CliError(say("tls-unusable", args.lang, reason=exc.reason or exc)) from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise CliError(say("address-in-use", args.lang, host=settings.host, port=settings.port)) from None

@@ -16,6 +16,7 @@ item (``storage.retention`` explains the steps).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -121,9 +122,18 @@ async def due_now(ctx: Context, *, limit: int | None = None) -> list[Due]:
 # -- the purge --------------------------------------------------------------------------------
 
 
-async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step) -> Report:
-    """One run: finish what an earlier run left, purge what is due, then the one-clock records."""
+async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step,
+                stop: asyncio.Event | None = None) -> Report:
+    """One run: finish what an earlier run left, purge what is due, then the one-clock records.
+
+    When ``stop`` is set (the relay is stopping) the run ends after the batch it is in: every
+    batch commits whole, and the next run finishes anything left. Such a run stays unfinished in
+    the record of runs (no ``finished_at``)."""
     report = Report()
+
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
+
     # Repeated refusals whose window has closed go into the chain as one entry each.
     while await security.flush(ctx.db, now=ctx.now_iso()):
         pass
@@ -131,9 +141,9 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
     batch = ctx.settings.purge_batch
     # Deletions an earlier run began are finished first; then items it only marked, unless a
     # legal hold has put them back since.
-    while leftover := await retention.committed(ctx.db, limit=batch):
+    while not stopping() and (leftover := await retention.committed(ctx.db, limit=batch)):
         await _delete(ctx, leftover, report, step)
-    while leftover := await retention.commit(ctx.db, limit=batch):
+    while not stopping() and (leftover := await retention.commit(ctx.db, limit=batch)):
         await _delete(ctx, leftover, report, step)
     now = ctx.clock.now()
 
@@ -145,13 +155,18 @@ async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step
     async for page in _due_pages(ctx, now):
         for start in range(0, len(page), batch):
             room = batch if limit is None else min(batch, limit - report.items)
-            if room <= 0:
+            if room <= 0 or stopping():
                 break
             began = time.perf_counter()
             marked = await retention.mark(ctx.db, [item["id"] for item, _ in page[start:start + room]], still_due)
             step("marked")
             await _delete(ctx, await retention.commit(ctx.db, item_ids=marked, limit=len(marked)), report, step)
             await asyncio.sleep((time.perf_counter() - began) * rest)  # leave the relay to its requests
+        if stopping():
+            break
+    if stopping():
+        log.info("retention: stopped between two batches (the relay is stopping); the next run carries on")
+        return report
     report.uploads = await uploads.reclaim_expired(ctx)
     report.sessions = await retention.drop_old_sessions(ctx.db, before=iso(now - ctx.schedule.session),
                                                         now=iso(now))
@@ -197,13 +212,18 @@ async def _truncate_wal(ctx: Context) -> None:
     log.warning("retention: the write-ahead log could not be truncated yet (a long read); the next run tries again")
 
 
-async def worker(ctx: Context) -> None:
-    """The periodic purge inside the server. A failed run is logged and retried next time."""
+async def worker(ctx: Context, stop: asyncio.Event | None = None) -> None:
+    """The periodic purge inside the server. A failed run is logged and retried next time.
+    It ends when ``stop`` is set, between two batches of a run (or at once while resting)."""
     interval = ctx.settings.purge_interval_seconds
-    while True:
-        await asyncio.sleep(interval)
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
         try:
-            await purge(ctx)
+            await purge(ctx, stop=stop)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never crash the server over housekeeping; say so and try again

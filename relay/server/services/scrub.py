@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from relay.envelope import documents
-from relay.server.context import CONTEXT, Context
+from relay.server.context import CONTEXT, STOPPING, Context, stop_worker
 from storage import items
 from storage.errors import BlobPathError
 
@@ -75,15 +75,17 @@ def blob_matches(path: Path, size: int, expect_hash: str) -> bool:
     return bool(hasher.hexdigest() == expect_hash)
 
 
-async def scrub(ctx: Context, *, duty: float = 1.0) -> Report:
+async def scrub(ctx: Context, *, duty: float = 1.0, stop: asyncio.Event | None = None) -> Report:
     """One pass over every stored item. ``duty`` < 1 rests between blobs so that the pass works
-    at most that share of the time."""
+    at most that share of the time. When ``stop`` is set the pass ends after the blob it is on."""
     report = Report()
     rest = 1 / duty - 1
     after = ""
     while page := await items.scrub_page(ctx.db, after_id=after, limit=PAGE):
         after = page[-1]["id"]
         for item in page:
+            if stop is not None and stop.is_set():
+                return report
             report.items += 1
             for part, blob_id, size, expect_hash in expected_blobs(item):
                 began = time.perf_counter()
@@ -106,13 +108,18 @@ async def scrub(ctx: Context, *, duty: float = 1.0) -> Report:
     return report
 
 
-async def worker(ctx: Context) -> None:
-    """The slow background pass inside the relay; a failed pass is logged and retried next time."""
+async def worker(ctx: Context, stop: asyncio.Event | None = None) -> None:
+    """The slow background pass inside the relay; a failed pass is logged and retried next time.
+    It ends when ``stop`` is set, between two items (or at once while resting)."""
     interval = ctx.settings.scrub_interval_seconds
-    while True:
-        await asyncio.sleep(interval)
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
         try:
-            report = await scrub(ctx, duty=ctx.settings.scrub_duty)
+            report = await scrub(ctx, duty=ctx.settings.scrub_duty, stop=stop)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never crash the server over housekeeping
@@ -125,12 +132,10 @@ async def worker(ctx: Context) -> None:
 async def background(app: web.Application) -> AsyncIterator[None]:
     """A ``cleanup_ctx`` entry (after the one that opens the store): the scrub worker's lifetime."""
     ctx = app[CONTEXT]
-    task = (asyncio.create_task(worker(ctx), name="scrub")
+    task = (asyncio.create_task(worker(ctx, app[STOPPING]), name="scrub")
             if ctx.settings.scrub_interval_seconds > 0 else None)
     try:
         yield
     finally:
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_worker(app, task)
