@@ -18,7 +18,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from relay.client.kdf import TEST_KDF
-
 from relay.client.scenario import World, build_world
 from relay.server.app import create_app
 from relay.server.backup import _hash_file
