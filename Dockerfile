@@ -19,7 +19,9 @@ RUN pip install --no-cache-dir .
 USER relay
 VOLUME ["/data"]
 EXPOSE 8787
-ENV RELAY_DATA_DIR=/data RELAY_HOST=0.0.0.0 RELAY_PORT=8787
+# The container listens on all its interfaces in plain http: publish the port on loopback only,
+# with a TLS proxy in front (README, Operations), or give RELAY_TLS_CERT and RELAY_TLS_KEY.
+ENV RELAY_DATA_DIR=/data RELAY_HOST=0.0.0.0 RELAY_PORT=8787 RELAY_BEHIND_PROXY=1
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8787/healthz', timeout=4).status == 200 else 1)"
