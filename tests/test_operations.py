@@ -208,20 +208,20 @@ async def test_the_relay_serves_https_itself_and_a_whole_case_is_set_up_over_it(
 def test_off_loopback_without_tls_is_refused_unless_behind_a_proxy(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     done = serve_command("--data-dir", str(data_dir), "--host", "0.0.0.0", "--port", str(free_port()))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "not a loopback address" in done.stderr and "--behind-proxy" in done.stderr
     assert not data_dir.exists()  # refused before anything was created
     french = subprocess.run([sys.executable, "-m", "relay", "--lang", "fr", "serve", "--data-dir", str(data_dir),
                              "--host", "192.0.2.1"], capture_output=True, text=True, timeout=60)
-    assert french.returncode == 1 and "boucle locale" in french.stderr
+    assert french.returncode == 2 and "boucle locale" in french.stderr
 
     cert, key = make_certificate(tmp_path)
     only_cert = serve_command("--data-dir", str(data_dir), "--tls-cert", str(cert))
-    assert only_cert.returncode == 1 and "go together" in only_cert.stderr
+    assert only_cert.returncode == 2 and "go together" in only_cert.stderr
     other_cert, _ = make_certificate(tmp_path, "other")
     mismatched = serve_command("--data-dir", str(data_dir), "--port", str(free_port()), "--tls-cert", str(other_cert),
                                "--tls-key", str(key))
-    assert mismatched.returncode == 1 and "cannot be used" in mismatched.stderr
+    assert mismatched.returncode == 2 and "cannot be used" in mismatched.stderr
 
 
 async def test_behind_a_proxy_the_relay_serves_plain_http_off_loopback(tmp_path: Path) -> None:

@@ -1,22 +1,39 @@
-"""Server settings: one validated model, built from the command line and the environment."""
+"""Server settings: one validated model (pydantic-settings).
+
+Where a value comes from, strongest first: what the command line gives, then the environment
+(``RELAY_<FIELD>``, e.g. ``RELAY_PORT``, ``RELAY_PURGE_BATCH``; the older short names below keep
+working), then files in ``RELAY_SECRETS_DIR`` (one file per setting, named like its variable in
+lower case, e.g. ``relay_tls_key``: the Docker/Kubernetes secrets layout), then the TOML file
+given with ``--config`` or ``RELAY_CONFIG`` (the fields' own names, e.g. ``port = 8443``), then
+the defaults here. ``relay config check`` shows the result and explains what is wrong.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-# Settings an operator may give in the environment (a container's usual way) when the command
-# line does not: the field, then its variable. Values are validated like any other.
+# Variables an operator may already use whose names predate RELAY_<FIELD>: the field, then its name.
 ENVIRONMENT = {
-    "disk_reserve_mb": "RELAY_DISK_RESERVE_MB",
     "header_timeout_seconds": "RELAY_HEADER_TIMEOUT",
     "body_idle_seconds": "RELAY_BODY_IDLE_TIMEOUT",
     "shutdown_grace_seconds": "RELAY_SHUTDOWN_GRACE",
+    "retention_file": "RELAY_RETENTION",
+    "purge_interval_seconds": "RELAY_PURGE_INTERVAL",
 }
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
+
+
+def _also(field: str) -> Any:
+    """RELAY_<FIELD> or the older variable (the field's own name works too: populate_by_name)."""
+    return AliasChoices(f"relay_{field}", ENVIRONMENT[field])
 
 
 def is_loopback(host: str) -> bool:
@@ -29,8 +46,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="RELAY_", populate_by_name=True,
+                                      secrets_dir=os.environ.get("RELAY_SECRETS_DIR") or None)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, file_secret_settings]
+        if (config := _CONFIG_FILE.get()) is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **values: Any) -> Settings:
+        """Settings from ``values`` (the command line), the environment, secret files and the TOML
+        file ``config_file`` (or ``RELAY_CONFIG``). Raises ``ValidationError`` or ``OSError``."""
+        if config_file is None and os.environ.get("RELAY_CONFIG"):
+            config_file = Path(os.environ["RELAY_CONFIG"])
+        if config_file is not None:
+            config_file.open("rb").close()  # a missing or unreadable file is an error, not "no settings"
+        token = _CONFIG_FILE.set(config_file)
+        try:
+            return cls(**values)
+        finally:
+            _CONFIG_FILE.reset(token)
 
     data_dir: Path
     host: str = "127.0.0.1"
@@ -56,8 +99,8 @@ class Settings(BaseModel):
     # every purge_interval_seconds (0: never on its own; `relay purge` runs it by hand), in
     # transactions of purge_batch items, resting between them so that it works at most purge_duty
     # of the time: requests keep their latency while a large backlog goes.
-    retention_file: Path | None = None
-    purge_interval_seconds: float = Field(600, ge=0)
+    retention_file: Path | None = Field(None, validation_alias=_also("retention_file"))
+    purge_interval_seconds: float = Field(600, ge=0, validation_alias=_also("purge_interval_seconds"))
     purge_batch: int = Field(50, ge=1, le=5000)
     purge_duty: float = Field(0.5, gt=0, le=1)  # the share of time a run may work: the rest is for requests
 
@@ -68,13 +111,13 @@ class Settings(BaseModel):
     # Slow clients (slowloris): a connection whose request headers have not all arrived this long
     # after it opened (or after its previous response) is closed; so is one whose body makes no
     # progress for body_idle_seconds.
-    header_timeout_seconds: float = Field(20, gt=0, le=3600)
-    body_idle_seconds: float = Field(30, gt=0, le=3600)
+    header_timeout_seconds: float = Field(20, gt=0, le=3600, validation_alias=_also("header_timeout_seconds"))
+    body_idle_seconds: float = Field(30, gt=0, le=3600, validation_alias=_also("body_idle_seconds"))
 
     # Stopping (SIGTERM, SIGINT): the relay stops accepting at once, lets requests in flight finish
     # for up to shutdown_grace_seconds, then cuts the rest off (an upload cut off resumes from its
     # acknowledged offset). The purge and scrub workers stop between two steps.
-    shutdown_grace_seconds: float = Field(10, ge=0, le=600)
+    shutdown_grace_seconds: float = Field(10, ge=0, le=600, validation_alias=_also("shutdown_grace_seconds"))
 
     # TLS: the relay serves https itself from this certificate chain and key (PEM), or sits behind
     # a TLS proxy (behind_proxy). Off loopback it refuses plain http unless behind_proxy is set:
@@ -87,33 +130,24 @@ class Settings(BaseModel):
     def tls(self) -> bool:
         return self.tls_cert is not None
 
-    @model_validator(mode="after")
-    def _tls_or_loopback(self) -> Settings:
+    def transport_problem(self) -> str | None:
+        """What is wrong with how the relay would be reached, as a message key, if anything."""
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together: give both, or neither")
+            return "tls-pair"
         if not self.tls and not self.behind_proxy and not is_loopback(self.host):
-            raise ValueError(f"{self.host} is not a loopback address: give tls_cert and tls_key, or set"
-                             " behind_proxy when a TLS proxy sits in front of the relay")
-        return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_environment(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {**{field: os.environ[var] for field, var in ENVIRONMENT.items()
-                       if field not in data and var in os.environ}, **data}
-        return data
+            return "tls-needed"
+        return None
 
     @property
     def disk_reserve_bytes(self) -> int:
         return self.disk_reserve_mb * 1024 * 1024
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "retention_file", "tls_cert", "tls_key")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        if not value.is_absolute():
-            raise ValueError("data_dir must be an absolute path")
-        return value
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Paths are kept absolute: one given relative (a variable, a TOML file) is taken from
+        the directory the relay was started in, once, here."""
+        return value if value is None or value.is_absolute() else value.resolve()
 
     def max_bytes(self, kind: str) -> int:
         return self.max_video_bytes if kind == "video" else self.max_letter_bytes

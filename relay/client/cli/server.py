@@ -23,25 +23,16 @@ def _data_dir_default() -> Path:
 
 
 def register(sub: Any, lang: str) -> None:
+    # No defaults here: what the command line does not say comes from the environment, secret
+    # files, the --config file or the defaults, in that order (relay/server/settings.py).
     p = command(sub, "serve", lang, "help.serve")
-    p.add_argument("--data-dir", type=Path, default=_data_dir_default(), help=say("help.serve.data-dir", lang))
-    p.add_argument("--host", default=os.environ.get("RELAY_HOST", "127.0.0.1"), help=say("help.serve.host", lang))
-    p.add_argument("--port", type=int, default=int(os.environ.get("RELAY_PORT", "8787")),
-                   help=say("help.serve.port", lang))
-    p.add_argument("--retention", type=Path, default=os.environ.get("RELAY_RETENTION") or None,
-                   help=say("help.retention", lang))
-    p.add_argument("--purge-interval", type=float, default=float(os.environ.get("RELAY_PURGE_INTERVAL", "600")),
-                   help=say("help.purge-interval", lang))
-    p.add_argument("--purge-duty", type=float, default=float(os.environ.get("RELAY_PURGE_DUTY", "0.5")),
-                   help=say("help.purge-duty", lang))
-    p.add_argument("--shutdown-grace", type=float, metavar="SECONDS", help=say("help.shutdown-grace", lang))
-    p.add_argument("--tls-cert", type=Path, metavar="FILE", default=os.environ.get("RELAY_TLS_CERT") or None,
-                   help=say("help.tls-cert", lang))
-    p.add_argument("--tls-key", type=Path, metavar="FILE", default=os.environ.get("RELAY_TLS_KEY") or None,
-                   help=say("help.tls-key", lang))
-    p.add_argument("--behind-proxy", action="store_true", default=os.environ.get("RELAY_BEHIND_PROXY", "") == "1",
-                   help=say("help.behind-proxy", lang))
+    _settings_options(p, lang)
     p.set_defaults(run=cmd_serve)
+
+    p = command(sub, "config", lang, "help.config")
+    p.add_argument("action", choices=["check"])
+    _settings_options(p, lang)
+    p.set_defaults(run=cmd_config)
 
     p = command(sub, "demo", lang, "help.demo")
     p.add_argument("--url", help=say("help.demo.url", lang))
@@ -87,6 +78,29 @@ def register(sub: Any, lang: str) -> None:
     p.set_defaults(run=cmd_restore)
 
 
+def _settings_options(p: Any, lang: str) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE", help=say("help.config-file", lang))
+    p.add_argument("--data-dir", type=Path, help=say("help.serve.data-dir", lang))
+    p.add_argument("--host", help=say("help.serve.host", lang))
+    p.add_argument("--port", type=int, help=say("help.serve.port", lang))
+    p.add_argument("--retention", type=Path, help=say("help.retention", lang))
+    p.add_argument("--purge-interval", type=float, help=say("help.purge-interval", lang))
+    p.add_argument("--purge-duty", type=float, help=say("help.purge-duty", lang))
+    p.add_argument("--shutdown-grace", type=float, metavar="SECONDS", help=say("help.shutdown-grace", lang))
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", help=say("help.tls-cert", lang))
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help=say("help.tls-key", lang))
+    p.add_argument("--behind-proxy", action="store_true", default=None, help=say("help.behind-proxy", lang))
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """What the command line said, as settings (relative paths made absolute)."""
+    given = {"data_dir": args.data_dir, "host": args.host, "port": args.port, "retention_file": args.retention,
+             "purge_interval_seconds": args.purge_interval, "purge_duty": args.purge_duty,
+             "shutdown_grace_seconds": args.shutdown_grace, "tls_cert": args.tls_cert, "tls_key": args.tls_key,
+             "behind_proxy": args.behind_proxy}
+    return {k: v.resolve() if isinstance(v, Path) else v for k, v in given.items() if v is not None}
+
+
 def relay_address(host: str, port: int, lang: str, *, tls: bool = False) -> str:
     """The address people give clients: the relay itself (on loopback, or serving TLS), or the
     TLS proxy before it."""
@@ -98,42 +112,18 @@ def relay_address(host: str, port: int, lang: str, *, tls: bool = False) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from relay.server import configuration
 
-    from relay.server import retention_config
+    report = configuration.check(args.config, _given(args), args.lang, for_serving=True)
+    if report.problems:
+        for problem in report.problems:
+            print(f"relay: {problem}", file=sys.stderr)
+        return 2
+    settings = report.settings
+    assert settings is not None
     from relay.server.app import run
-    from relay.server.settings import Settings, is_loopback
 
-    data_dir = args.data_dir.resolve()
-    if data_dir.is_dir() and data_dir.stat().st_mode & 0o077:
-        raise CliError(say("data-dir-open", args.lang, path=data_dir))  # the relay refuses it too
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise CliError(say("tls-pair", args.lang))
-    if args.tls_cert is None and not args.behind_proxy and not is_loopback(args.host):
-        raise CliError(say("tls-needed", args.lang, host=args.host))
-    for path in (args.tls_cert, args.tls_key):
-        if path is not None and not path.is_file():
-            raise CliError(say("operator.unreadable", args.lang, path=path, why="not a file"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    extra: dict[str, Any] = {}
-    if args.shutdown_grace is not None:
-        extra["shutdown_grace_seconds"] = args.shutdown_grace
-    try:
-        settings = Settings(data_dir=data_dir, host=args.host, port=args.port,
-                            retention_file=args.retention.resolve() if args.retention else None,
-                            purge_interval_seconds=args.purge_interval, purge_duty=args.purge_duty,
-                            tls_cert=args.tls_cert.resolve() if args.tls_cert else None,
-                            tls_key=args.tls_key.resolve() if args.tls_key else None,
-                            behind_proxy=args.behind_proxy, **extra)
-    except ValidationError as exc:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-        print(f"relay: {wrong}", file=sys.stderr)
-        return 2
-    try:
-        retention_config.load(settings.retention_file)  # refuse to start on a bad schedule, saying where
-    except retention_config.ScheduleError as exc:
-        print(f"relay: {exc}", file=sys.stderr)
-        return 2
     address = relay_address(settings.host, settings.port, args.lang, tls=settings.tls)
 
     # The first-start code goes to the terminal only (or a private file), never to the log; the
@@ -149,6 +139,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except RuntimeError as exc:  # the relay refused to start (its data directory, its schema): it says why
         raise CliError(say("serve-failed", args.lang, reason=exc)) from None
     return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """``relay config check``: every problem, explained, then the effective settings (secrets masked)."""
+    from relay.server import configuration
+
+    report = configuration.check(args.config, _given(args), args.lang)
+    for problem in report.problems:
+        print(f"- {problem}", file=sys.stderr)
+    print(report.effective)
+    print(say("config-bad" if report.problems else "config-ok", args.lang, n=len(report.problems)),
+          file=sys.stderr)
+    return 1 if report.problems else 0
 
 
 async def cmd_audit(args: argparse.Namespace) -> int:
