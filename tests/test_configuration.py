@@ -88,6 +88,20 @@ def test_config_check_explains_every_problem(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "cannot be used" in missing.stderr
 
 
+def test_secrets_are_masked_in_what_config_check_prints(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "relay_metrics_token").write_text("a-long-metrics-token-from-a-file")
+    done = config_check("--data-dir", str(data), env={"RELAY_SECRETS_DIR": str(secrets)})
+    assert done.returncode == 0, done.stderr
+    assert 'metrics_token = "********"' in done.stdout and "a-long-metrics-token" not in done.stdout + done.stderr
+    short = config_check("--data-dir", str(data), env={"RELAY_METRICS_TOKEN": "short-secret"})
+    assert short.returncode == 1 and "metrics_token = ********" in short.stderr
+    assert "short-secret" not in short.stdout + short.stderr
+
+
 def test_settings_refuse_unknown_names_and_bad_values() -> None:
     with pytest.raises(ValidationError):
         Settings(data_dir=Path("/tmp/x"), colour="blue")  # type: ignore[call-arg]

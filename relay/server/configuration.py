@@ -74,8 +74,13 @@ def check(config: Path | None, values: dict[str, Any], lang: str, *, for_serving
     return report
 
 
+SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items()
+                          if "Secret" in str(info.annotation))
+
+
 def _shown(value: Any, loc: tuple[Any, ...]) -> str:
-    if isinstance(value, SecretStr | SecretBytes) or any("secret" in str(part) for part in loc):
+    """A refused value as the operator gave it, unless it belongs to a secret setting."""
+    if isinstance(value, SecretStr | SecretBytes) or any(str(part) in SECRET_FIELDS for part in loc):
         return "********"
     text = repr(value) if not isinstance(value, dict) else "{…}"
     return text if len(text) <= 80 else text[:77] + "…"

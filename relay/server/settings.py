@@ -47,8 +47,7 @@ def is_loopback(host: str) -> bool:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="RELAY_", populate_by_name=True,
-                                      secrets_dir=os.environ.get("RELAY_SECRETS_DIR") or None)
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="RELAY_", populate_by_name=True)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -71,7 +70,7 @@ class Settings(BaseSettings):
             config_file.open("rb").close()  # a missing or unreadable file is an error, not "no settings"
         token = _CONFIG_FILE.set(config_file)
         try:
-            return cls(**values)
+            return cls(_secrets_dir=os.environ.get("RELAY_SECRETS_DIR") or None, **values)  # type: ignore[call-arg]
         finally:
             _CONFIG_FILE.reset(token)
 
