@@ -881,8 +881,6 @@ DELIVERY_READERS = {  # who may fetch the released rendition: the recipient, onc
 PROBES: list[Probe] = [
     probe("GET", "/healthz", ALL),
     probe("GET", "/readyz", ALL),
-    # Metrics: off unless a token is set (not in this relay); a device or a session never opens them.
-    probe("GET", "/metrics", NOBODY, target="metrics (no token set)", refusals=frozenset({404})),
     probe("POST", "/v1/bootstrap", NOBODY, build=_bootstrap, target="used first-start code",
           refusals=frozenset({403})),
     # sign-in
@@ -1009,7 +1007,7 @@ GUARD_PASSES = {
     "mediator": MEDIATORS, "terminal": frozenset({"offender_on_terminal", "other_institution_participant"}),
 }
 GUARD_OF = {
-    "/healthz": "public", "/readyz": "public", "/metrics": "public", "/v1/bootstrap": "public",
+    "/healthz": "public", "/readyz": "public", "/v1/bootstrap": "public",
     "/v1/auth/challenge": "sign-in", "POST /v1/auth/session": "sign-in", "DELETE /v1/auth/session": "any",
     "/v1/me": "any", "/v1/directory/{person_id}": "any", "/v1/people/{person_id}/key-bundle": "terminal",
     "/v1/kiosk/identify": "terminal", "/v1/people/{person_id}/kiosk-code": "coordinator",

@@ -20,7 +20,6 @@ from policies.retention import Schedule
 from relay.clock import Clock, SystemClock
 from relay.server import retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, STOPPING, Context, begin_stopping, stop_worker
-from relay.server.metrics import METRICS, Metrics, measure
 from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
 from relay.server.services import accounts, retention, scrub, uploads
@@ -81,14 +80,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                bootstrap_printer: Callable[[str], None] | None = None) -> web.Application:
-    app = web.Application(middlewares=[measure, security_headers, problem_middleware],
+    app = web.Application(middlewares=[security_headers, problem_middleware],
                           client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))
     app.on_response_prepare.append(name_the_server)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[BOOTSTRAP_PRINTER] = bootstrap_printer or relay_bootstrap_printer(settings)
     app[STOPPING] = asyncio.Event()
-    app[METRICS] = Metrics()
     app.on_shutdown.append(begin_stopping)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(scrub.background)  # after _resources: it needs the store

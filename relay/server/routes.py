@@ -9,7 +9,6 @@ from relay.server.handlers import coordinator, items, sessions, system, uploads
 ROUTES = [
     ("GET", "/healthz", system.health),
     ("GET", "/readyz", system.ready),
-    ("GET", "/metrics", system.metrics),
     ("POST", "/v1/bootstrap", system.bootstrap),
     # sessions and the key directory
     ("POST", "/v1/auth/challenge", sessions.challenge),

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 # Variables an operator may already use whose names predate RELAY_<FIELD>: the field, then its name.
@@ -121,9 +121,6 @@ class Settings(BaseSettings):
     # TLS: the relay serves https itself from this certificate chain and key (PEM), or sits behind
     # a TLS proxy (behind_proxy). Off loopback it refuses plain http unless behind_proxy is set:
     # tokens and sessions must never cross a network in the clear.
-    # Who may read GET /metrics: nobody while unset (404); else a scraper sending this bearer token.
-    metrics_token: SecretStr | None = Field(None, min_length=16)
-
     tls_cert: Path | None = None
     tls_key: Path | None = None
     behind_proxy: bool = False

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from relay import i18n
-from relay.server import metrics as relay_metrics
 from relay.server.auth import public
 from relay.server.bodies import json_body
 from relay.server.context import CONTEXT
-from relay.server.errors import NotFound
 from relay.server.handlers.common import ok
 from relay.server.models import Bootstrap
 from relay.server.services import accounts, readiness
@@ -28,14 +25,6 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     lang = i18n.negotiate(request.headers.get("Accept-Language"))
     return ok(await readiness.check(request.app[CONTEXT], request.app.get(readiness.PURGER), lang))
-
-
-@public
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics, to the holder of the metrics token only; 404 to anyone else."""
-    if not relay_metrics.allowed(request):
-        raise NotFound()
-    return web.Response(body=await relay_metrics.refresh(request), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @public
