@@ -106,3 +106,22 @@ async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 60)
         await asyncio.sleep(0.2)
     shown = await page.inner_text("body")
     raise TimeoutError(f"{selector} never showed {text!r}; the page shows: {shown[:600]!r}")
+
+
+async def desk_signed_in(browser: BrowserContext, desk: web_app.Running) -> Page:
+    """A page of ``browser`` bound to ``desk`` (its one-time link) and unlocked with the passphrase."""
+    page = await browser.new_page()
+    await page.goto(desk.link)
+    await page.fill("#passphrase", PASSPHRASE)
+    await page.click("#unlock")
+    return page
+
+
+async def kiosk_signed_in(browser: BrowserContext, kiosk: web_app.Running, world: World) -> Page:
+    """A page bound to ``kiosk`` where the offender identified with their code and passphrase."""
+    page = await browser.new_page()
+    await page.goto(kiosk.link)
+    await page.fill("#code", str(world.offender.kiosk_code))
+    await page.fill("#passphrase", str(world.offender.passphrase))
+    await page.click("#unlock")
+    return page

@@ -201,11 +201,16 @@ async def send_video(request: web.Request, person: Unlocked) -> web.StreamRespon
     return web.json_response(job.public())
 
 
-@person_required
-async def pause_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
+def _job(request: web.Request, person: Unlocked) -> Job:
     job = person.jobs.get(request.match_info["job"])
     if job is None:
         raise web.HTTPNotFound()
+    return job
+
+
+@person_required
+async def pause_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    job = _job(request, person)
     job.pause_requested = True
     return web.json_response(job.public())
 
@@ -213,9 +218,7 @@ async def pause_job(request: web.Request, person: Unlocked) -> web.StreamRespons
 @person_required
 async def resume_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
     """Carry on every paused or interrupted send from the relay's acknowledged offset."""
-    job = person.jobs.get(request.match_info["job"])
-    if job is None:
-        raise web.HTTPNotFound()
+    job = _job(request, person)
     job.pause_requested = False
     job.state = "running"
     outbox = _outbox(state_of(request))
