@@ -31,3 +31,7 @@ class BlobTooLarge(StorageError):
 
 class BlobMismatch(StorageError):
     """A streamed blob's size or hash differs from what was promised; nothing was kept."""
+
+
+class BlobFormatMismatch(BlobMismatch):
+    """A blob does not begin with the format's header (a retired envelope version); nothing was kept."""

@@ -57,6 +57,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "A signature did not verify. Nothing was changed. Check that the right key was used.",
         "fr": "Une signature n'a pas pu être vérifiée. Rien n'a été modifié. Vérifiez que la bonne clé a été utilisée.",
     },
+    "envelope-version-unsupported": {
+        "en": "This was sealed in an envelope version the relay no longer accepts (version 1). Nothing was kept."
+              " Update the relay app on this device, then send it again.",
+        "fr": "Ceci a été scellé dans une version d'enveloppe que le relais n'accepte plus (version 1). Rien n'a été"
+              " conservé. Mettez à jour l'application du relais sur cet appareil, puis renvoyez-le.",
+    },
     "content-mismatch": {
         "en": "The uploaded content does not match its signed description. Nothing was kept. Send it again.",
         "fr": "Le contenu envoyé ne correspond pas à sa description signée. Rien n'a été conservé. Renvoyez-le.",

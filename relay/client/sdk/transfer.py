@@ -1,16 +1,19 @@
-"""Moving sealed content: sealing a file (encrypt, write and hash on two cores), uploading it
-(one multipart request, or tus in resumable chunks), and streaming ciphertext back through the
-decryptor with its signed size and hash checked."""
+"""Moving sealed content: sealing a file (a pipeline on two cores: encrypt on one, hash and
+write on the other), uploading it (one multipart request, or tus in resumable chunks when
+large), and streaming ciphertext back through the decryptor with its signed size and hash
+checked."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
+import io
 import os
+import queue
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -19,7 +22,10 @@ import aiohttp
 
 from relay import envelope
 from relay.client.sdk.base import CHUNK, BaseClient, Progress, VerificationError
-from storage.hashing import HashBehind, write_all
+from relay.wire import RESUMABLE_ABOVE
+
+# Linux has posix_fadvise; elsewhere (macOS) the final fsync simply does all the writing.
+_CAN_EVICT = hasattr(os, "posix_fadvise")
 
 
 @dataclass(frozen=True)
@@ -71,24 +77,33 @@ class Transfer(BaseClient):
         created = await self._raw("POST", "/v1/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
         return created.headers["Location"].rsplit("/", 1)[-1]
 
-    async def _seal_file(self, key: bytes, src: BinaryIO, into: Path | None = None) -> Sealed:
+    async def _seal_file(self, key: bytes, src: BinaryIO, into: Path | None = None,
+                         progress: Progress | None = None) -> Sealed:
         """Encrypt ``src`` into a sealed file (a private temp file, or ``into``), hashing as it goes.
 
-        Runs off the event loop, on two cores: this thread encrypts and writes (libsodium drops
-        the GIL) while another reads the written bytes back and hashes them (libsodium drops it
-        too), so sealing runs near the speed of the slower of the two. Memory: a few MiB.
+        Runs off the event loop, as a pipeline on two cores (see :func:`_seal_pipeline`): one
+        thread reads and encrypts, another hashes and writes. ``progress(sealed bytes written,
+        sealed size)`` is called on the event loop from the first batch on (the sealed size is 0
+        when the source's size cannot be known). Memory: a few MiB.
         """
         if into is not None:
             fd, name = os.open(into, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), str(into)
         else:
             fd, name = tempfile.mkstemp(prefix="relay-sealed-", suffix=".bin")
+        report = None
+        if progress is not None:
+            loop, total = asyncio.get_running_loop(), _sealed_size(src)
+
+            def report(done: int) -> None:  # called from the writing thread
+                loop.call_soon_threadsafe(progress, done, total)
+
         # Only an outbox entry must survive a power cut; a temp file is used up at once. The
-        # work runs in a thread, which cancellation cannot stop: on cancellation it is told to
-        # stop and waited for, so it never reads the caller's file after this returns, and its
-        # file is removed only once it has closed it.
+        # work runs in threads, which cancellation cannot stop: on cancellation they are told to
+        # stop and waited for, so they never read the caller's file after this returns, and the
+        # sealed file is removed only once they have closed it.
         stop = threading.Event()
         work = asyncio.ensure_future(asyncio.to_thread(_seal_pipeline, key, src, fd, durable=into is not None,
-                                                       stop=stop))
+                                                       stop=stop, progress=report))
         try:
             size, digest = await asyncio.shield(work)
         except BaseException:
@@ -99,6 +114,16 @@ class Transfer(BaseClient):
             os.unlink(name)
             raise
         return Sealed(Path(name), size, digest)
+
+    async def _submit_sealed(self, path: str, meta: dict[str, Any], sealed: Sealed | None,
+                             progress: Progress | None, resumable: bool | None = None) -> dict[str, Any]:
+        """Submit signed ``meta`` with its sealed content: in the request itself, or, when the
+        content is larger than ``RESUMABLE_ABOVE`` (or ``resumable`` says so), first as a tus
+        upload in resumable chunks, named in the request by its upload id."""
+        if sealed is not None and (resumable or (resumable is None and sealed.size > RESUMABLE_ABOVE)):
+            meta = {**meta, "upload_id": await self.upload_resumable(sealed.path, sealed.size, progress)}
+            return await self._upload(path, meta, None, None)
+        return await self._upload(path, meta, sealed, progress)
 
     async def _upload(self, path: str, meta: dict[str, Any], sealed: Sealed | None,
                       progress: Progress | None) -> dict[str, Any]:
@@ -158,45 +183,107 @@ def _write_durably(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-# Ciphertext goes to the sealed file in batches of this size, one pwritev each: a system call
-# per 64 KiB chunk took time from the encrypting thread, the slower of the two.
-_WRITE_BATCH = 256 * 1024
+# Ciphertext crosses from the encrypting thread to the writing one in batches of this size, one
+# pwritev each: a hand-over or a system call per 64 KiB chunk took time from the encrypting
+# thread, the slower of the two.
+_WRITE_BATCH = 1 << 20
+_QUEUED_BATCHES = 8  # bounds memory (8 MiB) when the disk is slower than the cipher
+_WRITEBACK_STEP = 8 << 20  # a durable file's writeback is started every this many bytes
 
 
-def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: threading.Event) -> tuple[int, str]:
-    """Encrypt ``src`` into ``fd`` (open for reading and writing) on this thread while a
-    :class:`~storage.hashing.HashBehind` thread hashes what is written; return size and hash.
-    Closes ``fd`` on every path. ``stop`` set (the caller was cancelled) ends it at the next chunk.
-
-    A durable file (an outbox entry must match its hash after a power cut) is fsynced, and its
-    bytes are written out as soon as they are hashed; a temp file is left in the page cache,
-    since it is read again at once for the upload."""
+def _sealed_size(src: BinaryIO) -> int:
+    """The sealed size of what is left to read in ``src``, or 0 if it cannot be known."""
     try:
-        hasher = envelope.new_hasher()
-        behind = HashBehind(fd, 0, hasher.update, evict=durable)
-        size, batch, pending = 0, [], 0
+        remaining = os.fstat(src.fileno()).st_size - src.tell()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        if not isinstance(src, io.BytesIO):
+            return 0
+        remaining = len(src.getbuffer()) - src.tell()
+    return envelope.ciphertext_size(max(0, remaining))
+
+
+def _write_all(fd: int, buffers: list[bytes], position: int) -> int:
+    """Write ``buffers`` at ``position``, in one system call unless the disk fills; the count."""
+    total = sum(len(buffer) for buffer in buffers)
+    written = os.pwritev(fd, buffers, position)
+    if written < total:  # a short write: finish piece by piece, which raises if the disk is full
+        rest = memoryview(b"".join(buffers))[written:]
+        while rest:
+            step = os.pwrite(fd, rest, position + written)
+            rest, written = rest[step:], written + step
+    return total
+
+
+def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: threading.Event,
+                   progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """Encrypt ``src`` into ``fd`` as a pipeline on two cores; return the sealed size and hash.
+
+    This thread reads and encrypts (secretstream, the one step that cannot be split: each chunk's
+    state follows from the last) and hands the ciphertext over in 1 MiB batches; a second thread
+    hashes each batch (BLAKE3) and writes it, then calls ``progress(bytes written)``. libsodium,
+    blake3 and the system calls all release the GIL, so the two run side by side and sealing
+    runs at about the cipher's speed. Closes ``fd`` on every path; ``stop`` set (the caller was
+    cancelled) ends it at the next chunk.
+
+    A durable file (an outbox entry must match its hash after a power cut) is fsynced, with its
+    writeback started as it is written; a temp file is left in the page cache, since it is read
+    again at once for the upload."""
+    hasher = envelope.new_hasher()
+    batches: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_BATCHES)
+    failed: list[BaseException] = []
+    abort = threading.Event()
+    written = 0
+
+    def write() -> None:
+        nonlocal written
+        started = 0  # where the last writeback request began
+        while (batch := batches.get()) is not None:
+            if abort.is_set():
+                continue  # drain, so the encrypting thread never blocks on a full queue
+            try:
+                for chunk in batch:
+                    hasher.update(chunk)
+                written += _write_all(fd, batch, written)
+                if durable and _CAN_EVICT and written - started >= _WRITEBACK_STEP:
+                    behind = max(0, started - _WRITEBACK_STEP)  # pages written since are dropped next time
+                    os.posix_fadvise(fd, behind, written - behind, os.POSIX_FADV_DONTNEED)
+                    started = written
+                if progress is not None:
+                    progress(written)
+            except BaseException as exc:  # an I/O error (a full disk): the sealing fails with it
+                failed.append(exc)
+                abort.set()
+
+    writer = threading.Thread(target=write, name="seal-write", daemon=True)
+    writer.start()
+    try:
         try:
+            batch, pending = [], 0
             for chunk in envelope.encrypt_stream(key, src):
                 if stop.is_set():
                     raise asyncio.CancelledError()
+                if abort.is_set():
+                    break
                 batch.append(chunk)
                 pending += len(chunk)
                 if pending >= _WRITE_BATCH:
-                    size += write_all(fd, batch, size)
+                    batches.put(batch)
                     batch, pending = [], 0
-                    behind.wrote(size)
             if batch:
-                size += write_all(fd, batch, size)
-            behind.close(size)
-            behind.join()
-            if durable:
-                os.fsync(fd)
+                batches.put(batch)
         except BaseException:
-            behind.abandon()
+            abort.set()
             raise
+        finally:
+            batches.put(None)
+            writer.join()
+        if failed:
+            raise failed[0]
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
-    return size, hasher.hexdigest()
+    return written, hasher.hexdigest()
 
 
 async def _file_chunks(handle: IO[bytes], total: int, progress: Progress | None) -> AsyncIterator[bytes]:
