@@ -169,6 +169,24 @@ def _plain(value: object, depth: int) -> object:
     raise EnvelopeError()  # float, tuple, bytes, set, anything else
 
 
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise EnvelopeError()  # parsers disagree on which duplicate wins: refuse them all
+    return members
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse received JSON the way docs/envelope-v2.md section 6.1 requires: an object with a
+    duplicate member name anywhere raises :class:`EnvelopeError` (as does text that is not
+    JSON). Numbers and strings are left to :func:`canonical_json`, which refuses floats, unsafe
+    integers and lone surrogates."""
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicates)
+    except (ValueError, UnicodeDecodeError):
+        raise EnvelopeError() from None
+
+
 def canonical_json(obj: Mapping[str, object]) -> bytes:
     """The exact bytes that are hashed and signed for a document.
 
