@@ -445,3 +445,43 @@ async def test_a_send_reports_its_sealing(world: World) -> None:
         assert len(seen) >= 2 and seen[-1] == (envelope.ciphertext_size(3_000_000),) * 2
     finally:
         await victim.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 3 * 65536 + 5])
+async def test_the_opening_thread_decrypts_whatever_the_slicing(size: int) -> None:
+    from relay.client.sdk.transfer import _Opener
+
+    plaintext = hashlib.shake_256(str(size).encode()).digest(size)
+    key = envelope.new_content_key()
+    blob = envelope.encrypt_bytes(key, plaintext)
+    for step in (1, 17, 1000, 65553, 1 << 20):
+        dst = io.BytesIO()
+        opener = _Opener(key, len(blob), dst)
+        try:
+            for i in range(0, len(blob), step):
+                await opener.put(blob[i:i + step])
+            assert await opener.finish() == envelope.blob_hash(blob)
+        finally:
+            await opener.close()
+        assert dst.getvalue() == plaintext
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "wrong-key"])
+async def test_the_opening_thread_refuses_damaged_content(damage: str) -> None:
+    from relay.client.sdk import VerificationError
+    from relay.client.sdk.transfer import _Opener
+
+    key = envelope.new_content_key()
+    blob = envelope.encrypt_bytes(key, b"p" * 200_000)
+    if damage == "flip":
+        blob = blob[:70_000] + bytes([blob[70_000] ^ 1]) + blob[70_001:]
+    elif damage == "truncate":
+        blob = blob[:-1]
+    opener = _Opener(envelope.new_content_key() if damage == "wrong-key" else key, len(blob), io.BytesIO())
+    with pytest.raises(VerificationError):
+        try:
+            for i in range(0, len(blob), 30_000):
+                await opener.put(blob[i:i + 30_000])
+            await opener.finish()
+        finally:
+            await opener.close()

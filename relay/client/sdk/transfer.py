@@ -146,31 +146,107 @@ class Transfer(BaseClient):
                                progress: Progress | None) -> None:
         """Stream ciphertext through the decryptor into ``dst``; verify size and hash at the end.
 
-        Each 64 KiB chunk is authenticated before its plaintext is written; the whole-blob hash
-        (which the signature covers) is checked at the end, and the caller must discard ``dst``
-        if this raises.
+        A pipeline on two cores: the event loop receives, a thread hashes, decrypts and writes
+        (see :class:`_Opener`). Each 64 KiB chunk is authenticated before its plaintext is
+        written; the whole-blob hash (which the signature covers) is checked at the end, and the
+        caller must discard ``dst`` if this raises.
         """
-        decryptor = envelope.StreamDecryptor(key)
-        hasher = envelope.new_hasher()
-        received = 0
-        async with self._download(path) as response:
-            async for chunk in response.content.iter_chunked(CHUNK):
-                received += len(chunk)
-                if received > size:
-                    raise VerificationError("more bytes than the signed size")
-                hasher.update(chunk)
-                try:
-                    dst.write(decryptor.feed(chunk))
-                except envelope.EnvelopeError:
-                    raise VerificationError("the content did not decrypt") from None
-                if progress:
-                    progress(received, size)
+        opener = _Opener(key, size, dst)
         try:
-            decryptor.finish()
+            received = 0
+            async with self._download(path) as response:
+                async for piece in response.content.iter_chunked(_RECEIVE):
+                    received += len(piece)
+                    if received > size:
+                        raise VerificationError("more bytes than the signed size")
+                    await opener.put(piece)
+                    if progress:
+                        progress(received, size)
+            digest = await opener.finish()
+        finally:
+            await opener.close()
+        if received != size or digest != expect_hash:
+            raise VerificationError("the content does not match its signed hash")
+
+
+_RECEIVE = 1 << 20  # up to this much crosses from the event loop to the opening thread at a time
+
+
+class _Opener:
+    """Hash, decrypt and write a blob of known ``size`` on a thread of its own, fed from the loop.
+
+    The thread cuts what it is given at chunk boundaries (the signed size says where the final
+    chunk starts), so the decryptor never has to guess where a chunk ends. Memory: a few MiB
+    (the queue is bounded: a slow disk slows the download instead of filling memory).
+    """
+
+    def __init__(self, key: bytes, size: int, dst: BinaryIO) -> None:
+        self._decryptor = envelope.StreamDecryptor(key)
+        self._hasher = envelope.new_hasher()
+        self._dst, self._size = dst, size
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._failed: BaseException | None = None
+        self._closed = False
+        self._thread = asyncio.ensure_future(asyncio.to_thread(self._run))
+
+    async def put(self, piece: bytes) -> None:
+        if self._failed is not None:
+            raise self._failed
+        try:
+            self._queue.put_nowait(piece)
+        except queue.Full:  # the thread is behind: wait off the loop
+            await asyncio.to_thread(self._queue.put, piece)
+
+    async def finish(self) -> str:
+        """Wait until everything given is opened; the blob's hash (raises what the thread met)."""
+        await self._end()
+        await asyncio.shield(self._thread)
+        if self._failed is not None:
+            raise self._failed
+        try:
+            self._decryptor.finish()
         except envelope.EnvelopeError:
             raise VerificationError("the content is incomplete") from None
-        if received != size or hasher.hexdigest() != expect_hash:
-            raise VerificationError("the content does not match its signed hash")
+        return self._hasher.hexdigest()
+
+    async def close(self) -> None:
+        """Stop the thread (on every path, so it never writes to ``dst`` after the call)."""
+        await self._end()
+        await asyncio.wait([self._thread])
+        if not self._thread.cancelled():
+            self._thread.exception()  # retrieved: any failure was reported by finish
+
+    async def _end(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self._queue.put, None)
+
+    def _run(self) -> None:
+        buffer = bytearray()
+        fed = 0  # blob bytes given to the decryptor so far
+        while (piece := self._queue.get()) is not None:
+            if self._failed is not None:
+                continue  # drain, so the loop never blocks on a full queue
+            try:
+                self._hasher.update(piece)
+                buffer += piece
+                # Feed up to the last whole-chunk boundary, or all of it once the blob is complete.
+                boundary = envelope.HEADER_SIZE if fed == 0 else fed
+                while boundary + envelope.ENCRYPTED_CHUNK_SIZE <= fed + len(buffer):
+                    boundary += envelope.ENCRYPTED_CHUNK_SIZE
+                if fed + len(buffer) >= self._size:
+                    boundary = fed + len(buffer)
+                ready = boundary - fed
+                if fed == 0 and len(buffer) < envelope.HEADER_SIZE:
+                    ready = 0
+                if ready:
+                    self._dst.write(self._decryptor.feed(bytes(buffer[:ready])))
+                    del buffer[:ready]
+                    fed += ready
+            except envelope.EnvelopeError:
+                self._failed = VerificationError("the content did not decrypt")
+            except BaseException as exc:  # an I/O error writing ``dst``
+                self._failed = exc
 
 
 def _write_durably(path: Path, data: bytes) -> None:
