@@ -79,3 +79,18 @@ def cores() -> int:
 
 def python() -> str:
     return sys.executable
+
+
+def new_file_write_mib_s(directory: Path, mib: int) -> float:
+    """Writing ``mib`` MiB (one reused 1 MiB buffer) to a new file, no fsync: what any step that
+    writes a file of that size pays for the page cache's fresh pages. On a virtual machine whose
+    host has taken free memory back, first touches are slow and swing from run to run
+    (shared/PERFORMANCE.md), and a sealing or an opening to disk cannot beat this."""
+    block, path = os.urandom(1 << 20), directory / "new-file-write.bin"
+    start = time.perf_counter()
+    with open(path, "wb", buffering=0) as out:
+        for _ in range(mib):
+            out.write(block)
+    elapsed = time.perf_counter() - start
+    path.unlink()
+    return mib / elapsed

@@ -42,7 +42,7 @@ from relay.client.demo import local_relay  # noqa: E402
 from relay.client.kdf import TEST_KDF  # noqa: E402
 from relay.client.scenario import build_world  # noqa: E402
 
-from _common import blake3_mib_s, child, cores, free_port, rss_mib  # noqa: E402
+from _common import blake3_mib_s, child, cores, free_port, new_file_write_mib_s, rss_mib  # noqa: E402
 
 BARE = """
 import sys
@@ -134,12 +134,14 @@ async def main(rounds: int, mib: int, quick: bool) -> None:
                         return await asyncio.to_thread(raw_decrypt, blob, key)
 
                     timings: dict[str, list[float]] = {"relay": [], "bare": [], "opening": [], "raw": []}
+                    writes = []
                     for round_ in range(rounds):  # each pair alternates which goes first
                         pairs = [("relay", transfer_relay), ("bare", transfer_bare)], [("opening", opening),
                                                                                        ("raw", raw)]
                         for pair in pairs:
                             for name, run in (pair if round_ % 2 else pair[::-1]):
                                 timings[name].append(await run())
+                        writes.append(new_file_write_mib_s(root, mib))
                 relay_peak = rss_mib(running.process.pid, "VmHWM")
             finally:
                 await mediator.close()
@@ -155,6 +157,8 @@ async def main(rounds: int, mib: int, quick: bool) -> None:
           " write)")
     print(f"  ratio of opening:                    {rate['opening'] / rate['raw']:8.3f}  (goal: at least 0.85)")
     print(f"  BLAKE3-256 alone:                    {blake3_mib_s(min(mib, 1024)):8.1f} MiB/s on one thread")
+    print(f"  a new file's write alone:            {statistics.median(writes):8.1f} MiB/s (min {min(writes):.0f},"
+          f" max {max(writes):.0f}): the opening's own write cannot beat it")
     print(f"  peak RSS: relay server {relay_peak:.1f} MiB, client {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}"
           " MiB")
 

@@ -222,31 +222,39 @@ class _Opener:
             await asyncio.to_thread(self._queue.put, None)
 
     def _run(self) -> None:
-        buffer = bytearray()
-        fed = 0  # blob bytes given to the decryptor so far
+        # Each chunk is cut out of the pieces received with one copy of its own size: no
+        # MiB-sized temporaries, whose allocation and release in a thread cost fresh pages each
+        # time (a thread's malloc arena hands freed memory back; touching it again is slow on
+        # virtual machines). A chunk split across two pieces is joined from its two parts.
+        part = b""  # the start of a chunk whose end is in the next piece
+        offset = 0  # blob bytes consumed so far
         while (piece := self._queue.get()) is not None:
             if self._failed is not None:
                 continue  # drain, so the loop never blocks on a full queue
             try:
                 self._hasher.update(piece)
-                buffer += piece
-                # Feed up to the last whole-chunk boundary, or all of it once the blob is complete.
-                boundary = envelope.HEADER_SIZE if fed == 0 else fed
-                while boundary + envelope.ENCRYPTED_CHUNK_SIZE <= fed + len(buffer):
-                    boundary += envelope.ENCRYPTED_CHUNK_SIZE
-                if fed + len(buffer) >= self._size:
-                    boundary = fed + len(buffer)
-                ready = boundary - fed
-                if fed == 0 and len(buffer) < envelope.HEADER_SIZE:
-                    ready = 0
-                if ready:
-                    self._dst.write(self._decryptor.feed(bytes(buffer[:ready])))
-                    del buffer[:ready]
-                    fed += ready
+                with memoryview(piece) as view:
+                    pos = 0
+                    while pos < len(view):
+                        end = self._chunk_end(offset)
+                        wanted = end - offset - len(part)
+                        if len(view) - pos < wanted:  # the chunk goes on in the next piece
+                            part += view[pos:]
+                            break
+                        chunk = part + view[pos:pos + wanted] if part else bytes(view[pos:pos + wanted])
+                        part, pos, offset = b"", pos + wanted, end
+                        self._dst.write(self._decryptor.feed(chunk))
             except envelope.EnvelopeError:
                 self._failed = VerificationError("the content did not decrypt")
             except BaseException as exc:  # an I/O error writing ``dst``
                 self._failed = exc
+
+    def _chunk_end(self, offset: int) -> int:
+        """Where the piece of the blob that starts at ``offset`` ends: the header, a full chunk,
+        or the final chunk (the signed size says where the blob ends)."""
+        if offset == 0:
+            return min(envelope.HEADER_SIZE, self._size)
+        return min(offset + envelope.ENCRYPTED_CHUNK_SIZE, self._size)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -263,7 +271,8 @@ def _write_durably(path: Path, data: bytes) -> None:
 # pwritev each: a hand-over or a system call per 64 KiB chunk took time from the encrypting
 # thread, the slower of the two.
 _WRITE_BATCH = 1 << 20
-_QUEUED_BATCHES = 8  # bounds memory (8 MiB) when the disk is slower than the cipher
+_BATCH_CHUNKS = _WRITE_BATCH // envelope.CHUNK_SIZE
+_QUEUED_BATCHES = 8  # buffers going round: bounds memory (about 8 MiB) when the disk is slower than the cipher
 _WRITEBACK_STEP = 8 << 20  # a durable file's writeback is started every this many bytes
 
 
@@ -290,22 +299,56 @@ def _write_all(fd: int, buffers: list[bytes], position: int) -> int:
     return total
 
 
+class _Prefetch:
+    """Reads ``src`` a MiB at a time into one reused buffer and serves the encryption's 64 KiB
+    reads from it: one system call (and one GIL hand-over) a MiB instead of sixteen, and no
+    MiB-sized allocation per read (in a thread, their memory is handed back and slow to touch
+    again on virtual machines)."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self._buffer = bytearray(_WRITE_BATCH)
+        self._view = memoryview(self._buffer)
+        self._pos = self._end = 0
+
+    def read(self, size: int) -> bytes:
+        if self._pos == self._end:
+            self._pos, self._end = 0, self._fill()
+        piece = bytes(self._view[self._pos:min(self._end, self._pos + size)])
+        self._pos += len(piece)
+        return piece  # may be short: the caller reads again until it has ``size`` or end of file
+
+    def _fill(self) -> int:
+        readinto = getattr(self._src, "readinto", None)
+        if readinto is not None:
+            got = readinto(self._view)
+        else:
+            data = self._src.read(len(self._buffer))
+            got = None if data is None else len(data)
+            if got:
+                self._view[:got] = data
+        if got is None:  # a non-blocking raw stream with nothing ready
+            raise ValueError("non-blocking streams are not supported")
+        return got
+
+
 def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: threading.Event,
                    progress: Callable[[int], None] | None = None) -> tuple[int, str]:
     """Encrypt ``src`` into ``fd`` as a pipeline on two cores; return the sealed size and hash.
 
-    This thread reads and encrypts (secretstream, the one step that cannot be split: each chunk's
-    state follows from the last) and hands the ciphertext over in 1 MiB batches; a second thread
-    hashes each batch (BLAKE3) and writes it, then calls ``progress(bytes written)``. libsodium,
-    blake3 and the system calls all release the GIL, so the two run side by side and sealing
-    runs at about the cipher's speed. Closes ``fd`` on every path; ``stop`` set (the caller was
-    cancelled) ends it at the next chunk.
+    This thread reads (a MiB at a time, see :class:`_Prefetch`) and encrypts (secretstream, the
+    one step that cannot be split: each chunk's state follows from the last), and hands the
+    ciphertext chunks over in batches of a MiB; a second thread hashes each chunk (BLAKE3),
+    writes the batch with one ``pwritev``, then calls ``progress(bytes written)``. libsodium,
+    blake3 and the system calls release the GIL, so the two run side by side and sealing runs
+    near the cipher's speed (bench/sealing.py). Closes ``fd`` on every path; ``stop`` set (the
+    caller was cancelled) ends it at the next chunk.
 
     A durable file (an outbox entry must match its hash after a power cut) is fsynced, with its
     writeback started as it is written; a temp file is left in the page cache, since it is read
     again at once for the upload."""
     hasher = envelope.new_hasher()
-    batches: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_BATCHES)
+    full: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_BATCHES)
     failed: list[BaseException] = []
     abort = threading.Event()
     written = 0
@@ -313,45 +356,43 @@ def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: t
     def write() -> None:
         nonlocal written
         started = 0  # where the last writeback request began
-        while (batch := batches.get()) is not None:
-            if abort.is_set():
-                continue  # drain, so the encrypting thread never blocks on a full queue
-            try:
-                for chunk in batch:
-                    hasher.update(chunk)
-                written += _write_all(fd, batch, written)
-                if durable and _CAN_EVICT and written - started >= _WRITEBACK_STEP:
-                    behind = max(0, started - _WRITEBACK_STEP)  # pages written since are dropped next time
-                    os.posix_fadvise(fd, behind, written - behind, os.POSIX_FADV_DONTNEED)
-                    started = written
-                if progress is not None:
-                    progress(written)
-            except BaseException as exc:  # an I/O error (a full disk): the sealing fails with it
-                failed.append(exc)
-                abort.set()
+        while (batch := full.get()) is not None:
+            if not abort.is_set():  # else drain, so the encrypting thread never waits for room
+                try:
+                    for chunk in batch:
+                        hasher.update(chunk)
+                    written += _write_all(fd, batch, written)
+                    if durable and _CAN_EVICT and written - started >= _WRITEBACK_STEP:
+                        behind = max(0, started - _WRITEBACK_STEP)  # pages written since are dropped next time
+                        os.posix_fadvise(fd, behind, written - behind, os.POSIX_FADV_DONTNEED)
+                        started = written
+                    if progress is not None:
+                        progress(written)
+                except BaseException as exc:  # an I/O error (a full disk): the sealing fails with it
+                    failed.append(exc)
+                    abort.set()
 
     writer = threading.Thread(target=write, name="seal-write", daemon=True)
     writer.start()
     try:
         try:
-            batch, pending = [], 0
-            for chunk in envelope.encrypt_stream(key, src):
+            batch: list[bytes] = []
+            for chunk in envelope.encrypt_stream(key, _Prefetch(src)):
                 if stop.is_set():
                     raise asyncio.CancelledError()
                 if abort.is_set():
                     break
                 batch.append(chunk)
-                pending += len(chunk)
-                if pending >= _WRITE_BATCH:
-                    batches.put(batch)
-                    batch, pending = [], 0
+                if len(batch) == _BATCH_CHUNKS:
+                    full.put(batch)
+                    batch = []
             if batch:
-                batches.put(batch)
+                full.put(batch)
         except BaseException:
             abort.set()
             raise
         finally:
-            batches.put(None)
+            full.put(None)
             writer.join()
         if failed:
             raise failed[0]
