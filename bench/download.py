@@ -37,12 +37,12 @@ from nacl import bindings as b
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import blake3_mib_s, child, cores, free_port, new_file_write_mib_s, rss_mib  # noqa: E402
+
 from relay import envelope  # noqa: E402
 from relay.client.demo import local_relay  # noqa: E402
 from relay.client.kdf import TEST_KDF  # noqa: E402
 from relay.client.scenario import build_world  # noqa: E402
-
-from _common import blake3_mib_s, child, cores, free_port, new_file_write_mib_s, rss_mib  # noqa: E402
 
 BARE = """
 import sys

@@ -29,11 +29,11 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import child, free_port, rss_mib  # noqa: E402
+
 from relay.client.demo import local_relay  # noqa: E402
 from relay.client.kdf import TEST_KDF
 from relay.client.scenario import build_world  # noqa: E402
-
-from _common import child, free_port, rss_mib  # noqa: E402
 
 LETTER = ("I have thought about what happened every day since. " * 40).encode()  # ~2 KiB
 

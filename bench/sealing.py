@@ -31,10 +31,10 @@ from nacl import bindings as b
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import blake3_mib_s, cores, new_file_write_mib_s  # noqa: E402
+
 from relay import envelope  # noqa: E402
 from relay.client.sdk import Client  # noqa: E402
-
-from _common import blake3_mib_s, cores, new_file_write_mib_s  # noqa: E402
 
 CHUNK = 64 * 1024
 

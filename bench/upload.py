@@ -40,11 +40,11 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import blake3_mib_s, child, cores, free_port, rss_mib  # noqa: E402
+
 from relay.client.demo import local_relay  # noqa: E402
 from relay.client.kdf import TEST_KDF  # noqa: E402
 from relay.client.scenario import build_world  # noqa: E402
-
-from _common import blake3_mib_s, child, cores, free_port, rss_mib  # noqa: E402
 
 BARE = """
 import itertools, os, sys

@@ -263,7 +263,7 @@ def _exchange(people: dict[str, ev.Identity], sealed_to: Any) -> dict[str, Any]:
     # What a third party checks, from the trust root (the coordinator's sign_pk) down:
     root = people["coordinator"].public.sign_pk
     enrolled = {}
-    for name, entry in enrollments.items():
+    for entry in enrollments.values():
         ev.verify(ev.Domain.ENROLLMENT, entry["document"], entry["signature_b64"], root)
         enrolled[entry["document"]["person_id"]] = ev.PublicIdentity(ev.b64d(entry["document"]["sign_pk"]),
                                                                      ev.b64d(entry["document"]["box_pk"]))

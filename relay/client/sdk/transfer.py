@@ -271,7 +271,6 @@ def _write_durably(path: Path, data: bytes) -> None:
 # pwritev each: a hand-over or a system call per 64 KiB chunk took time from the encrypting
 # thread, the slower of the two.
 _WRITE_BATCH = 1 << 20
-_BATCH_CHUNKS = _WRITE_BATCH // envelope.CHUNK_SIZE
 _QUEUED_BATCHES = 8  # buffers going round: bounds memory (about 8 MiB) when the disk is slower than the cipher
 _WRITEBACK_STEP = 8 << 20  # a durable file's writeback is started every this many bytes
 
@@ -336,19 +335,26 @@ def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: t
                    progress: Callable[[int], None] | None = None) -> tuple[int, str]:
     """Encrypt ``src`` into ``fd`` as a pipeline on two cores; return the sealed size and hash.
 
-    This thread reads (a MiB at a time, see :class:`_Prefetch`) and encrypts (secretstream, the
-    one step that cannot be split: each chunk's state follows from the last), and hands the
-    ciphertext chunks over in batches of a MiB; a second thread hashes each chunk (BLAKE3),
-    writes the batch with one ``pwritev``, then calls ``progress(bytes written)``. libsodium,
-    blake3 and the system calls release the GIL, so the two run side by side and sealing runs
-    near the cipher's speed (bench/sealing.py). Closes ``fd`` on every path; ``stop`` set (the
-    caller was cancelled) ends it at the next chunk.
+    This thread reads and encrypts (secretstream, the one step that cannot be split: each chunk's
+    state follows from the last), copying the ciphertext into 1 MiB buffers; a second thread
+    hashes each full buffer (BLAKE3) and writes it, then calls ``progress(bytes written)``.
+    libsodium, blake3 and the system calls release the GIL, so the two run side by side and
+    sealing runs near the cipher's speed (bench/sealing.py). The second thread makes one hash
+    call and one write a buffer, not one per chunk, so it rarely takes the GIL from this one.
+    The buffers go round between the two threads and each chunk's ciphertext is freed at once,
+    so memory is reused warm: handing the chunks themselves over kept MiBs of them in flight,
+    which the threads' malloc arenas gave back and faulted in again (ten times the page faults,
+    each slow on a virtual machine whose host has taken the memory back). Closes ``fd`` on every
+    path; ``stop`` set (the caller was cancelled) ends it at the next chunk.
 
     A durable file (an outbox entry must match its hash after a power cut) is fsynced, with its
     writeback started as it is written; a temp file is left in the page cache, since it is read
     again at once for the upload."""
     hasher = envelope.new_hasher()
-    full: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_BATCHES)
+    spare: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(_QUEUED_BATCHES):
+        spare.put(bytearray(_WRITE_BATCH + envelope.ENCRYPTED_CHUNK_SIZE))
+    full: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
     failed: list[BaseException] = []
     abort = threading.Event()
     written = 0
@@ -356,12 +362,13 @@ def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: t
     def write() -> None:
         nonlocal written
         started = 0  # where the last writeback request began
-        while (batch := full.get()) is not None:
-            if not abort.is_set():  # else drain, so the encrypting thread never waits for room
+        while (item := full.get()) is not None:
+            buffer, length = item
+            if not abort.is_set():  # else drain, so the encrypting thread never waits for a spare
                 try:
-                    for chunk in batch:
-                        hasher.update(chunk)
-                    written += _write_all(fd, batch, written)
+                    with memoryview(buffer) as view:
+                        hasher.update(view[:length])
+                        written += _write_all(fd, [view[:length]], written)
                     if durable and _CAN_EVICT and written - started >= _WRITEBACK_STEP:
                         behind = max(0, started - _WRITEBACK_STEP)  # pages written since are dropped next time
                         os.posix_fadvise(fd, behind, written - behind, os.POSIX_FADV_DONTNEED)
@@ -371,23 +378,25 @@ def _seal_pipeline(key: bytes, src: BinaryIO, fd: int, *, durable: bool, stop: t
                 except BaseException as exc:  # an I/O error (a full disk): the sealing fails with it
                     failed.append(exc)
                     abort.set()
+            spare.put(buffer)
 
     writer = threading.Thread(target=write, name="seal-write", daemon=True)
     writer.start()
     try:
         try:
-            batch: list[bytes] = []
+            buffer, length = spare.get(), 0
             for chunk in envelope.encrypt_stream(key, _Prefetch(src)):
                 if stop.is_set():
                     raise asyncio.CancelledError()
                 if abort.is_set():
                     break
-                batch.append(chunk)
-                if len(batch) == _BATCH_CHUNKS:
-                    full.put(batch)
-                    batch = []
-            if batch:
-                full.put(batch)
+                buffer[length:length + len(chunk)] = chunk
+                length += len(chunk)
+                if length >= _WRITE_BATCH:
+                    full.put((buffer, length))
+                    buffer, length = spare.get(), 0
+            if length:
+                full.put((buffer, length))
         except BaseException:
             abort.set()
             raise

@@ -49,8 +49,8 @@ from relay.server.services.cases import visible_to
 from relay.wire import MAX_POSTER_BYTES
 from storage import accounts, cases, items
 from storage.blobs import StoredBlob
-from storage.errors import BlobFormatMismatch
 from storage.clock import parse
+from storage.errors import BlobFormatMismatch
 
 M = TypeVar("M", bound=BaseModel)
 STAFF = ("mediator", "coordinator")
