@@ -1,7 +1,7 @@
-"""The one error type of ``media``: a stable ``code`` and a message in English and French.
+"""The one error type of ``media``: a stable ``code`` and a message in English.
 
-A caller (the mediator's desk, the sender's client) shows ``message_en`` / ``message_fr`` to
-people and maps ``code`` to whatever it needs (a problem type, a retry decision). ``detail`` is
+A caller (the mediator's desk, the sender's client) shows ``message_en``, translated through the
+relay's gettext catalogs, to people and maps ``code`` to whatever it needs (a problem type, a retry decision). ``detail`` is
 for staff logs: what ffprobe/ffmpeg said, or which limit was hit. It may name a file path or a
 codec but never carries media content or metadata values (tag values can hold a location).
 """
@@ -9,6 +9,11 @@ codec but never carries media content or metadata values (tag values can hold a 
 from __future__ import annotations
 
 from typing import Literal, get_args
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's marker: extracted into the relay's catalogs
+    return message
+
 
 MediaErrorCode = Literal[
     "not-media",
@@ -22,45 +27,19 @@ MediaErrorCode = Literal[
     "ffmpeg-failed",
 ]
 
-# (English, French) for each code; the wording is addressed to the person who sent or reviews
-# the video, so it says what to do next, not how ffmpeg failed.
-MESSAGES: dict[MediaErrorCode, tuple[str, str]] = {
-    "not-media": (
-        "This file is not a video that can be read.",
-        "Ce fichier n'est pas une vidéo lisible.",
-    ),
-    "truncated": (
-        "This video is incomplete (the file was cut short). Please record or send it again.",
-        "Cette vidéo est incomplète (le fichier a été tronqué). Veuillez l'enregistrer ou l'envoyer de nouveau.",
-    ),
-    "no-video": (
-        "This file has no picture: a video message is required.",
-        "Ce fichier n'a pas d'image : un message vidéo est requis.",
-    ),
-    "too-long": (
-        "This video is longer than allowed.",
-        "Cette vidéo dépasse la durée permise.",
-    ),
-    "too-large-resolution": (
-        "This video's picture size is larger than allowed.",
-        "La taille d'image de cette vidéo dépasse la limite permise.",
-    ),
-    "codec-not-allowed": (
-        "This video is encoded in a format that is not accepted.",
-        "Cette vidéo est encodée dans un format qui n'est pas accepté.",
-    ),
-    "container-not-allowed": (
-        "This type of video file is not accepted.",
-        "Ce type de fichier vidéo n'est pas accepté.",
-    ),
-    "timeout": (
-        "Processing this video took too long and was stopped.",
-        "Le traitement de cette vidéo a pris trop de temps et a été interrompu.",
-    ),
-    "ffmpeg-failed": (
-        "This video could not be converted.",
-        "Cette vidéo n'a pas pu être convertie.",
-    ),
+# The English for each code, addressed to the person who sent or reviews the video: it says what
+# to do next, not how ffmpeg failed. It is the gettext msgid: the clients show it translated
+# (relay/i18n/locale), since media/ imports nothing of the relay.
+MESSAGES: dict[MediaErrorCode, str] = {
+    "not-media": N_("This file is not a video that can be read."),
+    "truncated": N_("This video is incomplete (the file was cut short). Please record or send it again."),
+    "no-video": N_("This file has no picture: a video message is required."),
+    "too-long": N_("This video is longer than allowed."),
+    "too-large-resolution": N_("This video's picture size is larger than allowed."),
+    "codec-not-allowed": N_("This video is encoded in a format that is not accepted."),
+    "container-not-allowed": N_("This type of video file is not accepted."),
+    "timeout": N_("Processing this video took too long and was stopped."),
+    "ffmpeg-failed": N_("This video could not be converted."),
 }
 
 CODES: frozenset[str] = frozenset(get_args(MediaErrorCode))
@@ -73,6 +52,6 @@ class MediaError(Exception):
         if code not in MESSAGES:
             raise ValueError(f"unknown media error code {code!r}")
         self.code: MediaErrorCode = code
-        self.message_en, self.message_fr = MESSAGES[code]
+        self.message_en = MESSAGES[code]
         self.detail = detail
         super().__init__(f"{code}: {self.message_en}" + (f" ({detail})" if detail else ""))

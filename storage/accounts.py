@@ -6,7 +6,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import audit
+from . import audit, security
 from .db import Database
 from .errors import Conflict, NotFound
 from .rows import Actor, insert, one
@@ -86,23 +86,97 @@ async def get_key_bundle(db: Database, person_id: str) -> bytes | None:
 
 
 async def record_bundle_fetch(
-    db: Database, *, person_id: str, device_id: str, now: str, since: str, limit: int
-) -> bool:
-    """Count this fetch against the per-person limit; False (and audited) if over it."""
+    db: Database, *, person_id: str, device_id: str, now: str, since: str, limit: int,
+    terminal_limit: int | None = None, window_end: str | None = None,
+) -> str | None:
+    """Count this fetch against the per-person limit and the terminal's own; None if allowed,
+    else which limit ('person' or 'terminal'). Only fetches not refunded by a sign-in count.
 
-    async def run(conn: aiosqlite.Connection) -> bool:
+    A refusal is a security event: audited once per window, its repeats counted."""
+
+    async def run(conn: aiosqlite.Connection) -> str | None:
         recent = await one(
             conn, "SELECT COUNT(*) AS n FROM bundle_fetches WHERE person_id = ? AND at > ? AND redeemed_at IS NULL",
             (person_id, since),
         )
-        allowed = recent is not None and recent["n"] < limit
-        if allowed:
+        refused = None if recent is not None and recent["n"] < limit else "person"
+        if refused is None and terminal_limit is not None:
+            here = await one(conn, "SELECT COUNT(*) AS n FROM bundle_fetches WHERE device_id = ? AND at > ?"
+                             " AND redeemed_at IS NULL", (device_id, since))
+            refused = None if here is not None and here["n"] < terminal_limit else "terminal"
+        if refused is None:
             await insert(conn, "bundle_fetches", {"person_id": person_id, "device_id": device_id, "at": now})
-        await audit.append(conn, at=now, action="key_bundle.fetched" if allowed else "key_bundle.rate_limited",
-                           actor_device=device_id, subject=person_id)
-        return allowed
+            await audit.append(conn, at=now, action="key_bundle.fetched", actor_device=device_id, subject=person_id)
+        elif window_end is None:
+            await audit.append(conn, at=now, action="key_bundle.rate_limited", actor_device=device_id,
+                               subject=person_id, code=refused)
+        else:
+            await security.record(conn, action="key_bundle.rate_limited", now=now, window_end=window_end,
+                                  actor=Actor(person=None, device=device_id), subject=person_id, code=refused)
+        return refused
 
     return await db.write(run)
+
+
+async def unlock_bundle(db: Database, *, person_id: str, now: str, actor: Actor) -> int:
+    """The coordinator lifts a person's key-bundle limit: their unrefunded fetches stop counting."""
+
+    async def run(conn: aiosqlite.Connection) -> int:
+        if not await one(conn, "SELECT id FROM people WHERE id = ? AND role = 'participant'", (person_id,)):
+            raise NotFound("person")
+        cur = await conn.execute("UPDATE bundle_fetches SET redeemed_at = ? WHERE person_id = ? AND redeemed_at IS NULL",
+                                 (now, person_id))
+        await audit.append(conn, at=now, action="key_bundle.unlocked", actor_person=actor.person,
+                           actor_device=actor.device, subject=person_id, code=str(cur.rowcount))
+        return int(cur.rowcount)
+
+    return await db.write(run)
+
+
+# -- kiosk codes ----------------------------------------------------------------------------
+
+
+async def set_kiosk_code(db: Database, *, person_id: str, code_hash: str, now: str, actor: Actor) -> None:
+    """A participant's new kiosk code (its hash); the old one stops working."""
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        person = await one(conn, "SELECT role, status FROM people WHERE id = ?", (person_id,))
+        if person is None or person["status"] != "active":
+            raise NotFound("person")
+        if person["role"] != "participant":
+            raise Conflict("only participants sign in at a kiosk")
+        if await one(conn, "SELECT id FROM people WHERE kiosk_code_hash = ?", (code_hash,)):
+            raise Conflict("that code is taken")  # one in 10^11: the caller draws another
+        await conn.execute("UPDATE people SET kiosk_code_hash = ? WHERE id = ?", (code_hash, person_id))
+        await audit.append(conn, at=now, action="kiosk_code.issued", actor_person=actor.person,
+                           actor_device=actor.device, subject=person_id)
+
+    await db.write(run)
+
+
+async def person_by_kiosk_code(db: Database, code_hash: str) -> dict[str, Any] | None:
+    row = await db.fetchone(f"SELECT {PERSON_PUBLIC} FROM people WHERE kiosk_code_hash = ? AND status = 'active'",
+                            (code_hash,))
+    return dict(row) if row else None
+
+
+async def kiosk_attempt(db: Database, *, device_id: str, now: str, since: str, limit: int) -> bool:
+    """Count a terminal's wrong kiosk code; False once it has typed ``limit`` in the window."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        if await security.count_events(conn, kind="kiosk-code", key=device_id, since=since) >= limit:
+            return False
+        await security.add_event(conn, kind="kiosk-code", key=device_id, now=now, forget_before=since)
+        return True
+
+    return await db.write(run)
+
+
+async def kiosk_attempts_left(db: Database, *, device_id: str, since: str, limit: int) -> bool:
+    async def run(conn: aiosqlite.Connection) -> bool:
+        return await security.count_events(conn, kind="kiosk-code", key=device_id, since=since) < limit
+
+    return await db.read(run)
 
 
 # -- devices --------------------------------------------------------------------------------
@@ -227,13 +301,15 @@ async def consume_challenge(
     return await db.write(run)
 
 
-async def create_session(db: Database, row: dict[str, Any], *, actor: Actor) -> None:
+async def create_session(db: Database, row: dict[str, Any], *, actor: Actor, refund_since: str = "") -> None:
     async def run(conn: aiosqlite.Connection) -> None:
         await insert(conn, "sessions", row)
-        # A fetched key bundle that led to a sign-in was opened by its owner: it no longer counts
-        # against the limit that slows offline guessing.
+        # A key bundle fetched shortly before its owner signed in on that terminal was opened by
+        # them: it no longer counts against the limit that slows offline guessing. Older fetches
+        # still count (a stranger's earlier fetches are not refunded by the owner's later sign-in).
         await conn.execute("UPDATE bundle_fetches SET redeemed_at = ? WHERE person_id = ? AND device_id = ?"
-                           " AND redeemed_at IS NULL", (row["created_at"], row["person_id"], row["device_id"]))
+                           " AND redeemed_at IS NULL AND at >= ?",
+                           (row["created_at"], row["person_id"], row["device_id"], refund_since))
         await audit.append(conn, at=row["created_at"], action="session.started", actor_person=actor.person,
                            actor_device=actor.device, subject=row["id"])
 
@@ -263,11 +339,17 @@ async def end_session(db: Database, session_id: str, *, now: str, actor: Actor) 
 
 async def record_security_event(
     db: Database, *, action: str, now: str, actor: Actor, subject: str | None = None, code: str | None = None,
-    case_id: str | None = None, item_id: str | None = None,
+    case_id: str | None = None, item_id: str | None = None, window_end: str | None = None,
 ) -> None:
-    """Failed logins, refused tokens, screening refusals: audited with ids and a code only."""
+    """Failed logins, refused tokens, screening refusals: audited with ids and a code only. With
+    ``window_end``, repeats of the same event until then are counted, not appended
+    (``storage.security``)."""
 
     async def run(conn: aiosqlite.Connection) -> None:
+        if window_end is not None:
+            await security.record(conn, action=action, now=now, window_end=window_end, actor=actor,
+                                  subject=subject, code=code, case_id=case_id, item_id=item_id)
+            return
         await audit.append(conn, at=now, action=action, actor_person=actor.person, actor_device=actor.device,
                            subject=subject, code=code, case_id=case_id, item_id=item_id)
 

@@ -213,3 +213,13 @@ async def entries(db: Database, *, after_seq: int = 0, limit: int = 1000) -> lis
         (after_seq, limit),
     )
     return [dict(row) for row in rows]
+
+
+async def of_case(db: Database, case_id: str, *, actions: tuple[str, ...], after_seq: int = 0,
+                  limit: int = 500) -> list[dict[str, Any]]:
+    """A case's entries of the given actions, oldest first (a case's timeline)."""
+    marks = ", ".join("?" for _ in actions)
+    rows = await db.fetchall(
+        f"SELECT {', '.join(FIELDS)} FROM audit_log WHERE case_id = ? AND seq > ? AND action IN ({marks})"
+        " ORDER BY seq LIMIT ?", (case_id, after_seq, *actions, limit))
+    return [dict(row) for row in rows]

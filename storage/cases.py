@@ -9,7 +9,7 @@ import aiosqlite
 
 from . import audit, conditions, items, retention
 from .db import Database
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, PausedByCoordinator
 from .rows import Actor, insert, many, one
 
 
@@ -18,6 +18,9 @@ async def create_case(db: Database, row: dict[str, Any], *, now: str, actor: Act
         if not await one(conn, "SELECT id FROM institutions WHERE id = ?", (row["institution_id"],)):
             raise NotFound("institution")
         full = {**row, "status": "open", "created_at": now, "updated_at": now}
+        if not full.get("label"):  # "Case 12": a name the desk can show instead of the id
+            count = await one(conn, "SELECT COUNT(*) AS n FROM cases")
+            full["label"] = f"Case {(count['n'] if count else 0) + 1}"
         await insert(conn, "cases", full)
         await audit.append(conn, at=now, action="case.opened", actor_person=actor.person,
                            actor_device=actor.device, case_id=row["id"], code=row["referral_source"])
@@ -123,10 +126,40 @@ async def set_status(db: Database, *, case_id: str, status: str, now: str, actor
             return
         await conn.execute("UPDATE cases SET status = ?, updated_at = ?, closed_at = ? WHERE id = ?",
                            (status, now, now if status == "closed" else None, case_id))
+        paused = status == "paused"
+        await conn.execute("UPDATE cases SET paused_by = ?, paused_at = ?, pause_reason = NULL WHERE id = ?",
+                           (actor.person if paused else None, now if paused else None, case_id))
         await audit.append(conn, at=now, action=f"case.{status}", actor_person=actor.person,
                            actor_device=actor.device, case_id=case_id, code=status)
 
     await db.write(run)
+
+
+async def set_pause(db: Database, *, case_id: str, paused: bool, reason: str, now: str, actor: Actor,
+                    coordinator: bool) -> bool:
+    """A case's mediator (or the coordinator) pauses or resumes it, with a reason code. A pause
+    the national unit made is lifted only by the national unit. True if the status changed."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        case = await one(conn, "SELECT c.status, c.paused_by, p.role AS paused_by_role FROM cases c"
+                               " LEFT JOIN people p ON p.id = c.paused_by WHERE c.id = ?", (case_id,))
+        if case is None:
+            raise NotFound("case")
+        if case["status"] == "closed":
+            raise Conflict("a closed case stays closed")
+        if case["status"] == ("paused" if paused else "open"):
+            return False
+        if not paused and case["paused_by_role"] == "coordinator" and not coordinator:
+            raise PausedByCoordinator("the national unit paused this case: only the coordinator resumes it")
+        await conn.execute("UPDATE cases SET status = ?, updated_at = ?, paused_by = ?, paused_at = ?,"
+                           " pause_reason = ? WHERE id = ?",
+                           ("paused" if paused else "open", now, actor.person if paused else None,
+                            now if paused else None, reason if paused else None, case_id))
+        await audit.append(conn, at=now, action="case.paused" if paused else "case.resumed",
+                           actor_person=actor.person, actor_device=actor.device, case_id=case_id, code=reason)
+        return True
+
+    return await db.write(run)
 
 
 async def get_case(db: Database, case_id: str) -> dict[str, Any] | None:

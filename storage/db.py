@@ -17,6 +17,7 @@ old page images would otherwise keep the bytes of deleted rows.
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.resources
 import logging
 import re
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from .errors import MigrationError, StorageError
+from .errors import MigrationError, StorageError, StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +207,11 @@ class Database:
                 await self._writer.execute("ROLLBACK")
             except Exception:
                 pass
+            # A full disk is the one failure a caller can act on (retry later): say so.
+            failure = StorageFull if _disk_full(exc) else StorageError
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(StorageError("the write could not be committed"))
+                    future.set_exception(failure("the write could not be committed"))
             return
         for future, ok, value in outcomes:
             if future.done():
@@ -244,6 +247,12 @@ class Database:
             return list(await conn.execute_fetchall(sql, params if isinstance(params, dict) else tuple(params)))
         finally:
             self._readers.put_nowait(conn)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:

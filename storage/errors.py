@@ -33,5 +33,29 @@ class BlobMismatch(StorageError):
     """A streamed blob's size or hash differs from what was promised; nothing was kept."""
 
 
+class StorageFull(StorageError):
+    """The disk (or quota) is full: the write was not committed. Reads still work."""
+
+
+class QuotaExceeded(StorageError):
+    """A person's quota would be passed by this write; nothing was written."""
+
+    def __init__(self, quota: str, limit: int, used: int, resets_at: str | None) -> None:
+        super().__init__(quota)
+        self.quota, self.limit, self.used, self.resets_at = quota, limit, used, resets_at
+
+
+class AlreadyDecided(Conflict):
+    """A decision on an item that is no longer waiting for one; carries what the item is now."""
+
+    def __init__(self, state: str, decision: str | None, decided_at: str | None) -> None:
+        super().__init__("the item was decided or changed in the meantime")
+        self.state, self.decision, self.decided_at = state, decision, decided_at
+
+
+class PausedByCoordinator(Conflict):
+    """A mediator asked to resume a case the national unit paused: only the coordinator may."""
+
+
 class BlobFormatMismatch(BlobMismatch):
     """A blob does not begin with the format's header (a retired envelope version); nothing was kept."""

@@ -3,20 +3,23 @@ the state it expects, inside the single writer, with its audit entry in the same
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiosqlite
 
 from . import audit
+from .clock import iso, parse
 from .db import Database
-from .errors import Conflict, NotFound
+from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded
 from .rows import Actor, insert, one
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (
     "id, case_id, kind, sender_id, recipient_id, state, content_type, size, created_at, submitted_at,"
     " decision, decided_by, decided_at, reason_code, hold_code, held_from, first_opened_at,"
-    " poster_blob_id IS NOT NULL AS has_poster"
+    " poster_blob_id IS NOT NULL AS has_poster, screening_code, damaged_at, damaged_part"
 )
 
 
@@ -25,12 +28,54 @@ HIDDEN_STATES = ("uploading", "expired", "purged")
 _LISTED = f"state NOT IN {HIDDEN_STATES}"
 
 
-async def create(db: Database, row: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
-    """Record an item whose blob is already durable. This is the moment of acknowledgement."""
+@dataclass(frozen=True)
+class Quota:
+    """What one person may submit: items since ``since`` (a day ago), bytes waiting for review."""
+
+    items_per_day: int
+    pending_bytes: int | None
+    since: str
+
+
+# Sent and not yet decided: what a sender's pending bytes count (held items wait, too).
+_WAITING = "state IN ('pending_review', 'held', 'uploading') AND decided_at IS NULL"
+
+
+async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota, size: int) -> None:
+    async with conn.execute("SELECT COUNT(*), MIN(submitted_at) FROM items WHERE sender_id = ? AND submitted_at > ?",
+                            (person_id, quota.since)) as cur:
+        count, oldest = await cur.fetchone()  # type: ignore[misc]
+    if count >= quota.items_per_day:
+        # A rolling day: the oldest counted item leaves the window a day after it was sent.
+        resets = iso(parse(oldest) + timedelta(days=1)) if oldest else None
+        raise QuotaExceeded("items_per_day", quota.items_per_day, int(count), resets)
+    if quota.pending_bytes is not None:
+        async with conn.execute(f"SELECT COALESCE(SUM(size), 0) FROM items WHERE sender_id = ? AND {_WAITING}"
+                                " AND recipient_id IS NOT NULL", (person_id,)) as cur:
+            (pending,) = await cur.fetchone()  # type: ignore[misc]
+        if pending + size > quota.pending_bytes:
+            raise QuotaExceeded("pending_bytes", quota.pending_bytes, int(pending), None)
+
+
+async def check_quota(db: Database, person_id: str, quota: Quota, *, size: int) -> None:
+    """Raise QuotaExceeded if an item of ``size`` bytes would pass the person's quota now."""
+
+    async def run(conn: aiosqlite.Connection) -> None:
+        await _check_quota(conn, person_id, quota, size)
+
+    await db.read(run)
+
+
+async def create(db: Database, row: dict[str, Any], *, actor: Actor, quota: Quota | None = None) -> dict[str, Any]:
+    """Record an item whose blob is already durable. This is the moment of acknowledgement.
+
+    With ``quota``, the sender's quota is checked in the same transaction as the insert."""
 
     async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
         if await one(conn, "SELECT id FROM items WHERE id = ?", (row["id"],)):
             raise Conflict("an item with that id exists")
+        if quota is not None:
+            await _check_quota(conn, row["sender_id"], quota, row["size"] if row["state"] == "pending_review" else 0)
         await insert(conn, "items", row)
         await _activity(conn, row["case_id"], row["submitted_at"])
         await audit.append(conn, at=row["submitted_at"], action="item.submitted", actor_person=actor.person,
@@ -66,11 +111,11 @@ async def decide(
     """Apply a mediator's decision if the item is still in ``expect_state`` (else Conflict)."""
 
     async def run(conn: aiosqlite.Connection) -> None:
-        item = await one(conn, "SELECT case_id, state FROM items WHERE id = ?", (item_id,))
+        item = await one(conn, "SELECT case_id, state, decision, decided_at FROM items WHERE id = ?", (item_id,))
         if item is None:
             raise NotFound("item")
         if item["state"] != expect_state:
-            raise Conflict("the item was decided or changed in the meantime")
+            raise AlreadyDecided(item["state"], item["decision"], item["decided_at"])
         sets = ", ".join(f"{k} = ?" for k in changes)
         await conn.execute(f"UPDATE items SET {sets} WHERE id = ?", (*changes.values(), item_id))
         await _activity(conn, item["case_id"], now)
@@ -219,3 +264,32 @@ async def referenced_blobs(db: Database) -> set[str]:
                              " WHERE delivery_blob_id IS NOT NULL UNION SELECT poster_blob_id FROM items"
                              " WHERE poster_blob_id IS NOT NULL")
     return {r[0] for r in rows}
+
+
+async def mark_damaged(db: Database, *, item_id: str, part: str, now: str) -> bool:
+    """A scrub found a blob of the item that no longer matches what was signed; True if newly marked."""
+
+    async def run(conn: aiosqlite.Connection) -> bool:
+        item = await one(conn, "SELECT case_id, damaged_at, damaged_part FROM items WHERE id = ?", (item_id,))
+        parts = damaged_parts(item) if item else set()
+        if item is None or part in parts:
+            return False
+        await conn.execute("UPDATE items SET damaged_at = COALESCE(damaged_at, ?), damaged_part = ? WHERE id = ?",
+                           (now, ",".join(sorted(parts | {part})), item_id))
+        await audit.append(conn, at=now, action="item.damaged", case_id=item["case_id"], item_id=item_id, code=part)
+        return True
+
+    return await db.write(run)
+
+
+async def scrub_page(db: Database, *, after_id: str, limit: int) -> list[dict[str, Any]]:
+    """Items whose blobs a scrub checks, in id order: everything stored and not being purged."""
+    rows = await db.fetchall(
+        "SELECT id, kind, size, hash, blob_id, delivery_blob_id, decision_doc, manifest, poster_blob_id, damaged_at"
+        f" FROM items WHERE id > ? AND state NOT IN {HIDDEN_STATES} ORDER BY id LIMIT ?", (after_id, limit))
+    return [dict(r) for r in rows]
+
+
+def damaged_parts(item: dict[str, Any]) -> set[str]:
+    """Which stored blobs of the item a scrub found damaged: 'original', 'delivery', 'poster'."""
+    return set(filter(None, (item.get("damaged_part") or "").split(",")))

@@ -11,11 +11,18 @@ from .errors import Conflict, NotFound
 from .rows import insert, one
 
 
-async def create(db: Database, row: dict[str, Any]) -> None:
-    async def run(conn: aiosqlite.Connection) -> None:
-        await insert(conn, "uploads", row)
+async def create_within(db: Database, row: dict[str, Any], *, max_open: int) -> bool:
+    """Insert the upload unless its person already has ``max_open`` of them; False if refused.
+    The count and the insert run in one write transaction, so concurrent creations serialize."""
 
-    await db.write(run)
+    async def run(conn: aiosqlite.Connection) -> bool:
+        found = await one(conn, "SELECT COUNT(*) AS n FROM uploads WHERE person_id = ?", (row["person_id"],))
+        if found is not None and int(found["n"]) >= max_open:
+            return False
+        await insert(conn, "uploads", row)
+        return True
+
+    return bool(await db.write(run))
 
 
 async def get(db: Database, upload_id: str) -> dict[str, Any] | None:
@@ -46,11 +53,6 @@ async def remove(db: Database, upload_id: str) -> None:
 
 async def expired(db: Database, now: str) -> list[str]:
     return [r[0] for r in await db.fetchall("SELECT id FROM uploads WHERE expires_at <= ?", (now,))]
-
-
-async def open_count(db: Database, person_id: str) -> int:
-    row = await db.fetchone("SELECT COUNT(*) FROM uploads WHERE person_id = ?", (person_id,))
-    return int(row[0]) if row else 0
 
 
 async def all_ids(db: Database) -> set[str]:

@@ -115,9 +115,10 @@ async def test_one_whole_exchange_by_hand_with_the_cli(tmp_path: Path) -> None:
         reply_id = field(relay_cmd("send", str(reply), "--profile", kiosk, "--person", people["offender"], "--case",
                                    case, "--to", people["victim"], passphrase=offender_passphrase).stdout,
                          r"Sent (itm_[0-9a-f]{16})")
-        assert "True" in relay_cmd("review", "queue", "--profile", str(home / "mediator")).stdout
+        assert "awaiting the national unit's approval" in relay_cmd("review", "queue", "--profile",
+                                                                    str(home / "mediator")).stdout
         refused = relay_cmd("review", "release", reply_id, "--profile", str(home / "mediator"), expect=1)
-        assert "screening-refused" in refused.stderr
+        assert "approval-required" in refused.stderr
         relay_cmd("coordinator", "approval", "add", "--profile", coord, "--case", case, "--condition", cond,
                   "--direction", "from_restricted", "--kind", "letter", "--until", "2099-01-01T00:00:00Z")
         relay_cmd("review", "release", reply_id, "--profile", str(home / "mediator"))

@@ -10,11 +10,29 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 PROFILE_FILE = "profile.json"
 IDENTITY_FILE = "identity.key"
+PUBLIC_KEYS_FILE = "public-keys.json"  # written by ``relay keygen`` beside the sealed key
+
+
+class NoProfile(FileNotFoundError):
+    """No profile at this path: a mistyped ``--profile``, or a device not provisioned yet."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(f"no profile in {directory}; provision this device first")
+        self.directory = directory
+
+
+class BadProfile(ValueError):
+    """A profile file that is not what ``relay provision`` writes."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(f"the profile in {directory} cannot be read")
+        self.directory = directory
 
 
 @dataclass(frozen=True)
@@ -34,8 +52,23 @@ class Profile:
     def load(cls, directory: Path) -> Profile:
         path = directory / PROFILE_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"no profile in {directory}; provision this device first")
-        return cls(**json.loads(path.read_text("utf-8")))
+            raise NoProfile(directory)
+        try:
+            return cls.from_dict(json.loads(path.read_text("utf-8")))
+        except (ValueError, TypeError):
+            raise BadProfile(directory) from None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Profile:
+        """The profile's fields from ``data`` (extra keys, like a device file's, are ignored);
+        TypeError if one is missing or not a string."""
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if any(v is not None and not isinstance(v, str) for v in values.values()):
+            raise TypeError("a field is not text")
+        return cls(**values)
 
 
 def private_dir(directory: Path) -> Path:

@@ -27,6 +27,7 @@ class Someone:
     identity: Identity
     device_token: str | None = None  # their own device (participant device, desk, console)
     passphrase: str | None = None  # terminal users: unlocks their bundle on a kiosk
+    kiosk_code: str | None = None  # terminal users: identifies them at a kiosk (shown once)
 
 
 @dataclass
@@ -88,7 +89,7 @@ async def build_world(url: str, code: str, *, kdf: Kdf = PRODUCTION_KDF, say: St
             person = await console.enroll(public=identity.public, label=label, role=role, relation=relation,
                                           institution_id=institution["id"] if terminal_user else None,
                                           key_bundle=bundle)
-            someone = Someone(label, person["id"], identity, passphrase=secret)
+            someone = Someone(label, person["id"], identity, passphrase=secret, kiosk_code=person.get("kiosk_code"))
             if not terminal_user:
                 kind = {"mediator": "mediator_desk", "participant": "participant_device"}[role]
                 device = await console.call("POST", "/v1/devices", json_body={

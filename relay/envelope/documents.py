@@ -251,7 +251,7 @@ def verify(domain: Domain, obj: Mapping[str, object], signature_b64: str, sign_p
 # --------------------------------------------------------------------------------------------
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")  # ASCII digits: \d takes "٢" too
 KINDS: Final = frozenset({"letter", "video"})
 DECISIONS: Final = frozenset({"release", "return", "withhold"})
 

@@ -1,144 +1,99 @@
-"""Every sentence a person reads, in English and French, in one table.
+"""The relay's sentences for people (problem titles, item states, reason codes), by stable key.
 
-Keys are stable; the French follows the wording of the program's bilingual pamphlet
-(« Possibilités de justice réparatrice », « médiateur », « victime », « délinquant »).
+The English is here, marked for extraction; every translation is in the gettext catalogs
+(``relay/i18n/catalogs.py``), whose French follows the wording of the program's bilingual
+pamphlet (« Possibilités de justice réparatrice », « médiateur », « victime », « délinquant »).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-LANGUAGES = ("en", "fr")
+from relay.i18n.catalogs import LANGUAGES, N_, translation
 
-MESSAGES: Mapping[str, Mapping[str, str]] = {
-    # problems
-    "malformed-request": {
-        "en": "The request could not be read. Check that it is well-formed JSON and try again.",
-        "fr": "La demande n'a pas pu être lue. Vérifiez qu'elle est en JSON valide et réessayez.",
-    },
-    "invalid-field": {
-        "en": "Some fields are missing or not valid. Correct them and try again.",
-        "fr": "Certains champs sont manquants ou invalides. Corrigez-les et réessayez.",
-    },
-    "body-too-large": {
-        "en": "The request is larger than the relay accepts. Send a smaller file.",
-        "fr": "La demande dépasse la taille acceptée par le relais. Envoyez un fichier plus petit.",
-    },
-    "unauthenticated": {
-        "en": "This device is not approved or its token is not valid. Ask the coordinator to register it.",
-        "fr": "Cet appareil n'est pas approuvé ou son jeton n'est pas valide. Demandez au coordonnateur de l'enregistrer.",
-    },
-    "session-required": {
-        "en": "Your session has ended or is not valid. Sign in again.",
-        "fr": "Votre session a pris fin ou n'est pas valide. Reconnectez-vous.",
-    },
-    "login-refused": {
-        "en": "Sign-in was refused. Check that you are using your own key on an approved device.",
-        "fr": "La connexion a été refusée. Vérifiez que vous utilisez votre propre clé sur un appareil approuvé.",
-    },
-    "forbidden": {
-        "en": "You are not permitted to do this.",
-        "fr": "Vous n'êtes pas autorisé à faire cela.",
-    },
-    "not-found": {
-        "en": "Nothing was found at this address, or you may not see it.",
-        "fr": "Rien n'a été trouvé à cette adresse, ou vous ne pouvez pas le voir.",
-    },
-    "conflict": {
-        "en": "This conflicts with the current state. Refresh and try again.",
-        "fr": "Cela entre en conflit avec l'état actuel. Actualisez et réessayez.",
-    },
-    "legal-hold": {
-        "en": "This case is under legal hold: nothing of it can be erased or purged until the hold is lifted.",
-        "fr": "Ce dossier fait l'objet d'une conservation légale : rien ne peut en être effacé ou purgé"
-              " avant la levée de la conservation.",
-    },
-    "signature-invalid": {
-        "en": "A signature did not verify. Nothing was changed. Check that the right key was used.",
-        "fr": "Une signature n'a pas pu être vérifiée. Rien n'a été modifié. Vérifiez que la bonne clé a été utilisée.",
-    },
-    "envelope-version-unsupported": {
-        "en": "This was sealed in an envelope version the relay no longer accepts (version 1). Nothing was kept."
-              " Update the relay app on this device, then send it again.",
-        "fr": "Ceci a été scellé dans une version d'enveloppe que le relais n'accepte plus (version 1). Rien n'a été"
-              " conservé. Mettez à jour l'application du relais sur cet appareil, puis renvoyez-le.",
-    },
-    "content-mismatch": {
-        "en": "The uploaded content does not match its signed description. Nothing was kept. Send it again.",
-        "fr": "Le contenu envoyé ne correspond pas à sa description signée. Rien n'a été conservé. Renvoyez-le.",
-    },
-    "screening-refused": {
-        "en": "This message cannot be sent or delivered in this case at the moment. Your mediator can tell you more.",
-        "fr": "Ce message ne peut pas être envoyé ni remis dans ce dossier pour le moment. Votre médiateur peut vous en dire plus.",
-    },
-    "offender-request-not-accepted": {
-        "en": "A case is opened only from a staff, victim or community referral; requests made directly by an offender are not accepted.",
-        "fr": "Un dossier est ouvert seulement sur renvoi du personnel, d'une victime ou de la collectivité; les demandes faites directement par un délinquant ne sont pas acceptées.",
-    },
-    "rate-limited": {
-        "en": "Too many attempts. Wait a while, then try again.",
-        "fr": "Trop de tentatives. Attendez un moment, puis réessayez.",
-    },
-    "bootstrap-refused": {
-        "en": "The enrollment code is not valid, was already used, or has expired. Restart the relay to print a new one.",
-        "fr": "Le code d'inscription n'est pas valide, a déjà été utilisé ou a expiré. Redémarrez le relais pour en obtenir un nouveau.",
-    },
-    "tus-version-unsupported": {
-        "en": "This relay speaks tus 1.0.0 for resumable uploads. Send the header Tus-Resumable: 1.0.0.",
-        "fr": "Ce relais utilise tus 1.0.0 pour les envois reprenables. Envoyez l'en-tête Tus-Resumable: 1.0.0.",
-    },
-    "unsupported-media-type": {
-        "en": "Upload chunks must be sent as application/offset+octet-stream.",
-        "fr": "Les segments d'envoi doivent être transmis en application/offset+octet-stream.",
-    },
-    "checksum-mismatch": {
-        "en": "The chunk was damaged on the way: nothing of it was kept. Send it again from the same offset.",
-        "fr": "Le segment a été endommagé en route : rien n'en a été conservé. Renvoyez-le à partir du même point.",
-    },
-    "upload-expired": {
-        "en": "This upload was left unfinished too long and was removed. Start the upload again.",
-        "fr": "Cet envoi est resté inachevé trop longtemps et a été supprimé. Recommencez l'envoi.",
-    },
-    "internal-error": {
-        "en": "Something went wrong on the relay. Nothing was changed. Try again later.",
-        "fr": "Une erreur s'est produite sur le relais. Rien n'a été modifié. Réessayez plus tard.",
-    },
-    # item states as a sender sees them: neutral, never naming the other person or a condition
-    "state.pending_review": {
-        "en": "Waiting for your mediator's review",
-        "fr": "En attente de l'examen de votre médiateur",
-    },
-    "state.released": {
-        "en": "Released by your mediator; not yet opened",
-        "fr": "Transmis par votre médiateur; pas encore ouvert",
-    },
-    "state.delivered": {"en": "Opened by the recipient", "fr": "Ouvert par le destinataire"},
-    "state.returned": {
-        "en": "Returned to you by your mediator, with a note",
-        "fr": "Retourné par votre médiateur, avec une note",
-    },
-    "state.withheld": {
-        "en": "Not passed on by your mediator. Your mediator can tell you more.",
-        "fr": "Non transmis par votre médiateur. Votre médiateur peut vous en dire plus.",
-    },
-    "state.held": {
-        "en": "On hold for now. Your mediator will be in touch.",
-        "fr": "En attente pour le moment. Votre médiateur communiquera avec vous.",
-    },
-    "state.expired": {"en": "No longer available", "fr": "N'est plus disponible"},
-    "state.purged": {"en": "No longer available", "fr": "N'est plus disponible"},
-    "state.uploading": {"en": "Being sent", "fr": "En cours d'envoi"},
+__all__ = ["LANGUAGES", "MESSAGES", "both", "negotiate", "text"]
+
+MESSAGES: Mapping[str, str] = {
+    "malformed-request": N_("The request could not be read. Check that it is well-formed JSON and try again."),
+    "invalid-field": N_("Some fields are missing or not valid. Correct them and try again."),
+    "body-too-large": N_("The request is larger than the relay accepts. Send a smaller file."),
+    "unauthenticated": N_("This device is not approved or its token is not valid. Ask the coordinator to register it."),
+    "session-required": N_("Your session has ended or is not valid. Sign in again."),
+    "login-refused": N_("Sign-in was refused. Check that you are using your own key on an approved device."),
+    "forbidden": N_("You are not permitted to do this."),
+    "not-found": N_("Nothing was found at this address, or you may not see it."),
+    "conflict": N_("This conflicts with the current state. Refresh and try again."),
+    "legal-hold": N_("This case is under legal hold: nothing of it can be erased or purged until the hold is lifted."),
+    "signature-invalid": N_("A signature did not verify. Nothing was changed. Check that the right key was used."),
+    "envelope-version-unsupported": N_("This was sealed in an envelope version the relay no longer accepts (version 1). Nothing was kept. Update the relay app on this device, then send it again."),
+    "content-mismatch": N_("The uploaded content does not match its signed description. Nothing was kept. Send it again."),
+    "screening-refused": N_("This message cannot be sent or delivered in this case at the moment. Your mediator can tell you more."),
+    "offender-request-not-accepted": N_("A case is opened only from a staff, victim or community referral; requests made directly by an offender are not accepted."),
+    "rate-limited": N_("Too many attempts. Wait a while, then try again."),
+    "bootstrap-refused": N_("The enrollment code is not valid, was already used, or has expired. Restart the relay to print a new one."),
+    "tus-version-unsupported": N_("This relay speaks tus 1.0.0 for resumable uploads. Send the header Tus-Resumable: 1.0.0."),
+    "unsupported-media-type": N_("Upload chunks must be sent as application/offset+octet-stream."),
+    "checksum-mismatch": N_("The chunk was damaged on the way: nothing of it was kept. Send it again from the same offset."),
+    "upload-expired": N_("This upload was left unfinished too long and was removed. Start the upload again."),
+    "request-timeout": N_("The request arrived too slowly and the connection was closed. Check the connection and try again."),
+    "precondition-failed": N_("The condition in the request (If-Match or If-Unmodified-Since) does not hold. Fetch it again without it."),
+    "range-not-satisfiable": N_("The requested part lies outside the file. Ask again from an offset within its length."),
+    "headers-too-large": N_("The request's headers are too large or too many. Send shorter headers."),
+    "insufficient-storage": N_("The relay is short of disk space and cannot take new content now. Nothing was lost: try again later."),
+    "not-ready": N_("The relay cannot take work right now. The operator should look at the problems listed."),
+    "not-ready.database": N_("The database cannot be written to (the disk may be full or read-only)."),
+    "not-ready.schema": N_("The database schema is not the one this relay expects."),
+    "not-ready.blobs": N_("The content store cannot take new files."),
+    "not-ready.disk": N_("Free disk space is below the reserve kept for the database: new content is refused."),
+    "not-ready.purge": N_("The retention worker has stopped: scheduled deletions are not running."),
+    "internal-error": N_("Something went wrong on the relay. Nothing was changed. Try again later."),
+    "state.pending_review": N_("Waiting for your mediator's review"),
+    "state.released": N_("Released by your mediator; not yet opened"),
+    "state.delivered": N_("Opened by the recipient"),
+    "state.returned": N_("Returned to you by your mediator, with a note"),
+    "state.withheld": N_("Not passed on by your mediator. Your mediator can tell you more."),
+    "state.held": N_("On hold for now. Your mediator will be in touch."),
+    "state.expired": N_("No longer available"),
+    "state.purged": N_("No longer available"),
+    "state.uploading": N_("Being sent"),
+    "quota-exceeded": N_("You have reached the limit of what you can send for now. The answer says which limit and when it frees up; try again then, or ask your mediator."),
+    "approval-required": N_("This item cannot be released yet: a no-contact condition requires the national unit's approval. The answer names the condition and what an approval would have to allow; ask the coordinator."),
+    "unknown-recipient": N_("No participant with this id takes part in this case (and you cannot write to yourself). Check the recipient, or write to the mediators."),
+    "already-decided": N_("This item was already decided; the answer says how and when. Nothing was changed."),
+    "content-damaged": N_("The stored copy of this item is damaged and cannot be served. The mediator has been told and can ask the sender to send it again."),
+    "withhold.not-ready": N_("The recipient is not ready to receive it now"),
+    "withhold.safety-concern": N_("Passing it on could put someone at risk"),
+    "withhold.harmful-content": N_("It could cause harm as written"),
+    "withhold.identifying-information": N_("It reveals where someone lives, works or is held"),
+    "withhold.condition-breach": N_("It would breach a no-contact condition or a court order"),
+    "withhold.outside-mediation": N_("It is not about the mediation"),
+    "withhold.sender-withdrew": N_("The sender asked that it not be passed on"),
+    "withhold.discuss-in-person": N_("The mediator will discuss it with the sender first"),
+    "pause.safety-assessment": N_("Ongoing safety assessment"),
+    "pause.participant-wellbeing": N_("A participant needs time"),
+    "pause.participant-request": N_("A participant asked for a pause"),
+    "pause.awaiting-information": N_("Waiting for information"),
+    "pause.mediator-unavailable": N_("The mediator is away for a while"),
+    "resume.assessment-complete": N_("Safety assessment complete"),
+    "resume.participant-ready": N_("The participant is ready to continue"),
+    "resume.information-received": N_("The information was received"),
+    "resume.mediator-available": N_("The mediator is available again"),
+    "hold.consent-withdrawn": N_("A participant withdrew their consent"),
+    "hold.condition-requires-approval": N_("A no-contact condition requires the national unit's approval"),
+    "hold.case-paused": N_("The case is paused"),
+    "hold.case-closed": N_("The case is closed"),
+    "hold.other": N_("Screening does not allow it now"),
 }
 
 
 def text(key: str, lang: str = "en") -> str:
-    entry = MESSAGES[key]
-    return entry.get(lang) or entry["en"]
+    """The sentence ``key`` in ``lang``, from the gettext catalog."""
+    return translation(lang).gettext(MESSAGES[key])
 
 
 def both(key: str) -> dict[str, str]:
     """The sentence in every language, for clients that pick one themselves."""
-    return dict(MESSAGES[key])
+    return {lang: text(key, lang) for lang in LANGUAGES}
 
 
 def negotiate(accept_language: str | None) -> str:

@@ -22,6 +22,8 @@ from relay.i18n.cli import say
 from relay.server import retention_config
 from relay.server.context import Context
 from relay.server.services import retention
+from relay.server.services import scrub as scrubbing
+from relay.server.serving import restrict_file_modes
 from relay.server.settings import Settings
 from storage import audit
 from storage import retention as retention_rows
@@ -36,11 +38,11 @@ class OperatorError(Exception):
 
 
 @asynccontextmanager
-async def open_store(data_dir: Path, retention_file: Path | None = None) -> AsyncIterator[Context]:
+async def open_store(data_dir: Path, retention_file: Path | None = None, lang: str = "en") -> AsyncIterator[Context]:
+    restrict_file_modes()  # what an operator's command creates (the WAL, an export) stays private
     path = (data_dir / "relay.sqlite3").resolve()
     if not path.is_file():
-        raise OperatorError(f"no relay database at {path}: check --data-dir"
-                            f" / aucune base de données du relais à {path} : vérifiez --data-dir")
+        raise OperatorError(say("operator.no-database", lang, path=path))
     try:
         schedule = retention_config.load(retention_file)
     except retention_config.ScheduleError as exc:
@@ -60,7 +62,7 @@ async def open_store(data_dir: Path, retention_file: Path | None = None) -> Asyn
 
 
 async def verify(data_dir: Path, expect_head: str | None, lang: str) -> int:
-    async with open_store(data_dir) as ctx:
+    async with open_store(data_dir, lang=lang) as ctx:
         result = await audit.verify(ctx.db, expect_head=expect_head)
     return _report(result, lang)
 
@@ -87,7 +89,7 @@ async def export(data_dir: Path, out: Path, fmt: str, lang: str) -> int:
             writer = csv.DictWriter(sink, fieldnames=COLUMNS) if fmt == "csv" else None
             if writer:
                 writer.writeheader()
-            async with open_store(data_dir) as ctx:
+            async with open_store(data_dir, lang=lang) as ctx:
                 after = 0
                 while page := await audit.entries(ctx.db, after_seq=after, limit=5000):
                     for entry in page:
@@ -112,10 +114,9 @@ def verify_export(path: Path, expect_head: str | None, lang: str) -> int:
         with open(path, encoding="utf-8", newline="") as source:
             result = audit.verify_rows(_rows(source), expect_head=expect_head)
     except OSError as exc:
-        raise OperatorError(f"{path}: cannot be read ({exc.strerror}) / ne peut pas être lu") from None
+        raise OperatorError(say("operator.unreadable", lang, path=path, why=exc.strerror)) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise OperatorError(f"{path}: not an audit export ({type(exc).__name__})"
-                            " / ce n'est pas un export d'audit") from None
+        raise OperatorError(say("operator.not-an-export", lang, path=path, what=type(exc).__name__)) from None
     return _report(result, lang)
 
 
@@ -135,7 +136,7 @@ def _rows(source: Any) -> Iterator[dict[str, Any]]:
 
 
 async def purge(data_dir: Path, retention_file: Path | None, *, dry_run: bool, limit: int | None, lang: str) -> int:
-    async with open_store(data_dir, retention_file) as ctx:
+    async with open_store(data_dir, retention_file, lang) as ctx:
         if dry_run:
             due = await retention.due_now(ctx, limit=limit)
             for entry in due:
@@ -157,3 +158,18 @@ async def purge(data_dir: Path, retention_file: Path | None, *, dry_run: bool, l
     print(say("purge-done", lang, items=report.items, rules=rules, uploads=report.uploads,
               sessions=report.sessions, audit=report.audit))
     return 0
+
+
+# -- scrub ------------------------------------------------------------------------------------
+
+
+async def scrub(data_dir: Path, lang: str = "en") -> int:
+    """Recheck every stored blob against its signed size and hash; damaged items are marked and
+    audited (the mediator's queue shows them). Exit 0 if all match, 2 if any is damaged."""
+    async with open_store(data_dir, lang=lang) as ctx:
+        report = await scrubbing.scrub(ctx)
+    for item_id, part in report.damaged:
+        print(say("operator.damaged", lang, item=item_id, part=part), file=sys.stderr)
+    print(say("operator.scrubbed", lang, items=report.items, blobs=report.blobs, bytes=report.bytes,
+              damaged=len(report.damaged), new=report.newly_marked))
+    return 2 if report.damaged else 0

@@ -3,8 +3,8 @@
 Resources live in ``cleanup_ctx`` (set up, ``yield``, tear down): the database (migrations
 applied, or the relay refuses to start), the blob store (temp files of interrupted uploads
 swept) and the retention worker (a periodic purge). On first start with nobody enrolled, a
-single-use enrollment code for the first coordinator is printed once to the console (not to
-the log).
+single-use enrollment code for the first coordinator is shown once to whoever started the
+relay, never to the log (see ``relay.server.serving.bootstrap_printer``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -22,9 +21,12 @@ from policies.retention import Schedule
 from relay.clock import Clock, SystemClock
 from relay.server import retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, Context
-from relay.server.problems import problem_middleware, security_headers
+from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
-from relay.server.services import accounts, retention, uploads
+from relay.server.services import accounts, retention, scrub, uploads
+from relay.server.services.readiness import PURGER
+from relay.server.serving import bootstrap_printer as relay_bootstrap_printer
+from relay.server.serving import forget_code_file, handler_options, restrict_file_modes, serve, tighten_existing
 from relay.server.settings import Settings
 from storage import items
 from storage import retention as retention_rows
@@ -38,16 +40,6 @@ BOOTSTRAP_PRINTER = web.AppKey("bootstrap_printer", Callable[[str], None])
 SCHEDULE = web.AppKey("retention_schedule", Schedule)
 
 
-def _print_bootstrap(code: str) -> None:
-    print(
-        "\nNo coordinator is enrolled yet. / Aucun coordonnateur n'est encore inscrit.\n"
-        f"First coordinator's enrollment code (single use, shown once):\n\n    {code}\n\n"
-        "On the coordinator's own computer run / Sur l'ordinateur du coordonnateur, exécutez :\n"
-        "    relay coordinator init --url URL --profile ~/.relay/coordinator --code CODE\n",
-        file=sys.stderr, flush=True,
-    )
-
-
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[SCHEDULE] = retention_config.load(settings.retention_file)  # a bad file stops the start here
@@ -55,6 +47,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if os.stat(settings.data_dir).st_mode & 0o077:
         # Refuse to run with a data directory others can read (SecureDrop's habit).
         raise RuntimeError(f"{settings.data_dir} is readable by other users; chmod 700 it")
+    tighten_existing(settings.data_dir)
     db = await Database.open(settings.database_path)
     blobs = BlobStore(settings.blob_dir)
     swept = blobs.sweep_temp()
@@ -72,8 +65,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     code = await accounts.ensure_bootstrap_code(ctx)
     if code:
         app[BOOTSTRAP_PRINTER](code)
+    else:
+        forget_code_file(settings.data_dir)
     purger = (asyncio.create_task(retention.worker(ctx), name="retention")
               if settings.purge_interval_seconds > 0 else None)
+    if purger is not None:
+        app[PURGER] = purger  # /readyz checks it is alive
     try:
         yield
     finally:
@@ -85,12 +82,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
-               bootstrap_printer: Callable[[str], None] = _print_bootstrap) -> web.Application:
+               bootstrap_printer: Callable[[str], None] | None = None) -> web.Application:
     app = web.Application(middlewares=[security_headers, problem_middleware],
-                          client_max_size=settings.max_json_bytes)
+                          client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))
+    app.on_response_prepare.append(name_the_server)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app[BOOTSTRAP_PRINTER] = bootstrap_printer
+    app[BOOTSTRAP_PRINTER] = bootstrap_printer or relay_bootstrap_printer(settings)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(scrub.background)  # after _resources: it needs the store
     add_routes(app)
     return app
+
+
+def run(settings: Settings, *, code_text: Callable[[str], str] | None = None) -> None:
+    """``relay serve``: private files, then the relay until SIGINT or SIGTERM. ``code_text`` words
+    the first-start code for a terminal (it never goes to the log)."""
+    restrict_file_modes()
+    printer = relay_bootstrap_printer(settings, text=code_text)
+    asyncio.run(serve(create_app(settings, bootstrap_printer=printer), settings))

@@ -145,3 +145,74 @@ class UploadExpired(RelayError):
     """The upload was abandoned too long and its bytes were reclaimed."""
 
     status, type = 410, "upload-expired"
+
+
+class RequestTimeout(RelayError):
+    """The request's headers or body stopped arriving; the connection is closed."""
+
+    status, type = 408, "request-timeout"
+
+
+class PreconditionFailed(RelayError):
+    """A conditional request (If-Match, If-Unmodified-Since) whose condition does not hold."""
+
+    status, type = 412, "precondition-failed"
+
+
+class RangeNotSatisfiable(RelayError):
+    """A Range that lies outside the content; ``Content-Range`` gives its length."""
+
+    status, type = 416, "range-not-satisfiable"
+
+
+class HeadersTooLarge(RelayError):
+    """A header line or the header section is over the relay's limit, or there are too many."""
+
+    status, type = 431, "headers-too-large"
+
+
+class InsufficientStorage(RelayError):
+    """The relay's disk is (nearly) full: new content is refused for now, reads still work."""
+
+    status, type = 507, "insufficient-storage"
+
+
+class NotReady(RelayError):
+    """The relay cannot take work now; ``problems`` says what is wrong, in words."""
+
+    status, type = 503, "not-ready"
+
+
+# -- limits and the mediator desk (issue 10 and 11) -------------------------------------------
+
+
+class QuotaExceeded(RelayError):
+    """A person's quota (items a day, bytes waiting for review) is spent; ``extra`` says which,
+    the limit, what is used and when it frees up."""
+
+    status, type = 429, "quota-exceeded"
+
+
+class ApprovalRequired(RelayError):
+    """A release of an item that a no-contact condition refers to the national unit, before its
+    approval; staff see the condition and what an approval would have to allow."""
+
+    status, type = 403, "approval-required"
+
+
+class UnknownRecipient(RelayError):
+    """The recipient a sender named is not a participant of the case (or is the sender)."""
+
+    status, type = 422, "unknown-recipient"
+
+
+class AlreadyDecided(RelayError):
+    """A decision on an item a mediator has already decided; ``extra`` says what and when."""
+
+    status, type = 409, "already-decided"
+
+
+class ContentDamaged(RelayError):
+    """The stored ciphertext no longer matches its signed size or hash (found by a scrub)."""
+
+    status, type = 409, "content-damaged"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Self
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from relay import ids
 from relay.envelope import documents
@@ -13,6 +14,24 @@ from relay.wire import MAX_POSTER_BYTES
 
 _B64 = r"^[A-Za-z0-9+/]+={0,2}$"
 Label = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+# The envelope spec's *time* (docs/envelope-v2.md section 8): RFC 3339 UTC ending in "Z",
+# optionally 1 to 6 fractional-second digits, naming a real date and time. One grammar for every
+# moment the relay takes, signed or not. ASCII digits only: a regex's \d also takes "٢".
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+
+
+def _real_moment(value: str) -> str:
+    if not _TIME.fullmatch(value):
+        raise ValueError("a UTC time like 2026-11-21T19:27:28Z (optionally with up to 6 fractional digits)")
+    try:
+        datetime.fromisoformat(value)  # refuses 2026-02-30, 24:00:00, 23:59:60
+    except ValueError:
+        raise ValueError("not a real date and time") from None
+    return value
+
+
+Moment = Annotated[str, Field(max_length=32), AfterValidator(_real_moment)]
 
 
 class Strict(BaseModel):
@@ -70,6 +89,7 @@ class NewCase(Strict):
     # Any string is accepted here so that "offender" gets its own clear refusal, not a type error.
     referral_source: str = Field(min_length=1, max_length=40)
     institution_id: str = Field(pattern=ids.pattern("institution"))
+    label: str | None = Field(default=None, min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class CaseMember(Strict):
@@ -183,9 +203,6 @@ class EnrollmentDoc(documents.Enrollment):
 
 # -- conditions and approvals (the national unit) --------------------------------------------
 
-_MOMENT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$"
-
-
 class NewCondition(Strict):
     kind: Literal["court_order", "parole_condition", "institutional"]
     reference: str = Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -194,8 +211,8 @@ class NewCondition(Strict):
     protected_case_id: str | None = Field(default=None, pattern=ids.pattern("case"))
     protected_side: Literal["victim", "offender"] | None = None
     direction: Literal["from_restricted", "to_restricted", "both"]
-    effective_from: str = Field(pattern=_MOMENT)
-    effective_until: str | None = Field(default=None, pattern=_MOMENT)
+    effective_from: Moment
+    effective_until: Moment | None = None
     program_exception: bool
 
 
@@ -203,8 +220,8 @@ class ConditionAmendment(Strict):
     reference: str | None = Field(default=None, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")
     protected_people: list[str] | None = Field(default=None, max_length=50)
     direction: Literal["from_restricted", "to_restricted", "both"] | None = None
-    effective_from: str | None = Field(default=None, pattern=_MOMENT)
-    effective_until: str | None = Field(default=None, pattern=_MOMENT)
+    effective_from: Moment | None = None
+    effective_until: Moment | None = None
     program_exception: bool | None = None
 
 
@@ -213,4 +230,21 @@ class NewApproval(Strict):
     condition_id: str = Field(pattern=ids.pattern("condition"))
     directions: list[Literal["from_restricted", "to_restricted"]] = Field(min_length=1, max_length=2)
     kinds: list[Literal["letter", "video"]] = Field(min_length=1, max_length=2)
-    valid_until: str = Field(pattern=_MOMENT)
+    valid_until: Moment
+
+
+# -- limits and the mediator desk (issues 10 and 11) -----------------------------------------
+
+
+class CasePause(Strict):
+    """A case's mediator pauses (``paused: true``) or resumes it, with a reason code from
+    ``relay.wire.PAUSE_REASONS`` or ``RESUME_REASONS`` (checked by the service, which names the list)."""
+
+    paused: StrictBool
+    reason: str = Field(min_length=1, max_length=40)
+
+
+class KioskCode(Strict):
+    """The short code a participant types at a kiosk (``XXXX-XXXX``; case, spaces and dashes ignored)."""
+
+    code: str = Field(min_length=1, max_length=32)

@@ -8,6 +8,7 @@ from relay.server.handlers import coordinator, items, sessions, system, uploads
 
 ROUTES = [
     ("GET", "/healthz", system.health),
+    ("GET", "/readyz", system.ready),
     ("POST", "/v1/bootstrap", system.bootstrap),
     # sessions and the key directory
     ("POST", "/v1/auth/challenge", sessions.challenge),
@@ -16,12 +17,15 @@ ROUTES = [
     ("GET", "/v1/me", sessions.me),
     ("GET", "/v1/directory/{person_id}", sessions.directory),
     ("GET", "/v1/people/{person_id}/key-bundle", sessions.key_bundle),
+    ("POST", "/v1/kiosk/identify", sessions.kiosk_identify),
     # the coordinator
     ("POST", "/v1/institutions", coordinator.create_institution),
     ("GET", "/v1/institutions", coordinator.list_institutions),
     ("POST", "/v1/people", coordinator.enroll),
     ("GET", "/v1/people", coordinator.list_people),
     ("POST", "/v1/people/{person_id}/revoke", coordinator.revoke_person),
+    ("POST", "/v1/people/{person_id}/kiosk-code", coordinator.issue_kiosk_code),
+    ("POST", "/v1/people/{person_id}/key-bundle/unlock", coordinator.unlock_key_bundle),
     ("POST", "/v1/devices", coordinator.register_device),
     ("GET", "/v1/devices", coordinator.list_devices),
     ("POST", "/v1/devices/{device_id}/revoke", coordinator.revoke_device),
@@ -29,6 +33,8 @@ ROUTES = [
     ("GET", "/v1/cases", coordinator.list_cases),
     ("GET", "/v1/cases/{case_id}", coordinator.view_case),
     ("GET", "/v1/cases/{case_id}/items", coordinator.case_items),
+    ("GET", "/v1/cases/{case_id}/timeline", coordinator.case_timeline),
+    ("POST", "/v1/cases/{case_id}/pause", coordinator.pause_case),
     ("POST", "/v1/cases/{case_id}/participants", coordinator.add_participant),
     ("POST", "/v1/cases/{case_id}/mediators", coordinator.assign_mediator),
     ("POST", "/v1/cases/{case_id}/participants/{person_id}/consent", coordinator.set_consent),
@@ -47,7 +53,7 @@ ROUTES = [
     ("GET", "/v1/approvals", coordinator.list_approvals),
     ("POST", "/v1/approvals/{approval_id}/revoke", coordinator.revoke_approval),
     # resumable uploads (tus 1.0) and the limits announced before anyone uploads
-    ("GET", "/v1/limits", uploads.limits),
+    ("GET", "/v1/limits", items.limits_announced),
     ("OPTIONS", "/v1/uploads", uploads.options),
     ("POST", "/v1/uploads", uploads.create),
     ("HEAD", "/v1/uploads/{upload_id}", uploads.head),

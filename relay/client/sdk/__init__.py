@@ -24,6 +24,7 @@ from relay import envelope, ids
 from relay.client.sdk.base import (
     CHUNK,
     InsecureTransport,
+    InvalidRecipient,
     OverLimit,
     Person,
     ProblemError,
@@ -39,8 +40,8 @@ from relay.client.sdk.transfer import Sealed
 from relay.clock import SystemClock, stamp
 from relay.envelope import Domain, Identity
 
-__all__ = ["CHUNK", "Client", "InsecureTransport", "OverLimit", "Person", "ProblemError", "Progress", "Sealed",
-           "TranscodeProgress", "VerificationError", "bootstrap"]
+__all__ = ["CHUNK", "Client", "InsecureTransport", "InvalidRecipient", "OverLimit", "Person", "ProblemError",
+           "Progress", "Sealed", "TranscodeProgress", "VerificationError", "bootstrap"]
 
 
 class Client(Coordinator, Sending, Review, Receiving):

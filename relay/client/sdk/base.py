@@ -46,6 +46,17 @@ class InsecureTransport(Exception):
     """The relay's address is not https (and not loopback): tokens would travel in clear."""
 
 
+class InvalidRecipient(ValueError):
+    """Not someone this sender can send to (``reason``: "self", "mediator" for a mediator's id
+    instead of ``"mediators"``, "not-participant" for a mediator writing to a non-participant).
+    Raised before anything is sealed; a mistake to correct, not a sign of tampering."""
+
+    def __init__(self, recipient: str, reason: str) -> None:
+        super().__init__(f"cannot send to {recipient}: {reason}")
+        self.recipient = recipient
+        self.reason = reason
+
+
 class VerificationError(Exception):
     """Something the relay sent did not verify: a signature, a hash, a key chain. Not shown."""
 

@@ -18,6 +18,7 @@ from media import MediaError
 from relay import envelope, ids
 from relay.client.sdk.base import (
     CHUNK,
+    InvalidRecipient,
     OverLimit,
     Person,
     ProblemError,
@@ -58,6 +59,8 @@ class Sending(Transfer):
         sealed file is uploaded.
         """
         me, _ = self._me()
+        if recipient == me:
+            raise InvalidRecipient(recipient, "self")
         await self.check_limits(src, kind)
         readers, mine = await self._readers(case_id, me, recipient)
         if kind == "video" and not already_sanitized and (mine.role == "mediator" or shrink):
@@ -106,10 +109,10 @@ class Sending(Transfer):
         mine = await self.person(me)
         if mine.role == "mediator" and recipient != "mediators":
             if (await self.person(recipient)).role != "participant":
-                raise VerificationError("a mediator writes to participants only")
+                raise InvalidRecipient(recipient, "not-participant")
             readers.add(recipient)
-        elif recipient in readers:
-            raise VerificationError("the recipient must not get a key before the mediator's release")
+        elif recipient in mediators:
+            raise InvalidRecipient(recipient, "mediator")  # "mediators" is how a participant writes to them
         return readers, mine
 
     async def _signed_meta(self, item_id: str, case_id: str, kind: str, recipient: str, content_type: str,

@@ -21,7 +21,7 @@ from typing import IO, Any, BinaryIO
 import aiohttp
 
 from relay import envelope
-from relay.client.sdk.base import CHUNK, BaseClient, Progress, VerificationError
+from relay.client.sdk.base import CHUNK, BaseClient, ProblemError, Progress, VerificationError
 from relay.wire import RESUMABLE_ABOVE
 
 # Linux has posix_fadvise; elsewhere (macOS) the final fsync simply does all the writing.
@@ -37,6 +37,8 @@ class Sealed:
 
 
 class Transfer(BaseClient):
+    full_disk_wait = 1.0  # seconds before the first retry after a 507 (doubling each time)
+
     async def upload_resumable(self, path: Path, size: int, progress: Progress | None = None, *,
                                upload_id: str | None = None, chunk_size: int = 8 * 1024 * 1024,
                                attempts: int = 6) -> str:
@@ -47,11 +49,11 @@ class Transfer(BaseClient):
         memory use is one chunk. Returns the upload id to name in the submission.
         """
         tus = {"Tus-Resumable": "1.0.0"}
-        if upload_id is None:
-            upload_id = await self.create_upload(size)
         failures = 0
         while True:
             try:
+                if upload_id is None:
+                    upload_id = await self.create_upload(size)
                 head = await self._raw("HEAD", f"/v1/uploads/{upload_id}", headers=tus)
                 offset = int(head.headers["Upload-Offset"])
                 with open(path, "rb") as src:
@@ -59,7 +61,7 @@ class Transfer(BaseClient):
                         src.seek(offset)
                         data = src.read(min(chunk_size, size - offset))
                         digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-                        answer = await self._raw("PATCH", f"/v1/uploads/{upload_id}", data=data, headers={
+                        answer = await self._raw("PATCH", f"/v1/uploads/{upload_id}", data=io.BytesIO(data), headers={
                             **tus, "Upload-Offset": str(offset), "Upload-Checksum": f"sha256 {digest}",
                             "Content-Type": "application/offset+octet-stream"})
                         offset = int(answer.headers["Upload-Offset"])
@@ -71,6 +73,15 @@ class Transfer(BaseClient):
                 if failures >= attempts:
                     raise
                 await asyncio.sleep(min(0.2 * 2**failures, 10))  # then ask where the relay got to
+            except ProblemError as exc:
+                # 507: the relay's disk is nearly full; nothing past the acknowledged offset was
+                # kept. Wait longer, then resume from where the relay got to.
+                if exc.status != 507:
+                    raise
+                failures += 1
+                if failures >= attempts:
+                    raise
+                await asyncio.sleep(min(self.full_disk_wait * 2**failures, 300))
 
     async def create_upload(self, size: int) -> str:
         """tus creation: a new resumable upload of ``size`` bytes; its id."""

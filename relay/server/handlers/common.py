@@ -7,13 +7,20 @@ from typing import Any
 
 from aiohttp import web
 
+from relay.server.problems import ProblemStatuses
+
 
 def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
+class BlobResponse(web.FileResponse, ProblemStatuses):
+    """FileResponse streams from disk and honours Range requests, so a terminal can resume;
+    the answers it writes on its own (missing file, failed precondition, Range past the end)
+    come out as problem documents (MRO: BlobResponse, FileResponse, ProblemStatuses, StreamResponse)."""
+
+
 def blob(path: Path) -> web.FileResponse:
-    # FileResponse streams from disk and honours Range requests, so a terminal can resume.
-    response = web.FileResponse(path, chunk_size=64 * 1024)
+    response = BlobResponse(path, chunk_size=64 * 1024)
     response.content_type = "application/octet-stream"
     return response

@@ -8,10 +8,11 @@ from relay import ids
 from relay.server.auth import guard, principal_of
 from relay.server.bodies import json_body
 from relay.server.context import CONTEXT
-from relay.server.errors import NotFound
+from relay.server.errors import InvalidField, NotFound
 from relay.server.handlers.common import ok
 from relay.server.models import (
     CaseMember,
+    CasePause,
     CaseStatus,
     ConditionAmendment,
     Consent,
@@ -24,7 +25,7 @@ from relay.server.models import (
     NewPerson,
     RetentionOverride,
 )
-from relay.server.services import accounts, cases, conditions, items, retention
+from relay.server.services import accounts, cases, conditions, items, kiosk, retention
 
 coordinator = guard(devices={"coordinator_console"}, roles={"coordinator"})
 staff = guard(devices={"coordinator_console", "mediator_desk"}, roles={"coordinator", "mediator"})
@@ -79,7 +80,7 @@ async def revoke_device(request: web.Request) -> web.Response:
 async def open_case(request: web.Request) -> web.Response:
     body = await json_body(request, NewCase)
     return ok(await cases.open_case(request.app[CONTEXT], principal_of(request), body.referral_source,
-                                    body.institution_id), 201)
+                                    body.institution_id, body.label), 201)
 
 
 @coordinator
@@ -212,3 +213,36 @@ async def list_approvals(request: web.Request) -> web.Response:
 async def revoke_approval(request: web.Request) -> web.Response:
     await conditions.revoke_approval(request.app[CONTEXT], principal_of(request), request.match_info["approval_id"])
     return web.Response(status=204)
+
+
+
+# -- limits and the mediator desk ---------------------------------------------------------------
+
+
+@staff
+async def pause_case(request: web.Request) -> web.Response:
+    body = await json_body(request, CasePause)
+    return ok(await cases.pause(request.app[CONTEXT], principal_of(request), request.match_info["case_id"],
+                                body.paused, body.reason))
+
+
+@staff
+async def case_timeline(request: web.Request) -> web.Response:
+    after = request.query.get("after", "0")
+    limit = request.query.get("limit", "200")
+    if not (after.isascii() and after.isdigit() and len(after) < 12 and limit.isascii() and limit.isdigit()
+            and 1 <= int(limit) <= 1000):
+        raise InvalidField(errors=[{"field": "after/limit", "message": "after: a sequence number; limit: 1 to 1000"}])
+    return ok(await cases.timeline(request.app[CONTEXT], principal_of(request), request.match_info["case_id"],
+                                   after=int(after), limit=int(limit)))
+
+
+@coordinator
+async def issue_kiosk_code(request: web.Request) -> web.Response:
+    return ok(await kiosk.issue(request.app[CONTEXT], principal_of(request), request.match_info["person_id"]), 201)
+
+
+@coordinator
+async def unlock_key_bundle(request: web.Request) -> web.Response:
+    return ok(await accounts.unlock_bundle(request.app[CONTEXT], principal_of(request),
+                                           request.match_info["person_id"]))

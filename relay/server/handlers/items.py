@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from relay.server.auth import guard, principal_of
+from relay.server.auth import guard, principal_of, public
 from relay.server.bodies import json_body, upload
 from relay.server.context import CONTEXT
 from relay.server.handlers.common import blob, ok
 from relay.server.models import DecisionRequest, ReceiptRequest, Submission
-from relay.server.services import items
+from relay.server.services import items, limits, uploads
 
 PEOPLE_DEVICES = {"participant_device", "terminal", "mediator_desk"}
 sender = guard(devices=PEOPLE_DEVICES, roles={"participant", "mediator"})
@@ -95,3 +95,10 @@ async def decide(request: web.Request) -> web.Response:
 @mediator
 async def mark_read(request: web.Request) -> web.Response:
     return ok(await items.mark_read(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
+
+
+@public
+async def limits_announced(request: web.Request) -> web.Response:
+    """What the relay accepts (sizes, kinds, uploads) and its limits: quotas, reason codes."""
+    ctx = request.app[CONTEXT]
+    return ok({**uploads.limits(ctx), **limits.announce(ctx)})

@@ -8,8 +8,8 @@ from relay.server.auth import guard, principal_of
 from relay.server.bodies import json_body
 from relay.server.context import CONTEXT
 from relay.server.handlers.common import ok
-from relay.server.models import ChallengeRequest, SessionRequest
-from relay.server.services import accounts, cases, sessions
+from relay.server.models import ChallengeRequest, KioskCode, SessionRequest
+from relay.server.services import accounts, cases, kiosk, sessions
 
 
 @guard(session=False)
@@ -54,3 +54,10 @@ async def key_bundle(request: web.Request) -> web.Response:
     bundle = await accounts.key_bundle(request.app[CONTEXT], principal_of(request).device,
                                        request.match_info["person_id"])
     return ok({"person_id": request.match_info["person_id"], "key_bundle": bundle})
+
+
+@guard(devices={"terminal"}, session=False)
+async def kiosk_identify(request: web.Request) -> web.Response:
+    """A participant's typed kiosk code, to the person id this terminal signs them in as."""
+    body = await json_body(request, KioskCode)
+    return ok(await kiosk.identify(request.app[CONTEXT], principal_of(request).device, body.code))

@@ -1,15 +1,17 @@
-"""Health and the first coordinator's enrollment: the only routes that need no device."""
+"""Health, readiness and the first coordinator's enrollment: the only routes that need no device."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from relay import i18n
 from relay.server.auth import public
 from relay.server.bodies import json_body
 from relay.server.context import CONTEXT
 from relay.server.handlers.common import ok
 from relay.server.models import Bootstrap
-from relay.server.services import accounts
+from relay.server.services import accounts, readiness
+from relay.server.serving import forget_code_file
 
 
 @public
@@ -20,6 +22,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 @public
+async def ready(request: web.Request) -> web.Response:
+    lang = i18n.negotiate(request.headers.get("Accept-Language"))
+    return ok(await readiness.check(request.app[CONTEXT], request.app.get(readiness.PURGER), lang))
+
+
+@public
 async def bootstrap(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
     body = await json_body(request, Bootstrap)
-    return ok(await accounts.bootstrap(request.app[CONTEXT], body), status=201)
+    result = await accounts.bootstrap(ctx, body)
+    forget_code_file(ctx.settings.data_dir)  # used: the file would only show a dead code
+    return ok(result, status=201)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from relay.server.auth import guard, principal_of, public
+from relay.server.bodies import whole_number, within
 from relay.server.context import CONTEXT
-from relay.server.errors import InvalidField, TusVersionUnsupported, UnsupportedMediaType
+from relay.server.errors import MalformedRequest, TusVersionUnsupported, UnsupportedMediaType
 from relay.server.handlers.common import ok
 from relay.server.services import uploads
 
@@ -19,13 +22,6 @@ sender = guard(devices={"participant_device", "terminal", "mediator_desk"}, role
 def _tus(request: web.Request) -> None:
     if request.headers.get("Tus-Resumable") != "1.0.0":
         raise TusVersionUnsupported(tus_version="1.0.0")
-
-
-def _int_header(request: web.Request, name: str) -> int:
-    value = request.headers.get(name, "")
-    if not value.isdigit():
-        raise InvalidField(errors=[{"field": name, "message": "a non-negative whole number is required"}])
-    return int(value)
 
 
 def _headers(row: dict, **extra: str) -> dict[str, str]:  # type: ignore[type-arg]
@@ -50,7 +46,7 @@ async def options(request: web.Request) -> web.Response:
 @sender
 async def create(request: web.Request) -> web.Response:
     _tus(request)
-    row = await uploads.create(request.app[CONTEXT], principal_of(request), _int_header(request, "Upload-Length"))
+    row = await uploads.create(request.app[CONTEXT], principal_of(request), whole_number(request, "Upload-Length"))
     return web.Response(status=201, headers={**_headers(row), "Location": f"/v1/uploads/{row['id']}"})
 
 
@@ -68,11 +64,17 @@ async def patch(request: web.Request) -> web.Response:
         raise UnsupportedMediaType()
 
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in request.content.iter_chunked(256 * 1024):
+        while True:  # each read must make progress within body_idle_seconds
+            try:
+                chunk = await within(request, request.content.read(256 * 1024))
+            except (HttpProcessingError, RequestPayloadError):  # broken framing: nothing of it is kept
+                raise MalformedRequest() from None
+            if not chunk:
+                return
             yield chunk
 
     row = await uploads.append(request.app[CONTEXT], principal_of(request), request.match_info["upload_id"],
-                               _int_header(request, "Upload-Offset"), request.headers.get("Upload-Checksum"), body())
+                               whole_number(request, "Upload-Offset"), request.headers.get("Upload-Checksum"), body())
     return web.Response(status=204, headers=_headers(row))
 
 

@@ -19,6 +19,7 @@ from relay.server.context import Context
 from relay.server.errors import BootstrapRefused, InvalidField, NotFound, RateLimited, SignatureInvalid
 from relay.server.models import Bootstrap, EnrollmentDoc, NewDevice, NewPerson
 from relay.server.principal import Principal
+from relay.server.services import kiosk
 from relay.server.services.sessions import SERVES, may_serve
 from storage import accounts
 from storage.clock import iso
@@ -111,6 +112,9 @@ async def enroll(ctx: Context, who: Principal, body: NewPerson) -> dict[str, Any
                             role=str(role), relation=body.relation, enrolled_by=who.person_id)
     row = _person_row(str(person_id), body.label, str(role), body.relation, body.institution_id, doc, body)
     created = await accounts.create_person(ctx.db, row, now=ctx.now_iso(), actor=who.actor)
+    if role == "participant" and body.institution_id is not None:
+        # A kiosk user: the code they type at their institution's terminals, shown this once.
+        return {**_public_person(created), "kiosk_code": (await kiosk.issue(ctx, who, str(person_id)))["kiosk_code"]}
     return _public_person(created)
 
 
@@ -170,12 +174,24 @@ async def key_bundle(ctx: Context, device: dict[str, Any], person_id: str) -> st
     if bundle is None:
         raise NotFound()
     now = ctx.clock.now()
-    allowed = await accounts.record_bundle_fetch(
+    refused = await accounts.record_bundle_fetch(
         ctx.db, person_id=person_id, device_id=device["id"], now=iso(now),
-        since=iso(now - timedelta(hours=1)), limit=ctx.settings.bundle_fetches_per_hour)
-    if not allowed:
-        raise RateLimited()
+        since=iso(now - timedelta(hours=1)), limit=ctx.settings.bundle_fetches_per_hour,
+        terminal_limit=ctx.settings.bundle_fetches_per_terminal_per_hour,
+        window_end=iso(now + timedelta(seconds=ctx.settings.security_event_window_seconds)))
+    if refused:
+        # 'person': this person's bundle was fetched too often without a sign-in following (the
+        # coordinator can lift it); 'terminal': this terminal fetched too many bundles.
+        raise RateLimited(limit=refused)
     return documents.b64e(bundle)
+
+
+async def unlock_bundle(ctx: Context, who: Principal, person_id: str) -> dict[str, Any]:
+    """The coordinator lifts the key-bundle limit of a person a stranger locked out (audited)."""
+    if not ids.valid("person", person_id):
+        raise NotFound()
+    cleared = await accounts.unlock_bundle(ctx.db, person_id=person_id, now=ctx.now_iso(), actor=who.actor)
+    return {"person_id": person_id, "fetches_cleared": cleared}
 
 
 

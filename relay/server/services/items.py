@@ -24,8 +24,11 @@ from relay.envelope import documents
 from relay.server.bodies import Upload
 from relay.server.context import Context
 from relay.server.errors import (
+    AlreadyDecided,
+    ApprovalRequired,
     BodyTooLarge,
     Conflict,
+    ContentDamaged,
     ContentMismatch,
     EnvelopeVersionUnsupported,
     Forbidden,
@@ -34,6 +37,7 @@ from relay.server.errors import (
     NotFound,
     ScreeningRefused,
     SignatureInvalid,
+    UnknownRecipient,
 )
 from relay.server.models import (
     DecisionManifest,
@@ -44,13 +48,15 @@ from relay.server.models import (
     Submission,
 )
 from relay.server.principal import Principal
-from relay.server.services import screening, uploads
+from relay.server.services import limits, screening, uploads
 from relay.server.services.cases import visible_to
-from relay.wire import MAX_POSTER_BYTES
+from relay.wire import MAX_POSTER_BYTES, WITHHOLD_REASONS
 from storage import accounts, cases, items
+from storage import errors as storage_errors
 from storage.blobs import StoredBlob
 from storage.clock import parse
 from storage.errors import BlobFormatMismatch
+from storage.errors import Conflict as StorageConflict
 
 M = TypeVar("M", bound=BaseModel)
 STAFF = ("mediator", "coordinator")
@@ -88,15 +94,20 @@ async def _screen_or_refuse(ctx: Context, who: Principal, *, moment: str, case_i
                             sender_id: str, recipient_id: str | None, item_id: str | None = None,
                             accept_refer: bool = False) -> Decision:
     """Screen now; refuse unless allowed (or, at submit, referred to the national unit)."""
-    decision = await screening.check(ctx, moment=moment, case_id=case_id, kind=kind, sender_id=sender_id,
-                                     recipient_id=recipient_id)
+    case = await cases.get_case(ctx.db, case_id)
+    decision = screening.decide(case, moment=moment, kind=kind, sender_id=sender_id, recipient_id=recipient_id,
+                                now=ctx.clock.now())
     if decision.allowed or (accept_refer and decision.outcome is Outcome.REFER):
         return decision
-    await accounts.record_security_event(ctx.db, action=f"screening.{decision.outcome.value}", now=ctx.now_iso(),
-                                         actor=who.actor, case_id=case_id, item_id=item_id, code=decision.code)
+    await limits.security_event(ctx, action=f"screening.{decision.outcome.value}", actor=who.actor,
+                                case_id=case_id, item_id=item_id, code=decision.code)
     # Staff see why; a participant sees a neutral sentence that names no one and no condition.
-    extra = {"code": decision.code, "rule": decision.rule} if who.role in STAFF else {}
-    raise ScreeningRefused(**extra)
+    if who.role not in STAFF:
+        raise ScreeningRefused()
+    needed = screening.approval_needed(case, decision, kind)
+    if needed is not None:  # waiting for the national unit: name the condition and what would let it through
+        raise ApprovalRequired(code=decision.code, rule=decision.rule, **needed)
+    raise ScreeningRefused(code=decision.code, rule=decision.rule)
 
 
 def _active_mediators(case: dict[str, Any]) -> set[str]:
@@ -131,6 +142,10 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
 
     to_mediators = manifest.recipient == "mediators"
     recipient_id = None if to_mediators else manifest.recipient
+    if recipient_id is not None and (recipient_id == who.person_id or recipient_id not in {
+            p["id"] for p in case["participants"]}):
+        # A mistyped id, or oneself: say so plainly (the case's participants are the caller's to see).
+        raise UnknownRecipient(field="manifest.recipient")
     readers = _active_mediators(case) | {who.person_id}
     if who.role == "mediator" and recipient_id is not None:
         readers |= {recipient_id}
@@ -153,6 +168,8 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         state = "released" if to_mediators else "pending_review"
 
     poster = _poster_bytes(meta, manifest)  # checked against the signed manifest before anything is stored
+    quota = limits.quota_for(ctx, who)
+    await limits.check_quota(ctx, who, size=manifest.size if state == "pending_review" else 0)
     blob = await _receive(ctx, who, upload, meta.upload_id, kind=manifest.kind, size=manifest.size,
                           hash=manifest.hash)
     kept = [blob.blob_id]
@@ -177,12 +194,25 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
     if release:
         row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
     try:
-        await items.create(ctx.db, row, actor=who.actor)
-    except Exception:  # refused by the store: not acknowledged, so the blobs must not linger
+        await items.create(ctx.db, row, actor=who.actor, quota=quota)
+    except Exception as exc:  # refused by the store: not acknowledged, so the blobs must not linger
         for blob_id in kept:
             ctx.blobs.delete(blob_id)
+        if isinstance(exc, storage_errors.QuotaExceeded):  # a parallel submission took the room
+            raise limits.refusal(exc) from None
+        if isinstance(exc, StorageConflict) and not await _may_read_original(ctx, who, manifest.item_id):
+            # The id is taken by an item the caller may not see: answer as every read does.
+            raise NotFound() from None
         raise
     return sender_view(row)
+
+
+async def _may_read_original(ctx: Context, who: Principal, item_id: str) -> bool:
+    try:
+        await _original_item(ctx, who, item_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _poster_bytes(meta: Submission, manifest: ItemManifest) -> bytes | None:
@@ -267,8 +297,10 @@ async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionReque
         raise NotFound()
     if item["recipient_id"] is None:
         raise Conflict("items addressed to the mediators need no decision")
+    if item["decision"] is not None:
+        raise _already(item["state"], item["decision"], item["decided_at"])
     if item["state"] != "pending_review":
-        raise Conflict("only an item waiting for review can be decided")
+        raise Conflict(f"only an item waiting for review can be decided; this one is {item['state']}")
     decision = _doc(DecisionManifest, meta.decision, "decision")
     if (decision.item_id != item["id"] or decision.case_id != item["case_id"]
             or decision.manifest_hash != item["manifest_hash"] or decision.mediator != who.person_id
@@ -296,11 +328,20 @@ async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionReque
     try:
         await items.decide(ctx.db, item_id=item["id"], expect_state="pending_review", changes=changes, now=now,
                            actor=who.actor)
-    except Exception:  # (not on cancellation: the shielded write may still commit)
+    except Exception as exc:  # (not on cancellation: the shielded write may still commit)
         if delivery_blob:
             ctx.blobs.delete(delivery_blob.blob_id)
+        if isinstance(exc, storage_errors.AlreadyDecided):  # another mediator (or a retry) was first
+            raise _already(exc.state, exc.decision, exc.decided_at) from None
         raise
     return staff_view({**item, **changes}, ctx)
+
+
+def _already(state: str, decision: str | None, decided_at: str | None) -> AlreadyDecided:
+    """'This item was already released on <date>': what was decided, when, and where it is now."""
+    return AlreadyDecided(f"this item was already {_DECIDED_STATE.get(decision or '', state)}"
+                          + (f" on {decided_at}" if decided_at else ""),
+                          decision=decision, decided_at=decided_at, state=state)
 
 
 def _check_decision_shape(decision: DecisionManifest, item: dict[str, Any], case: dict[str, Any]) -> None:
@@ -308,6 +349,14 @@ def _check_decision_shape(decision: DecisionManifest, item: dict[str, Any], case
 
     def bad(message: str) -> InvalidField:
         return InvalidField(errors=[{"field": "decision", "message": message}])
+
+    # Reason codes come from a fixed list: the audit chain keeps them seven years, never free text.
+    if decision.decision == "withhold" and decision.reason not in WITHHOLD_REASONS:
+        raise InvalidField(errors=[{"field": "decision.reason",
+                                    "message": f"a withhold names one of: {', '.join(WITHHOLD_REASONS)}"}],
+                           accepted=list(WITHHOLD_REASONS))
+    if decision.decision != "withhold" and decision.reason is not None:
+        raise InvalidField(errors=[{"field": "decision.reason", "message": "only a withhold carries a reason code"}])
 
     reader = item["sender_id"] if decision.decision == "return" else item["recipient_id"]
     if decision.recipient != reader:
@@ -389,7 +438,16 @@ async def delivery(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]
 
 async def delivery_path(ctx: Context, who: Principal, item_id: str) -> Path:
     item = await _deliverable(ctx, who, item_id)
+    _intact(item, "delivery")
     return ctx.blobs.path(item["delivery_blob_id"])
+
+
+def _intact(item: dict[str, Any], part: str) -> None:
+    """Refuse to serve a blob a scrub found damaged (its bytes no longer match what was signed)."""
+    damaged = items.damaged_parts(item)
+    shared = part == "delivery" and item.get("delivery_blob_id") == item.get("blob_id")  # a mediator's own message
+    if part in damaged or (shared and "original" in damaged):
+        raise ContentDamaged(part=part)
 
 
 async def acknowledge(ctx: Context, who: Principal, item_id: str, body: ReceiptRequest) -> dict[str, Any]:
@@ -433,7 +491,9 @@ async def original(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]
 
 
 async def original_path(ctx: Context, who: Principal, item_id: str) -> Path:
-    return ctx.blobs.path((await _original_item(ctx, who, item_id))["blob_id"])
+    item = await _original_item(ctx, who, item_id)
+    _intact(item, "original")
+    return ctx.blobs.path(item["blob_id"])
 
 
 async def poster_path(ctx: Context, who: Principal, item_id: str) -> Path:
@@ -441,6 +501,7 @@ async def poster_path(ctx: Context, who: Principal, item_id: str) -> Path:
     item = await _original_item(ctx, who, item_id)
     if not item["poster_blob_id"]:
         raise NotFound()
+    _intact(item, "poster")
     return ctx.blobs.path(item["poster_blob_id"])
 
 
@@ -458,25 +519,67 @@ async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, An
         raise NotFound()
     view = {**sender_view(item), "decision": json.loads(item["decision_doc"]),
             "decision_signature": item["decision_sig"]}
+    _intact(item, "delivery")
     return view, ctx.blobs.path(item["delivery_blob_id"])
 
 
 async def queue(ctx: Context, who: Principal) -> list[dict[str, Any]]:
-    """The review queue, each item screened as of now (one read per case, not per item)."""
+    """The review queue, oldest first, each item screened as of now (one read per case, not per
+    item), with what the desk shows: labels, never raw ids alone, and the flags a mediator acts on."""
     listed, facts = [], {}
     now = ctx.clock.now()
     for item in await items.review_queue(ctx.db, who.person_id):
         if item["case_id"] not in facts:
             facts[item["case_id"]] = await cases.get_case(ctx.db, item["case_id"])
-        decision = screening.decide(facts[item["case_id"]], moment="release", kind=item["kind"],
+        case = facts[item["case_id"]]
+        decision = screening.decide(case, moment="release", kind=item["kind"],
                                     sender_id=item["sender_id"], recipient_id=item["recipient_id"], now=now)
-        listed.append({**staff_view(item, ctx), "awaiting_approval": decision.outcome is Outcome.REFER,
-                       "screening": {"outcome": decision.outcome.value, "code": decision.code, "rule": decision.rule}})
+        needed = screening.approval_needed(case, decision, item["kind"])
+        listed.append({**desk_view(item, case, ctx), "awaiting_approval": decision.outcome is Outcome.REFER,
+                       "screening": {"outcome": decision.outcome.value, "code": decision.code, "rule": decision.rule},
+                       "approval": needed})
     return listed
 
 
 async def mediator_inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
-    return [staff_view(i, ctx) for i in await items.mediator_inbox(ctx.db, who.person_id)]
+    """Letters and videos participants addressed to the mediators, with the desk's labels and flags."""
+    listed, facts = [], {}
+    for item in await items.mediator_inbox(ctx.db, who.person_id):
+        if item["case_id"] not in facts:
+            facts[item["case_id"]] = await cases.get_case(ctx.db, item["case_id"])
+        listed.append({**desk_view(item, facts[item["case_id"]], ctx), "awaiting_approval": False,
+                       "approval": None})
+    return listed
+
+
+def desk_view(item: dict[str, Any], case: dict[str, Any] | None, ctx: Context) -> dict[str, Any]:
+    """The staff view plus the case's label, the people's labels and the desk's flags."""
+    people = {p["id"]: p for p in (*(case or {}).get("participants", ()), *(case or {}).get("mediators", ()))}
+
+    def person(person_id: str | None) -> dict[str, Any]:
+        if person_id is None:
+            return {"id": None, "label": "mediators", "to_mediators": True}
+        found = people.get(person_id)
+        return {"id": person_id, "label": found["label"] if found else None,
+                "relation": found.get("relation") if found else None}
+
+    withdrawn = [{"id": pid, "label": people[pid]["label"]} for pid in (item["sender_id"], item["recipient_id"])
+                 if pid in people and people[pid].get("consent") == "withdrawn"]
+    hold_code = item.get("hold_code")
+    held = item["state"] == "held"
+    hold_key = f"hold.{hold_code}" if f"hold.{hold_code}" in i18n.MESSAGES else "hold.other"
+    paused = case is not None and case["status"] == "paused"
+    pause_reason = case.get("pause_reason") if paused and case else None
+    damaged = items.damaged_parts(item)
+    flags = {
+        "held": held, "hold_code": hold_code if held else None, "hold_reason": i18n.both(hold_key) if held else None,
+        "participant_withdrawn": bool(withdrawn), "withdrawn": withdrawn,
+        "case_paused": paused, "pause_reason": pause_reason,
+        "pause_reason_label": i18n.both(f"pause.{pause_reason}") if pause_reason else None,
+        "damaged": bool(damaged), "damaged_parts": sorted(damaged),
+    }
+    return {**staff_view(item, ctx), "case_label": case["label"] if case else None, "sender": person(item["sender_id"]),
+            "recipient": person(item["recipient_id"]), "flags": flags}
 
 
 async def mark_read(ctx: Context, who: Principal, item_id: str) -> dict[str, Any]:
@@ -496,6 +599,7 @@ async def of_case(ctx: Context, who: Principal, case_id: str) -> list[dict[str, 
 
 _COMMON = ("id", "case_id", "kind", "sender_id", "recipient_id", "state", "content_type", "created_at",
            "submitted_at", "decided_at", "first_opened_at")
+_STAFF_EXTRA = ("screening_code", "damaged_at", "damaged_part")
 
 
 def sender_view(item: dict[str, Any]) -> dict[str, Any]:
@@ -511,7 +615,10 @@ def staff_view(item: dict[str, Any], ctx: Context) -> dict[str, Any]:
             "size": item.get("size"), "decision": item.get("decision"), "decided_by": item.get("decided_by"),
             "reason_code": item.get("reason_code"), "hold_code": item.get("hold_code"),
             "held_from": item.get("held_from"), "age_seconds": int(age),
-            "has_poster": bool(item.get("has_poster") or item.get("poster_blob_id"))}
+            "has_poster": bool(item.get("has_poster") or item.get("poster_blob_id")),
+            "reason_label": i18n.both(f"withhold.{item['reason_code']}")
+            if item.get("decision") == "withhold" and f"withhold.{item.get('reason_code')}" in i18n.MESSAGES else None,
+            **{k: item.get(k) for k in _STAFF_EXTRA}}
 
 
 def recipient_view(item: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from relay.server.context import Context
 from relay.server.errors import NotFound
 from relay.server.principal import Principal
 from relay.server.services import uploads
-from storage import audit, retention
+from storage import audit, retention, security
 from storage.clock import iso, parse
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,9 @@ async def due_now(ctx: Context, *, limit: int | None = None) -> list[Due]:
 async def purge(ctx: Context, *, limit: int | None = None, step: Step = _no_step) -> Report:
     """One run: finish what an earlier run left, purge what is due, then the one-clock records."""
     report = Report()
+    # Repeated refusals whose window has closed go into the chain as one entry each.
+    while await security.flush(ctx.db, now=ctx.now_iso()):
+        pass
     run_id = await retention.start_run(ctx.db, now=ctx.now_iso())
     batch = ctx.settings.purge_batch
     # Deletions an earlier run began are finished first; then items it only marked, unless a

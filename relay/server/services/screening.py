@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from policies.screening import Approval, CaseFacts, Condition, Decision, Exchange, Member, screen
+from policies.screening import Approval, CaseFacts, Condition, Decision, Exchange, Member, Outcome, screen
 from relay.server.context import Context
 from relay.server.principal import Principal
 from storage import cases, items
@@ -72,3 +73,23 @@ async def release_holds(ctx: Context, who: Principal, case_ids: list[str],
                                                        actor=who.actor):
                 released += 1
     return released
+
+
+# The rule a referral names (policies.screening): the condition, its kind and the direction covered.
+_REFERRAL_RULE = re.compile(r"^condition-(cnd_[0-9a-f]{16})-([a-z_]+)-(from_restricted|to_restricted)-needs-")
+
+
+def approval_needed(case: dict[str, Any] | None, decision: Decision, kind: str) -> dict[str, Any] | None:
+    """For staff: the condition that refers an exchange to the national unit, and exactly what an
+    approval would have to allow for it to pass (``POST /v1/approvals`` takes these fields)."""
+    match = _REFERRAL_RULE.match(decision.rule) if decision.outcome is Outcome.REFER else None
+    if match is None or case is None:
+        return None
+    condition_id, condition_kind, direction = match.groups()
+    condition = next((c for c in case.get("conditions", ()) if c["id"] == condition_id), None)
+    return {
+        "condition": {"id": condition_id, "kind": condition_kind,
+                      "reference": condition["reference"] if condition else None},
+        "approval_would_allow": {"case_id": case["id"], "condition_id": condition_id,
+                                 "directions": [direction], "kinds": [kind]},
+    }

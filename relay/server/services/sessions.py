@@ -33,6 +33,12 @@ SERVES = {
 _TOUCH_EVERY = timedelta(seconds=30)
 
 
+def _window_end(ctx: Context) -> str:
+    """Repeated refusals by one actor for one reason until then are counted, not appended
+    (``storage.security``: an attacker cannot grow the audit chain at will)."""
+    return iso(ctx.clock.now() + timedelta(seconds=ctx.settings.security_event_window_seconds))
+
+
 async def authenticate_device(ctx: Context, token: str | None) -> dict[str, Any]:
     """The approved, unrevoked device this token belongs to, or Unauthenticated."""
     parts = tokens.split(token) if token else None
@@ -43,7 +49,7 @@ async def authenticate_device(ctx: Context, token: str | None) -> dict[str, Any]
     if device["status"] != "active":
         await accounts.record_security_event(
             ctx.db, action="device.refused", now=ctx.now_iso(),
-            actor=Actor(person=None, device=device["id"]), code="revoked")
+            actor=Actor(person=None, device=device["id"]), code="revoked", window_end=_window_end(ctx))
         raise Unauthenticated()
     device.pop("token_hash")
     return device
@@ -62,7 +68,7 @@ async def issue_challenge(ctx: Context, device: dict[str, Any], person_id: str) 
     if person is None or not await may_serve(ctx, device, person):
         await accounts.record_security_event(
             ctx.db, action="login.refused", now=ctx.now_iso(),
-            actor=Actor(person=None, device=device["id"]), code="device-may-not-serve")
+            actor=Actor(person=None, device=device["id"]), code="device-may-not-serve", window_end=_window_end(ctx))
         raise LoginRefused()
     now = ctx.clock.now()
     row = {
@@ -90,7 +96,8 @@ async def open_session(ctx: Context, device: dict[str, Any], challenge_id: str, 
             challenge=challenge["nonce"], device_id=device["id"], person_id=person["id"])
         documents.verify(documents.Domain.LOGIN, statement, signature, documents.b64d(person["sign_pk"]))
     except (documents.EnvelopeError, ValueError):
-        await accounts.record_security_event(ctx.db, action="login.failed", now=iso(now), actor=actor)
+        await accounts.record_security_event(ctx.db, action="login.failed", now=iso(now), actor=actor,
+                                             window_end=_window_end(ctx))
         raise LoginRefused() from None
     assert person is not None
     lifetime = (ctx.settings.terminal_session_max_seconds if device["kind"] == "terminal"
@@ -101,7 +108,7 @@ async def open_session(ctx: Context, device: dict[str, Any], challenge_id: str, 
     await accounts.create_session(ctx.db, {
         "id": session_id, "device_id": device["id"], "person_id": person["id"], "secret_hash": secret_hash,
         "created_at": iso(now), "last_seen_at": iso(now), "expires_at": expires,
-    }, actor=actor)
+    }, actor=actor, refund_since=iso(now - timedelta(seconds=ctx.settings.bundle_refund_seconds)))
     return {"session_token": token, "expires_at": expires, "idle_seconds": ctx.settings.session_idle_seconds,
             "person_id": person["id"], "role": person["role"]}
 

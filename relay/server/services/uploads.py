@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from relay import ids
+from relay.server import disk
 from relay.server.context import Context
 from relay.server.errors import (
     BodyTooLarge,
@@ -56,12 +57,14 @@ async def create(ctx: Context, who: Principal, length: int) -> dict[str, Any]:
     largest = min(ctx.settings.max_upload_bytes, max(ctx.settings.max_video_bytes, ctx.settings.max_letter_bytes))
     if length > largest:  # nothing bigger could ever become an item
         raise BodyTooLarge(limit=largest)
+    disk.check_reserve(ctx)  # a new upload is refused early while the disk is nearly full
     await reclaim_expired(ctx)
-    if await uploads.open_count(ctx.db, who.person_id) >= MAX_OPEN_PER_PERSON:
-        raise RateLimited(detail="too many unfinished uploads; finish or cancel one first")
     row = {"id": ids.new("upload"), "person_id": who.person_id, "device_id": who.device_id, "length": length,
            "offset": 0, "created_at": ctx.now_iso(), "expires_at": _expiry(ctx)}
-    await uploads.create(ctx.db, row)
+    # The count and the insert are one transaction of the single writer: parallel creations
+    # cannot all see room for one more.
+    if not await uploads.create_within(ctx.db, row, max_open=MAX_OPEN_PER_PERSON):
+        raise RateLimited(detail="too many unfinished uploads; finish or cancel one first")
     ctx.blobs.start_upload(row["id"])
     return row
 
@@ -91,6 +94,7 @@ async def _append_locked(ctx: Context, who: Principal, upload_id: str, offset: i
     if offset != row["offset"]:
         raise Conflict("Upload-Offset differs from the acknowledged offset", offset=row["offset"])
     checksum = _parse_checksum(checksum_header)
+    disk.check_reserve(ctx)  # more bytes: not while the disk is nearly full (the client retries later)
     try:
         end = await ctx.blobs.append(upload_id, body, offset=offset, limit=row["length"], checksum=checksum)
     except BlobMismatch:

@@ -1,0 +1,214 @@
+"""Running the relay: the HTTP server around the application, and what a server-side command
+sets up before it touches the data directory.
+
+- Every file the relay creates is private (umask 077): the database, its ``-wal`` and ``-shm``,
+  blobs, the first-start code file.
+- Requests that aiohttp's own parser refuses (a header over 8 KiB, too many headers, a broken
+  request line) get a problem document like every other error, and are logged with the
+  exception's type only: no client address, no header, no token.
+- A connection whose request headers have not all arrived within ``header_timeout_seconds`` is
+  closed (aiohttp's keep-alive timer runs from the moment a connection opens and between
+  requests; a request still being read counts as idle). Bodies are bounded in ``bodies``.
+- The access log names the route's template, the status and the time: never the path as sent,
+  a query, an address or a user agent.
+- The ``Server`` header names the relay, never a version.
+- The first-start code goes to the terminal only: stderr if it is a terminal, else a 0600 file
+  in the data directory, and the log says only that the file exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+
+from relay import i18n
+from relay.i18n.catalogs import LANGUAGES
+from relay.i18n.cli import say
+from relay.server import errors
+from relay.server.problems import CONTENT_TYPE, document, for_status, headers_for, route_of
+from relay.server.settings import Settings
+
+log = logging.getLogger(__name__)
+http_log = logging.getLogger("relay.server.http")
+
+CODE_FILE = "first-start-code"  # in the data directory, 0600, when no terminal is there to show it
+PRIVATE_UMASK = 0o077
+
+
+def restrict_file_modes() -> None:
+    """Make every file this process creates readable by its owner only (0600, directories 0700).
+
+    Call it first thing in ``relay serve`` and in every server-side command: SQLite creates the
+    ``-wal`` and ``-shm`` files itself, with the process's umask, so an explicit mode on our own
+    files is not enough."""
+    os.umask(PRIVATE_UMASK)
+
+
+def tighten_existing(data_dir: Path) -> None:
+    """Files an older relay (or a copy) left readable by others are made private at start."""
+    for name in ("relay.sqlite3", "relay.sqlite3-wal", "relay.sqlite3-shm", CODE_FILE):
+        path = data_dir / name
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+
+
+# -- the first-start code -----------------------------------------------------------------------
+
+
+def _code_text(code: str, url: str) -> str:
+    """Both languages: the relay does not know the language of whoever reads its terminal."""
+    return "\n".join(say("first-start", lang, code=code, url=url) for lang in LANGUAGES)
+
+
+def bootstrap_printer(settings: Settings, *, terminal: Any = None,
+                      text: Callable[[str], str] | None = None) -> Callable[[str], None]:
+    """Show the first-start code to whoever started the relay, never to a log.
+
+    On an interactive start (stderr is a terminal) it is printed there. Otherwise stderr is
+    likely a log sink (systemd, Docker, a file), so the code is written to ``CODE_FILE`` in the
+    data directory, readable by the relay's user only, and the log says only where it is.
+    """
+    url = f"http://{settings.host}:{settings.port}"
+    words = text or (lambda code: _code_text(code, url))  # ``relay serve`` passes its own, in the user's language
+
+    def show(code: str) -> None:
+        stream = terminal if terminal is not None else sys.stderr
+        if stream.isatty():
+            print(words(code), file=stream, flush=True)
+            return
+        path = settings.data_dir / CODE_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as sink:
+            sink.write(code + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+        log.warning("no coordinator is enrolled yet: the first-start code is in %s (readable by the relay's user"
+                    " only); it is shown there once, not in this log", path)
+
+    return show
+
+
+def forget_code_file(data_dir: Path) -> None:
+    """The code was used (or a coordinator exists): a stale code file goes."""
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / CODE_FILE).unlink()
+
+
+# -- logging without request values -------------------------------------------------------------
+
+
+class _TypeOnly(logging.Filter):
+    """aiohttp's own messages about a request quote the client's address and, for a refused
+    header, the header itself (a device token among them). Keep only what kind of failure it was."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        record.msg = "refused a request: %s" % (type(exc).__name__ if exc else "no details kept")
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+http_log.addFilter(_TypeOnly())
+
+
+class RouteAccessLogger(AbstractAccessLogger):
+    """One line per request: method, route template, status, bytes, seconds. Nothing else."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %s %.3f", request.method, route_of(request), response.status,
+                         response.body_length, time)
+
+
+# -- answers aiohttp's parser gives ---------------------------------------------------------------
+
+
+class ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering the requests its parser refuses with a problem
+    document (it would write ``text/plain`` quoting the offending line) and logging them by type."""
+
+    __slots__ = ()
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        http_log.info("refused", exc_info=(type(exc), exc, None) if exc else None)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response had begun; the connection is closed")
+        error = errors.HeadersTooLarge() if isinstance(exc, LineTooLong) else for_status(status)
+        if isinstance(exc, Exception) and "Too many headers" in str(getattr(exc, "message", "")):
+            error = errors.HeadersTooLarge()
+        lang = i18n.negotiate(_safe_header(request, "Accept-Language"))
+        response = web.Response(status=error.status, body=document(error, lang),
+                                content_type=CONTENT_TYPE, charset="utf-8", headers=headers_for(error, lang))
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        http_log.error(*args, **kw)
+
+
+def _safe_header(request: Any, name: str) -> str | None:
+    try:
+        return request.headers.get(name)
+    except Exception:  # the error request may carry no headers at all
+        return None
+
+
+def handler_options(settings: Settings) -> dict[str, Any]:
+    """Connection-handler options, the same under ``relay serve`` and a test server."""
+    return {"keepalive_timeout": settings.header_timeout_seconds, "logger": http_log,
+            "access_log_class": RouteAccessLogger, "lingering_time": 2.0}
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running(app: web.Application, settings: Settings, *, host: str | None = None,
+                  port: int | None = None) -> AsyncIterator[tuple[str, int]]:
+    """Serve ``app`` on ``host:port`` until the block ends; yields the bound address."""
+    runner = web.AppRunner(app, access_log_class=RouteAccessLogger, handle_signals=False)
+    await runner.setup()
+    assert runner.server is not None
+    server = runner.server
+    options = handler_options(settings)
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        lambda: ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),
+                                      **options),
+        host if host is not None else settings.host, port if port is not None else settings.port,
+        reuse_address=True)
+    try:
+        sockname = listener.sockets[0].getsockname()
+        yield sockname[0], sockname[1]
+    finally:
+        listener.close()
+        await listener.wait_closed()
+        await runner.cleanup()
+
+
+async def serve(app: web.Application, settings: Settings) -> None:
+    """``relay serve``: run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with running(app, settings) as (host, port):
+        print(f"======== Running on http://{host}:{port} ========", file=sys.stderr, flush=True)
+        await stop.wait()

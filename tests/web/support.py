@@ -1,0 +1,108 @@
+"""Shared by the browser tests: profiles for the desk, kiosk and app, a running interface, and
+Debian's Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from relay.client.kdf import TEST_KDF
+from relay.client.profile import IDENTITY_FILE, Profile, write_private
+from relay.client.scenario import Someone, World
+from relay.client.web import app as web_app
+from relay.client.web.config import Kind, WebConfig
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("RELAY_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screenshots"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--password-store=basic",
+                 "--autoplay-policy=no-user-gesture-required"]
+PASSPHRASE = "correct horse battery staple desk"
+
+
+def profile_for(directory: Path, world: World, who: Someone | None, kind: Kind) -> Path:
+    """A provisioned profile: the desk's and the app's hold the person's sealed key; a kiosk's none."""
+    device_kind = {"desk": "mediator_desk", "app": "participant_device", "kiosk": "terminal"}[kind]
+    token = world.terminal_token if kind == "kiosk" else str(who.device_token if who else "")
+    Profile(url=world.url, device_id=token.split(".", 1)[0], device_token=token, device_kind=device_kind,
+            trust_root=world.trust_root, person_id=None if kind == "kiosk" or who is None else who.person_id
+            ).save(directory)
+    if who is not None and kind != "kiosk":
+        write_private(directory / IDENTITY_FILE, TEST_KDF.seal(who.identity, PASSPHRASE))
+    return directory
+
+
+@asynccontextmanager
+async def interface(profile: Path, kind: Kind, **options: object) -> AsyncIterator[web_app.Running]:
+    running = await web_app.start(WebConfig(kind=kind, profile_dir=profile, kdf=TEST_KDF, **options))  # type: ignore[arg-type]
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@asynccontextmanager
+async def chromium(user_data: Path) -> AsyncIterator[BrowserContext]:
+    async with async_playwright() as p:
+        context = await p.chromium.launch_persistent_context(
+            str(user_data), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, locale="en-CA")
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+PLAYS = """v => new Promise((resolve, reject) => {
+  const go = () => { v.muted = true; v.play().then(() => setTimeout(() => resolve([v.duration, v.currentTime]), 800),
+                                                  reject); };
+  if (v.readyState >= 1) { go(); } else { v.addEventListener("loadedmetadata", go); v.addEventListener("error",
+    () => reject(new Error("the video element could not load its source"))); v.load(); }
+})"""
+
+
+async def plays(page: Page, selector: str) -> tuple[float, float]:
+    """The video element's duration, and its position after playing a moment (both > 0 if it plays)."""
+    duration, position = await page.eval_on_selector(selector, PLAYS)
+    return float(duration), float(position)
+
+
+async def wait_job(page: Page, selector: str = ".job[data-job]", timeout_s: float = 120) -> None:
+    """Wait for the page's background work to end (the page reloads, or shows its result).
+
+    Polled from here: the pages' Content-Security-Policy forbids the eval that Playwright's own
+    wait_for_function needs, which is as it should be."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            box = page.locator(selector)
+            if await box.count() == 0 or await box.first.get_attribute("data-state") in ("finished", "failed"):
+                await page.wait_for_load_state()
+                return
+        except PlaywrightError:  # the page navigated while we looked
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{selector} did not finish in {timeout_s} s")
+
+
+async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 60) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(PlaywrightError):
+            found = await page.inner_text(selector, timeout=1000)
+            if text in found:
+                return found
+        await asyncio.sleep(0.2)
+    shown = await page.inner_text("body")
+    raise TimeoutError(f"{selector} never showed {text!r}; the page shows: {shown[:600]!r}")

@@ -1,0 +1,75 @@
+"""A letter, through the desk and the kiosk, in a real Chromium: the hidden characters are
+flagged, the mediator redacts a line and releases, the participant reads exactly that text."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from relay.client.scenario import World
+from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot
+
+LETTER = ("Dear O-1,\n"
+          "I want you to know how the night changed our family.\n"
+          "We moved: our new address is 12 Elm Street, Unit 4.\n"
+          "Visible line.\x1b[8mA HIDDEN LINE\x1b[0m\n"
+          "\u202eevil\u202c and a zero\u200bwidth space.\n"
+          "MARKER-LETTER-7Q\n")
+REDACTED = LETTER.replace("We moved: our new address is 12 Elm Street, Unit 4.\n", "")
+
+
+async def test_a_hidden_letter_is_flagged_redacted_released_and_read_exactly(world: World, tmp_path: Path) -> None:
+    victim = await world.session(world.victim)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(LETTER.encode()))
+    finally:
+        await victim.close()
+
+    desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
+        page = await browser.new_page()
+        await page.goto(desk.link)
+        await shot(page, "desk-unlock")
+        await page.fill("#passphrase", PASSPHRASE)
+        await page.click("#unlock")
+        await page.wait_for_selector("table.queue")
+        await shot(page, "desk-queue")
+        row = page.locator(f"tr[data-item='{sent['id']}']")
+        assert "Victim" in await row.inner_text() and "Offender" in await row.inner_text()
+        assert "per_" not in await page.inner_text("main")  # labels, never raw ids
+        await row.locator("a.open-item").click()
+        warning = await page.inner_text("#hidden-warning")
+        assert "5 hidden characters" in warning, warning
+        assert "A HIDDEN LINE" in await page.inner_text(".letter")
+        assert await page.locator("mark.hidden-char").count() == 5
+        await shot(page, "desk-letter")
+
+        await page.click("#redact")
+        text = await page.input_value("#text")
+        assert text == LETTER
+        await page.fill("#text", REDACTED)
+        await page.click("#preview")
+        assert "12 Elm Street" in await page.inner_text("#original del")
+        await shot(page, "desk-redaction")
+        await page.click("#confirm-draft")
+        await page.click("#confirm-release")
+        assert "Released" in await page.inner_text("#result")
+        await shot(page, "desk-released")
+
+    kiosk_profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
+    async with interface(kiosk_profile, "kiosk") as kiosk, chromium(tmp_path / "browser-kiosk") as browser:
+        page = await browser.new_page()
+        await page.goto(kiosk.link)
+        await shot(page, "kiosk-identify")
+        await page.fill("#code", str(world.offender.kiosk_code))
+        await page.fill("#passphrase", str(world.offender.passphrase))
+        await page.click("#unlock")
+        await page.wait_for_selector("a.open-item")
+        await shot(page, "kiosk-home")
+        await page.click("a.open-item")
+        shown = await page.inner_text(".letter")
+        await shot(page, "kiosk-letter")
+        # What the participant reads is exactly the text the mediator confirmed, hidden marks included.
+        assert "12 Elm Street" not in shown
+        assert "MARKER-LETTER-7Q" in shown and "A HIDDEN LINE" in shown
