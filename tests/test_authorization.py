@@ -779,6 +779,7 @@ async def _submit(env: Env, caller: Caller) -> Req:
     if is_mediator:
         decision = envelope.decision_manifest(
             item_id=str(manifest["item_id"]), case_id=w.case_id, manifest_hash=envelope.digest(manifest),
+            sender={"id": who.person_id, "fingerprint": who.identity.public.fingerprint()},
             decision="release", mediator=who.person_id, decided_at=_now(), recipient=recipient,
             delivery={"content_type": "text/plain", "size": len(blob), "hash": manifest["hash"],
                       "keys": manifest["keys"]}, reason=None)
@@ -796,6 +797,7 @@ async def _decide(env: Env, caller: Caller) -> Req:
     who = _who(env, caller, "mediator")
     doc = envelope.decision_manifest(
         item_id=sent["id"], case_id=w.case_id, manifest_hash=envelope.digest(manifest), decision="withhold",
+        sender={"id": w.victim.person_id, "fingerprint": w.victim.identity.public.fingerprint()},
         mediator=who.person_id, decided_at=_now(), recipient=w.offender.person_id, delivery=None,
         reason="not-ready")
     meta = {"decision": doc, "signature": envelope.sign(Domain.DECISION, doc, who.identity.signing_key)}
