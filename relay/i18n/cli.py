@@ -16,6 +16,8 @@ import os
 from relay.i18n.catalogs import N_, translation
 
 TEXT: dict[str, str] = {
+    "web.no-memory": N_("This computer has no memory-backed directory (/dev/shm) for the letters and videos this"
+                        " interface decrypts, and they must never be written to a disk: it cannot run here."),
     "help.demo.keep": N_("afterwards, keep the relay running with profiles in DIR and open the mediator's desk"),
     "demo.keep": N_("The relay keeps running at {relay}, with profiles in {where}.\n\n"
                     "The mediator's desk is open at this link (it works once):\n\n    {link}\n\n"

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import aiohttp.abc
 from playwright.async_api import BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -125,3 +129,23 @@ async def kiosk_signed_in(browser: BrowserContext, kiosk: web_app.Running, world
     await page.fill("#passphrase", str(world.offender.passphrase))
     await page.click("#unlock")
     return page
+
+
+class _Loopback(aiohttp.abc.AbstractResolver):
+    """What browsers do for every ``*.localhost`` name, for aiohttp in the tests (the system's
+    resolver here does not know them)."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+        if host != "localhost" and not host.endswith(".localhost"):
+            raise OSError(f"tests only reach loopback, not {host}")
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        return None
+
+
+def http_client() -> aiohttp.ClientSession:
+    """An HTTP client that reaches the interfaces' ``*.localhost`` names and keeps their cookie."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Loopback()),
+                                 cookie_jar=aiohttp.CookieJar(unsafe=True))

@@ -53,7 +53,8 @@ class Review(Transfer):
 
     async def release(self, item_id: str, rendition: BinaryIO | None = None, content_type: str | None = None,
                       progress: Progress | None = None, transcode_progress: TranscodeProgress | None = None,
-                      media_timeout_s: float = 3600, seal_progress: Progress | None = None) -> dict[str, Any]:
+                      media_timeout_s: float = 3600, seal_progress: Progress | None = None,
+                      already_sanitized: bool = False) -> dict[str, Any]:
         """Release to the recipient: the item as written, or ``rendition`` (an edited version).
 
         Either way the delivery is re-encrypted under a fresh key sealed to the recipient and
@@ -62,6 +63,8 @@ class Review(Transfer):
         chapter and extra stream stripped); the recipient only ever receives that rendition.
         Plaintext exists only in a private scratch directory that is removed on every path.
         ``seal_progress(sealed bytes, sealed size)`` reports the rendition's sealing.
+        ``already_sanitized``: ``rendition`` is what ``media.sanitize`` made of this video at this
+        desk (the desk sanitizes first so the mediator watches exactly what is delivered).
         """
         with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:  # mode 0700
             original_path = Path(scratch) / "original"
@@ -73,7 +76,9 @@ class Review(Transfer):
                 source_path = Path(scratch) / "rendition"
                 with open(source_path, "wb") as copy:
                     shutil.copyfileobj(rendition, copy, CHUNK)
-            if manifest["kind"] == "video":
+            if manifest["kind"] == "video" and already_sanitized and rendition is not None:
+                content_type = "video/mp4"
+            elif manifest["kind"] == "video":
                 sanitized = Path(scratch) / "sanitized.mp4"
                 await media.sanitize(source_path, sanitized, progress=transcode_progress, timeout_s=media_timeout_s)
                 source_path, content_type = sanitized, "video/mp4"

@@ -140,6 +140,11 @@ async def send_letter(request: web.Request, person: Unlocked) -> web.StreamRespo
             error=_("Choose who the letter is for and write it before sending.")), status=422)
     case_id, to = _target(form["to"])
     await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    raise web.HTTPSeeOther("/sent")  # a page answering the POST would keep the letter in the browser
+
+
+@person_required
+async def sent(request: web.Request, person: Unlocked) -> web.StreamResponse:
     return page(request, "person_sent.html", context(request, job=None))
 
 
@@ -245,6 +250,7 @@ def add_routes(app: web.Application, kind: str) -> None:
     app.router.add_get("/items/{item}/note", read_note)
     app.router.add_get("/write", compose)
     app.router.add_post("/write", send_letter)
+    app.router.add_get("/sent", sent)
     if kind == "app":
         app.router.add_get("/video", compose_video)
         app.router.add_post("/video", send_video)
