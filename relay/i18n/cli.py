@@ -16,6 +16,14 @@ import os
 from relay.i18n.catalogs import N_, translation
 
 TEXT: dict[str, str] = {
+    "bar.upload": N_("Sending"),
+    "bar.download": N_("Receiving"),
+    "bar.sealing": N_("Encrypting"),
+    "bar.sanitizing": N_("Sanitizing"),
+    "bar.shrinking": N_("Shrinking"),
+    "bar.mb": N_("MB"),
+    "bar.seconds": N_("s"),
+    "fetched-sender": N_("Written by {id} (key {fingerprint}…), as the mediator's signed release says."),
     "web.no-memory": N_("This computer has no memory-backed directory (/dev/shm) for the letters and videos this"
                         " interface decrypts, and they must never be written to a disk: it cannot run here."),
     "help.demo.keep": N_("afterwards, keep the relay running with profiles in DIR and open the mediator's desk"),

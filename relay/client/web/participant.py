@@ -96,7 +96,10 @@ async def open_item(request: web.Request, person: Unlocked) -> web.StreamRespons
     buffer = io.BytesIO()
     view = await person.client.fetch(item_id, buffer)
     labels, _cases = await _labels(person)
-    sender = labels.get(view.get("sender_id") or "", _("your mediator"))
+    # Who wrote it, as the mediator's signed release names them (verified along the enrollment
+    # chain by the SDK), not as the relay's listing says.
+    signed = view.get("sender") or {}
+    sender = labels.get(str(signed.get("id") or view.get("sender_id") or ""), _("your mediator"))
     if view["kind"] == "video":
         token = person.keep(Plain(buffer.getvalue(), view.get("content_type") or "video/mp4", item_id))
         return page(request, "person_video.html", context(request, item=view, token=token, sender=sender))
