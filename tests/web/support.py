@@ -149,3 +149,15 @@ def http_client() -> aiohttp.ClientSession:
     """An HTTP client that reaches the interfaces' ``*.localhost`` names and keeps their cookie."""
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Loopback()),
                                  cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+SEEKS = """v => new Promise((resolve, reject) => {
+  v.addEventListener("seeked", () => resolve(v.currentTime), { once: true });
+  v.addEventListener("error", () => reject(new Error("the video element failed while seeking")), { once: true });
+  v.currentTime = v.duration / 2;
+})"""
+
+
+async def seeks(page: Page, selector: str) -> float:
+    """Where the video element is after a seek to its middle (served from memory with Range)."""
+    return float(await page.eval_on_selector(selector, SEEKS))

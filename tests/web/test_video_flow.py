@@ -15,6 +15,7 @@ from tests.web.support import (
     kiosk_signed_in,
     plays,
     profile_for,
+    seeks,
     shot,
     wait_job,
     wait_text,
@@ -49,6 +50,7 @@ async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_k
         await page.wait_for_selector("#sanitized-video")
         duration, position = await plays(page, "#sanitized-video")
         assert 1.5 < duration < 2.5 and position > 0
+        assert abs(await seeks(page, "#sanitized-video") - duration / 2) < 0.2
         await shot(page, "desk-video")
         await page.click("#release-video")
         await shot(page, "desk-video-release")
@@ -61,6 +63,7 @@ async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_k
         await page.click("a.open-item")
         duration, position = await plays(page, "#video")
         assert 1.5 < duration < 2.5 and position > 0
+        assert abs(await seeks(page, "#video") - duration / 2) < 0.2
         await shot(page, "kiosk-video")
         source = await page.get_attribute("#video", "src")
         delivered = await page.evaluate("s => fetch(s).then(r => r.arrayBuffer()).then(b => Array.from(new Uint8Array(b)))",
