@@ -22,6 +22,9 @@ class Settings(BaseModel):
 
     data_dir: Path
     host: str = "127.0.0.1"
+    # Who may read /metrics: the bearer of this token; unset, only a direct peer on loopback.
+    metrics_token: str | None = Field(default_factory=lambda: os.environ.get("RELAY_METRICS_TOKEN") or None,
+                                      min_length=16, repr=False)
     port: int = Field(8787, ge=0, le=65535)
 
     # Sessions: short and idle-limited. Terminals are shared kiosks, so theirs are shorter.
