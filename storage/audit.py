@@ -190,6 +190,7 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, expect_head: str | None = Non
             start = str(prev)
             if not isinstance(first, int) or first < 1 or (first == 1 and prev != GENESIS):
                 return Verification(False, 0, str(prev), "the first entry does not start the chain", None)
+        assert expected_seq is not None  # set by the first entry, above
         if broken := _broken_link(row, entry, prev, expected_seq, count):
             return broken
         prev, count, expected_seq = row["hash"], count + 1, row["seq"] + 1
