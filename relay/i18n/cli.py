@@ -16,6 +16,7 @@ import os
 from relay.i18n.catalogs import N_, translation
 
 TEXT: dict[str, str] = {
+    "kiosk-code": N_("Kiosk code to give this person privately (they type it at the kiosk; shown only once): {code}"),
     "bar.upload": N_("Sending"),
     "bar.download": N_("Receiving"),
     "bar.sealing": N_("Encrypting"),
