@@ -1,7 +1,10 @@
 """Letter round trips (submit, release, fetch + receipt) through a real relay process, against a
 bare aiohttp handler doing one SQLite insert and one select, measured alternately in one run.
 
-    .venv/bin/python bench/letter_roundtrip.py [--rounds 5] [--letters 40]
+    .venv/bin/python bench/letter_roundtrip.py [--rounds 5] [--letters 40] [--quick]
+
+``--quick`` (CI: tests/test_benchmarks_quick.py) runs one round of three letters: it checks the
+benchmark still runs, not the figures.
 
 Prints items per second for each, the ratio (ours / bare), and peak memory (server RSS high-water
 mark of each process, and this client's). Our round trip is many requests plus the client's
@@ -15,7 +18,6 @@ import argparse
 import asyncio
 import io
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -25,6 +27,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import child, free_port, rss_mib  # noqa: E402
 
 from relay.client.demo import local_relay  # noqa: E402
 from relay.client.kdf import TEST_KDF
@@ -33,32 +38,13 @@ from relay.client.scenario import build_world  # noqa: E402
 LETTER = ("I have thought about what happened every day since. " * 40).encode()  # ~2 KiB
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-async def bare_server(tmp: Path) -> tuple[str, asyncio.subprocess.Process]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("bare_server.py")), str(port), str(tmp / "bare.sqlite3"),
-        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
-    assert process.stderr
-    while b"Running on" not in (line := await process.stderr.readline()):
-        if not line:
-            raise RuntimeError("the bare server did not start")
-    return f"http://127.0.0.1:{port}", process
-
-
 async def main(rounds: int, letters: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        tmp = Path(scratch)
-        bare_url, bare = await bare_server(tmp)
-        async with local_relay(tmp / "relay-data") as running, aiohttp.ClientSession() as http:
+        tmp, port = Path(scratch), free_port()
+        bare_url = f"http://127.0.0.1:{port}"
+        async with (child(sys.executable, str(Path(__file__).with_name("_bare_server.py")), str(port),
+                          str(tmp / "bare.sqlite3")) as bare,
+                    local_relay(tmp / "relay-data") as running, aiohttp.ClientSession() as http):
             assert running.code
             world = await build_world(running.url, running.code, kdf=TEST_KDF, http=http)
             victim = await world.session(world.victim, http=http)
@@ -90,10 +76,7 @@ async def main(rounds: int, letters: int) -> None:
                 ours_rates.append(await ours())
             for client in (victim, mediator, offender):
                 await client.close()
-            relay_peak = peak_rss_mib(running.process.pid)
-        bare_peak = peak_rss_mib(bare.pid)
-        bare.terminate()
-        await bare.wait()
+            relay_peak, bare_peak = rss_mib(running.process.pid, "VmHWM"), rss_mib(bare.pid, "VmHWM")
 
     ours_median, bare_median = statistics.median(ours_rates), statistics.median(bare_rates)
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -108,5 +91,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--letters", type=int, default=40)
+    parser.add_argument("--quick", action="store_true", help="one round of three letters: checks it runs (CI)")
     options = parser.parse_args()
+    if options.quick:
+        options.rounds, options.letters = 1, 3
     asyncio.run(main(options.rounds, options.letters))

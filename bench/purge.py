@@ -1,7 +1,10 @@
 """Purging 100,000 expired items inside a real relay process while terminals poll their inbox and
 mediators list their review queue.
 
-    .venv/bin/python bench/purge.py [--items 100000] [--baseline-seconds 15]
+    .venv/bin/python bench/purge.py [--items 100000] [--baseline-seconds 15] [--quick]
+
+``--quick`` (CI: tests/test_benchmarks_quick.py) purges 300 items after 2 seconds of baseline:
+it checks the benchmark runs, not the figures.
 
 1. A relay with its purge worker off; a world (coordinator, mediator, victim, offender at a
    kiosk) and a few live letters, so the inbox and the queue have something to list.
@@ -182,5 +185,8 @@ if __name__ == "__main__":
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--baseline-seconds", type=float, default=15)
     parser.add_argument("--duty", type=float, default=0.5, help="the relay's --purge-duty")
+    parser.add_argument("--quick", action="store_true", help="300 items, 2 s of baseline: checks it runs (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.items, args.baseline_seconds = 300, 2
     asyncio.run(main(args.items, args.baseline_seconds, args.duty))

@@ -1,17 +1,20 @@
 """The sanitizing transcode (media.sanitize) against the plain ffmpeg command line doing the same
 encode on the same file, alternately, in one run.
 
-    .venv/bin/python bench/transcode.py [--rounds 6] [--seconds 20] [--size 1920x1080]
+    .venv/bin/python bench/transcode.py [--rounds 6] [--seconds 20] [--size 1920x1080] [--quick]
 
 The baseline runs exactly the ffmpeg command `media.sanitize_args` builds, straight from a
 shell-like subprocess, with no probing, progress parsing, rendition check or scratch directory;
 so the ratio is the cost of everything `sanitize` adds around ffmpeg (goal: at most 1.05).
+``--quick`` (CI: tests/test_benchmarks_quick.py) transcodes a 2 s 320x240 clip once: it checks
+the benchmark runs, not the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import statistics
 import subprocess
@@ -67,7 +70,8 @@ async def main(rounds: int, seconds: int, size: str) -> None:
                 plain.append(run_plain())
                 ours.append(await run_ours())
     ratio = statistics.median(ours) / statistics.median(plain)
-    print(f"sanitizing transcode of a {seconds} s {size} clip, {rounds} rounds each, alternating")
+    print(f"sanitizing transcode of a {seconds} s {size} clip, {rounds} rounds each, alternating,"
+          f" {len(os.sched_getaffinity(0))} cores")
     print(f"  plain ffmpeg: {statistics.median(plain):6.2f} s  (rounds: {', '.join(f'{t:.2f}' for t in plain)})")
     print(f"  sanitize:     {statistics.median(ours):6.2f} s  (rounds: {', '.join(f'{t:.2f}' for t in ours)})")
     print(f"  ratio:        {ratio:6.3f}  (goal: at most 1.05)")
@@ -79,5 +83,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--quick", action="store_true", help="a 2 s 320x240 clip, one round: checks it runs (CI)")
     options = parser.parse_args()
+    if options.quick:
+        options.rounds, options.seconds, options.size = 1, 2, "320x240"
     asyncio.run(main(options.rounds, options.seconds, options.size))

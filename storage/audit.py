@@ -4,7 +4,7 @@ Each entry records who (person and device ids), what (an action name), which cas
 when, and a code (a decision or reason code). Never content, never names, never secrets: the
 program's protocol allows activity records to say that something happened, not what was said.
 
-``hash = BLAKE2b-256(prev_hash || canonical JSON of the entry's fields)``; the first entry links
+``hash = BLAKE3-256(prev_hash || canonical JSON of the entry's fields)`` (the envelope's one hash); the first entry links
 to 64 zeros. Editing any field, removing an entry or inserting one breaks a link that
 :func:`verify` finds. Removing the newest entries leaves a shorter valid chain, so operators
 record the head (``relay audit verify`` prints it) outside the server and pass it back with
@@ -19,7 +19,6 @@ national unit exports the chain (``relay audit export``) before its entries age 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import aiosqlite
 
 from .db import Database
+from .hashing import new_hasher
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at", "action", "actor_person", "actor_device", "case_id", "item_id", "subject", "code")
@@ -35,7 +35,9 @@ FIELDS = ("seq", "at", "action", "actor_person", "actor_device", "case_id", "ite
 
 def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
     body = json.dumps({k: entry.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(prev_hash.encode("ascii") + body.encode("utf-8"), digest_size=32).hexdigest()
+    hasher = new_hasher()
+    hasher.update(prev_hash.encode("ascii") + body.encode("utf-8"))
+    return hasher.hexdigest()
 
 
 async def append(
@@ -188,6 +190,7 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, expect_head: str | None = Non
             start = str(prev)
             if not isinstance(first, int) or first < 1 or (first == 1 and prev != GENESIS):
                 return Verification(False, 0, str(prev), "the first entry does not start the chain", None)
+        assert expected_seq is not None  # set by the first entry, above
         if broken := _broken_link(row, entry, prev, expected_seq, count):
             return broken
         prev, count, expected_seq = row["hash"], count + 1, row["seq"] + 1

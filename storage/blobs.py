@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BlobMismatch, BlobPathError, BlobTooLarge, StorageError
-from .hashing import HashBehind, blake2b_256, write_all
+from .errors import BlobFormatMismatch, BlobMismatch, BlobPathError, BlobTooLarge, StorageError
+from .hashing import Writeback, new_hasher, write_all
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -44,43 +44,33 @@ async def _fsync(fd: int) -> None:
 
 
 async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
-                         consume: Callable[[bytes], object], *, check: Callable[[int], None]) -> int:
+                         consume: Callable[[bytes], object], *, check: Callable[[int], None],
+                         prefix: bytes = b"") -> int:
     """Write ``chunks`` to ``fd`` from ``start`` as they arrive (on the event loop, like a bare
-    handler) while a :class:`~storage.hashing.HashBehind` thread feeds the written bytes to
-    ``consume`` and starts their writeback. ``check(total)`` runs before each chunk is written
-    and may raise. On any failure, including cancellation, the thread is stopped before the
-    exception propagates. Returns the byte count."""
-    loop = asyncio.get_running_loop()
-    hashed: asyncio.Future[None] = loop.create_future()
-
-    def settle(failure: BaseException | None) -> None:
-        if hashed.done():
-            return
-        if failure is None:
-            hashed.set_result(None)
-        else:
-            hashed.set_exception(failure)
-
-    behind = HashBehind(fd, start, consume, evict=True,
-                        on_done=lambda failure: loop.call_soon_threadsafe(settle, failure))
-    end = start
+    handler), feeding each to ``consume`` (the hashes: BLAKE3 keeps up with the network inline)
+    while a :class:`~storage.hashing.Writeback` starts their writeback. ``check(total)`` runs
+    before each chunk is written and may raise; the bytes written must begin with ``prefix``
+    (:class:`BlobFormatMismatch` otherwise). Returns the byte count once no writeback request
+    is in flight, on every path, so the caller may fsync or close ``fd``."""
+    writeback = Writeback(fd, start)
+    end, head = start, b""
     try:
         async for chunk in chunks:
             check(end - start + len(chunk))
+            if len(head) < len(prefix):
+                head += chunk[: len(prefix) - len(head)]
+                if not prefix.startswith(head):
+                    raise BlobFormatMismatch("not the expected format")
             write_all(fd, [chunk], end)
+            consume(chunk)
             end += len(chunk)
-            behind.wrote(end)
-        behind.close(end)
-        await hashed
+            writeback.wrote(end)
+        if head != prefix:
+            raise BlobFormatMismatch("shorter than the format's header")
     except BaseException:
-        behind.abandon()
-        # The thread may have failed just now, with its report still on its way to the loop:
-        # cancel the future, or retrieve what it holds, so no "never retrieved" error is logged.
-        if not hashed.done():
-            hashed.cancel()
-        elif not hashed.cancelled():
-            hashed.exception()
+        await writeback.drain(quiet=True)
         raise
+    await writeback.drain()
     return end - start
 
 
@@ -88,7 +78,7 @@ async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
 class StoredBlob:
     blob_id: str
     size: int
-    hash: str  # hex BLAKE2b-256 of the stored bytes
+    hash: str  # hex BLAKE3-256 of the stored bytes
 
 
 class BlobStore:
@@ -100,7 +90,7 @@ class BlobStore:
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
         self._uploads = self.root / "uploads"
-        self._running: dict[str, tuple[int, Any]] = {}  # upload id -> (offset hashed to, BLAKE2b state)
+        self._running: dict[str, tuple[int, Any]] = {}  # upload id -> (offset hashed to, BLAKE3 state)
         self._locks: dict[str, asyncio.Lock] = {}
         for directory in (self._objects, self._tmp, self._uploads):
             directory.mkdir(exist_ok=True, mode=0o700)
@@ -158,8 +148,9 @@ class BlobStore:
             self._running.pop(upload_id, None)
         return end
 
-    async def promote(self, upload_id: str, *, expect_size: int, expect_hash: str) -> StoredBlob:
-        """Turn a whole upload into a blob if its size and BLAKE2b-256 match; else keep nothing."""
+    async def promote(self, upload_id: str, *, expect_size: int, expect_hash: str, prefix: bytes = b"") -> StoredBlob:
+        """Turn a whole upload into a blob if its size and BLAKE3-256 match and it begins with
+        ``prefix`` (:class:`BlobFormatMismatch` if not); else keep nothing."""
         path = self.upload_path(upload_id)
         running = self._running.pop(upload_id, None)
         if running is not None and running[0] == path.stat().st_size:
@@ -167,15 +158,19 @@ class BlobStore:
         else:  # the running hash was lost (a restart) or set aside: read the file once more
 
             def digest() -> tuple[int, str]:
-                hasher = blake2b_256()
+                hasher = new_hasher()
                 total = 0
                 with open(path, "rb") as src:
-                    while chunk := src.read(1 << 20):  # libsodium releases the GIL
+                    while chunk := src.read(1 << 20):  # blake3 releases the GIL
                         hasher.update(chunk)
                         total += len(chunk)
                 return total, hasher.hexdigest()
 
             size, found = await asyncio.to_thread(digest)
+        if prefix:
+            with open(path, "rb") as src:
+                if src.read(len(prefix)) != prefix:
+                    raise BlobFormatMismatch("not the expected format")
         if size != expect_size or not secrets.compare_digest(found, expect_hash):
             raise BlobMismatch("the upload differs from the manifest")
         blob_id = self.new_id()
@@ -208,7 +203,7 @@ class BlobStore:
 
     def start_upload(self, upload_id: str) -> None:
         """A new upload: its content hash starts empty, to be fed as the bytes arrive."""
-        self._running[upload_id] = (0, blake2b_256())
+        self._running[upload_id] = (0, new_hasher())
 
     @staticmethod
     def new_id() -> str:
@@ -230,8 +225,10 @@ class BlobStore:
         max_size: int,
         expect_size: int | None = None,
         expect_hash: str | None = None,
+        prefix: bytes = b"",
     ) -> StoredBlob:
-        """Stream ``chunks`` into a new blob; hash while writing; keep it only if it matches.
+        """Stream ``chunks`` into a new blob; hash while writing; keep it only if it matches
+        (and begins with ``prefix``: :class:`BlobFormatMismatch` if not).
 
         Memory use is one chunk. On any failure (too large, mismatch, I/O error, cancellation)
         the temp file is removed and no blob exists.
@@ -239,7 +236,7 @@ class BlobStore:
         blob_id = self.new_id()
         final = self.path(blob_id)
         tmp = self._tmp / f"{blob_id}.part"
-        hasher = blake2b_256()
+        hasher = new_hasher()
 
         def too_large(total: int) -> None:
             if total > max_size:
@@ -250,7 +247,7 @@ class BlobStore:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
-                size = await _write_hashing(chunks, fd, 0, hasher.update, check=too_large)
+                size = await _write_hashing(chunks, fd, 0, hasher.update, check=too_large, prefix=prefix)
                 digest = hasher.hexdigest()
                 if expect_size is not None and size != expect_size:
                     raise BlobMismatch("size differs from the manifest")

@@ -155,7 +155,7 @@ class Database:
                 future.set_exception(StorageError(f"checkpoint failed: {type(exc).__name__}"))
             return
         if not future.done():
-            future.set_result(bool(row) and row[0] == 0)
+            future.set_result(row is not None and row[0] == 0)
 
     async def _write_loop(self) -> None:
         while True:

@@ -55,3 +55,7 @@ class AlreadyDecided(Conflict):
 
 class PausedByCoordinator(Conflict):
     """A mediator asked to resume a case the national unit paused: only the coordinator may."""
+
+
+class BlobFormatMismatch(BlobMismatch):
+    """A blob does not begin with the format's header (a retired envelope version); nothing was kept."""

@@ -293,3 +293,10 @@ async def scrub_page(db: Database, *, after_id: str, limit: int) -> list[dict[st
 def damaged_parts(item: dict[str, Any]) -> set[str]:
     """Which stored blobs of the item a scrub found damaged: 'original', 'delivery', 'poster'."""
     return set(filter(None, (item.get("damaged_part") or "").split(",")))
+
+
+async def review_backlog(db: Database) -> tuple[int, str | None]:
+    """How many items wait for a mediator (pending or held), and when the oldest was submitted."""
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n, MIN(submitted_at) AS oldest FROM items WHERE state IN ('pending_review', 'held')")
+    return (row["n"], row["oldest"]) if row else (0, None)

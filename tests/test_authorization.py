@@ -779,6 +779,7 @@ async def _submit(env: Env, caller: Caller) -> Req:
     if is_mediator:
         decision = envelope.decision_manifest(
             item_id=str(manifest["item_id"]), case_id=w.case_id, manifest_hash=envelope.digest(manifest),
+            sender={"id": who.person_id, "fingerprint": who.identity.public.fingerprint()},
             decision="release", mediator=who.person_id, decided_at=_now(), recipient=recipient,
             delivery={"content_type": "text/plain", "size": len(blob), "hash": manifest["hash"],
                       "keys": manifest["keys"]}, reason=None)
@@ -796,6 +797,7 @@ async def _decide(env: Env, caller: Caller) -> Req:
     who = _who(env, caller, "mediator")
     doc = envelope.decision_manifest(
         item_id=sent["id"], case_id=w.case_id, manifest_hash=envelope.digest(manifest), decision="withhold",
+        sender={"id": w.victim.person_id, "fingerprint": w.victim.identity.public.fingerprint()},
         mediator=who.person_id, decided_at=_now(), recipient=w.offender.person_id, delivery=None,
         reason="not-ready")
     meta = {"decision": doc, "signature": envelope.sign(Domain.DECISION, doc, who.identity.signing_key)}
@@ -881,6 +883,7 @@ DELIVERY_READERS = {  # who may fetch the released rendition: the recipient, onc
 PROBES: list[Probe] = [
     probe("GET", "/healthz", ALL),
     probe("GET", "/readyz", ALL),
+    probe("GET", "/metrics", ALL),  # no device: a direct loopback peer or the metrics token (tests/test_metrics.py)
     probe("POST", "/v1/bootstrap", NOBODY, build=_bootstrap, target="used first-start code",
           refusals=frozenset({403})),
     # sign-in
@@ -1007,7 +1010,7 @@ GUARD_PASSES = {
     "mediator": MEDIATORS, "terminal": frozenset({"offender_on_terminal", "other_institution_participant"}),
 }
 GUARD_OF = {
-    "/healthz": "public", "/readyz": "public", "/v1/bootstrap": "public",
+    "/healthz": "public", "/readyz": "public", "/metrics": "public", "/v1/bootstrap": "public",
     "/v1/auth/challenge": "sign-in", "POST /v1/auth/session": "sign-in", "DELETE /v1/auth/session": "any",
     "/v1/me": "any", "/v1/directory/{person_id}": "any", "/v1/people/{person_id}/key-bundle": "terminal",
     "/v1/kiosk/identify": "terminal", "/v1/people/{person_id}/kiosk-code": "coordinator",

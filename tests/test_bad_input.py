@@ -142,6 +142,7 @@ async def test_a_decision_that_does_not_match_the_item_is_refused(relay: Relay, 
         before = snapshot(relay)
         doc = envelope.decision_manifest(
             item_id=sent["id"], case_id=world.case_id, manifest_hash="0" * 64, decision="withhold",
+            sender={"id": world.victim.person_id, "fingerprint": world.victim.identity.public.fingerprint()},
             mediator=world.mediator.person_id, decided_at=stamp(relay.clock.now()),
             recipient=world.offender.person_id, delivery=None, reason="not-ready")
         meta = {"decision": doc, "signature": envelope.sign(envelope.Domain.DECISION, doc,

@@ -69,6 +69,10 @@ async def test_one_whole_exchange_by_hand_with_the_cli(tmp_path: Path) -> None:
                           "--keys", str(home / "offender-keys" / "public-keys.json"),
                           "--key-bundle", str(home / "offender-keys" / "identity.key"))
         people["offender"] = field(added.stdout, r"Enrolled (per_[0-9a-f]{16})")
+        # The code the offender will type at the kiosk, shown once to the coordinator; a new one replaces it.
+        first_code = field(added.stdout, r"shown only once\): ([0-9A-Z]{4}-[0-9A-Z]{4})")
+        renewed = relay_cmd("coordinator", "person", "kiosk-code", people["offender"], "--profile", coord)
+        assert field(renewed.stdout, r"shown only once\): ([0-9A-Z]{4}-[0-9A-Z]{4})") != first_code
         relay_cmd("coordinator", "device", "add", "--profile", coord, "--kind", "terminal", "--institution", inst,
                   "--label", "kiosk 1", "--out", str(home / "kiosk.device.json"))
         kiosk = str(home / "kiosk")

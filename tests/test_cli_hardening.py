@@ -238,7 +238,7 @@ def _help_texts(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str]]:
     yield parser.prog, parser.description or ""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
+            for child in action.choices.values():
                 yield from _help_texts(child)
         elif action.help and action.help != argparse.SUPPRESS and action.dest != "help":
             yield f"{parser.prog} {'/'.join(action.option_strings) or action.dest}", action.help

@@ -31,7 +31,7 @@ from relay import envelope as ev
 from relay.envelope import CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, Domain, EnvelopeError
 
 VECTORS_DIR = Path(__file__).parent / "vectors"
-VECTORS: dict[str, Any] = json.loads((VECTORS_DIR / "envelope-v1.json").read_text(encoding="ascii"))
+VECTORS: dict[str, Any] = json.loads((VECTORS_DIR / "envelope-v2.json").read_text(encoding="ascii"))
 
 MANY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CHEAP = {"opslimit": argon2id.OPSLIMIT_MIN, "memlimit": argon2id.MEMLIMIT_MIN}
@@ -111,12 +111,13 @@ def test_vectors_file_is_exactly_what_the_generator_makes() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.render(module.build()) == (VECTORS_DIR / "envelope-v1.json").read_text(encoding="ascii")
+    assert module.render(module.build()) == (VECTORS_DIR / "envelope-v2.json").read_text(encoding="ascii")
 
 
 def test_vector_constants_match_the_module() -> None:
     constants = VECTORS["constants"]
-    assert bytes.fromhex(constants["magic_hex"]) == ev.MAGIC == b"RLY\x01"
+    assert bytes.fromhex(constants["magic_hex"]) == ev.MAGIC == b"RLY\x02"
+    assert constants["version"] == ev.VERSION == 2
     assert (constants["chunk_size"], constants["header_size"]) == (CHUNK_SIZE, HEADER_SIZE)
     assert constants["encrypted_chunk_size"] == ENCRYPTED_CHUNK_SIZE
     assert {name: bytes.fromhex(h) for name, h in constants["domains"].items()} == {
@@ -127,14 +128,14 @@ def test_vector_constants_match_the_module() -> None:
 def test_canonical_json_vectors() -> None:
     for vector in VECTORS["canonical_json"]["valid"]:
         assert ev.canonical_json(vector["input"]).hex() == vector["canonical_utf8_hex"], vector["name"]
-        assert ev.digest(vector["input"]) == vector["blake2b_256"], vector["name"]
+        assert ev.digest(vector["input"]) == vector["blake3_256"], vector["name"]
     for vector in VECTORS["canonical_json"]["invalid"]:
         with pytest.raises(EnvelopeError):
             ev.canonical_json(vector["input"])
 
 
-def test_blake2b_vectors() -> None:
-    for vector in VECTORS["blake2b_256"]:
+def test_blake3_vectors() -> None:
+    for vector in VECTORS["blake3_256"]:
         data = bytes.fromhex(vector["input_hex"])
         assert ev.blob_hash(data) == vector["hash"]
         hasher = ev.new_hasher()
@@ -180,7 +181,77 @@ def test_signature_vectors_link_documents_by_digest() -> None:
     )
     assert decision["manifest_hash"] == ev.digest(item)
     assert receipt["decision_hash"] == ev.digest(decision)
-    assert item["hash"] == ev.blob_hash(vector_blobs()["64 KiB + 1"])
+    exchange = VECTORS["exchange"]
+    assert (item, decision, receipt) == (exchange["item"]["manifest"], exchange["release"]["decision"],
+                                         exchange["receipt"]["document"])
+
+
+def test_exchange_vector_checks_end_to_end_with_plain_libsodium() -> None:
+    """The exchange is one consistent story a third party can check from the trust root down,
+    with libsodium, BLAKE3 and an ordinary JSON encoder, without our envelope code: the
+    enrollments, the sender's manifest and its blob, the mediator's release naming the sender
+    and a delivery blob that the recipient's sealed key opens, and the receipt."""
+    import blake3
+
+    x, identities = VECTORS["exchange"], VECTORS["identities"]
+    prefix = {d: bytes.fromhex(h) for d, h in VECTORS["constants"]["domains"].items()}
+
+    def canonical(doc: dict[str, Any]) -> bytes:
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def b3(data: bytes) -> str:
+        return blake3.blake3(data).hexdigest()
+
+    def check(domain: str, doc: dict[str, Any], sig: str, signer: str) -> None:
+        sign_pk = bytes.fromhex(identities[signer]["sign_pk_hex"])
+        nb.crypto_sign_open(ev.b64d(sig) + prefix[domain] + canonical(doc), sign_pk)
+
+    def unseal(sealed_b64: str, person: str) -> bytes:
+        box_sk = bytes.fromhex(identities[person]["box_secret_hex"])
+        return nb.crypto_box_seal_open(ev.b64d(sealed_b64), nb.crypto_scalarmult_base(box_sk), box_sk)
+
+    def decrypt(key: bytes, blob: bytes) -> bytes:
+        assert blob[:4] == b"RLY\x02"
+        state = nb.crypto_secretstream_xchacha20poly1305_state()
+        nb.crypto_secretstream_xchacha20poly1305_init_pull(state, blob[4:28], key)
+        out, tags, pos = b"", [], 28
+        while pos < len(blob):
+            piece, tag = nb.crypto_secretstream_xchacha20poly1305_pull(state, blob[pos:pos + ENCRYPTED_CHUNK_SIZE])
+            out, pos = out + piece, pos + ENCRYPTED_CHUNK_SIZE
+            tags.append(tag)
+        assert tags[-1] == nb.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+        return out
+
+    name_of = {pid: name for name, pid in x["person_ids"].items()}
+    enrolled = {}
+    for name, entry in x["enrollments"].items():
+        check("ENROLLMENT", entry["document"], entry["signature_b64"], x["trust_root"])
+        doc = entry["document"]
+        enrolled[doc["person_id"]] = ev.b64d(doc["sign_pk"]) + ev.b64d(doc["box_pk"])
+        assert enrolled[doc["person_id"]].hex() == identities[name]["sign_pk_hex"] + identities[name]["box_pk_hex"]
+
+    item, manifest = x["item"], x["item"]["manifest"]
+    check("MANIFEST", manifest, item["signature_b64"], name_of[manifest["sender"]])
+    blob = bytes.fromhex(item["blob_hex"])
+    assert (len(blob), b3(blob)) == (manifest["size"], manifest["hash"])
+    for reader, sealed in manifest["keys"].items():  # every reader's key opens the blob it names
+        assert decrypt(unseal(sealed, name_of[reader]), blob).decode() == item["plaintext_utf8"]
+    assert x["person_ids"]["recipient"] not in manifest["keys"]  # only the release gives the recipient a key
+
+    release, decision = x["release"], x["release"]["decision"]
+    check("DECISION", decision, release["signature_b64"], name_of[decision["mediator"]])
+    assert decision["manifest_hash"] == b3(canonical(manifest)) == item["manifest_digest"]
+    assert decision["sender"] == {"id": manifest["sender"], "fingerprint": b3(enrolled[manifest["sender"]])}
+    delivery, delivered = decision["delivery"], bytes.fromhex(release["blob_hex"])
+    assert (len(delivered), b3(delivered)) == (delivery["size"], delivery["hash"])
+    assert decision["recipient"] in delivery["keys"]
+    for reader, sealed in delivery["keys"].items():  # item 26: the sealed keys open the delivery blob named
+        assert decrypt(unseal(sealed, name_of[reader]), delivered).decode() == release["plaintext_utf8"]
+
+    receipt = x["receipt"]["document"]
+    check("RECEIPT", receipt, x["receipt"]["signature_b64"], name_of[receipt["recipient"]])
+    assert receipt["decision_hash"] == b3(canonical(decision)) == release["decision_digest"]
+    assert receipt["recipient"] == decision["recipient"]
 
 
 def test_secretstream_vectors_decrypt_and_are_reproduced() -> None:
@@ -190,7 +261,7 @@ def test_secretstream_vectors_decrypt_and_are_reproduced() -> None:
     for case in stream["cases"]:
         blob, expected = blobs[case["name"]], vector_plaintext(case["plaintext_size"])
         assert len(blob) == case["blob_size"] == ev.ciphertext_size(case["plaintext_size"])
-        assert ev.blob_hash(blob) == case["blob_blake2b_256"]
+        assert ev.blob_hash(blob) == case["blob_blake3_256"]
         assert ev.decrypt_bytes(key, blob) == expected
         out = io.BytesIO()
         assert ev.decrypt_stream(key, io.BytesIO(blob), out) == len(expected)
@@ -705,7 +776,10 @@ def test_each_document_passes_only_for_its_own_domain() -> None:
     "change",
     [
         {"v": True},
-        {"v": 2},
+        {"v": 1},
+        {"v": 3},
+        {"v": "2"},
+        {"poster": None},
         {"v": "1"},
         {"type": "Item"},
         {"extra": "field"},
@@ -747,7 +821,7 @@ def test_decision_delivery_rules() -> None:
 
 def test_builders_say_what_is_wrong() -> None:
     fields = {k: v for k, v in SAMPLE_DOCUMENTS[Domain.MANIFEST].items() if k not in ("v", "type")}
-    with pytest.raises(ValueError, match="invalid kind"):
+    with pytest.raises(ValueError, match="kind: Input should be 'letter' or 'video'"):
         ev.item_manifest(**{**fields, "kind": "audio"})
     enrolled = ev.enrollment(
         person_id="p",
@@ -760,7 +834,7 @@ def test_builders_say_what_is_wrong() -> None:
     )
     assert enrolled["sign_pk"] == enrolled["box_pk"] == ev.b64e(bytes(32))
     enrollment_fields: dict[str, Any] = {k: v for k, v in enrolled.items() if k not in ("v", "type")}
-    with pytest.raises(ValueError, match="invalid box_pk"):
+    with pytest.raises(ValueError, match="box_pk: Value error, base64 of 32 bytes expected"):
         ev.enrollment(**{**enrollment_fields, "box_pk": bytes(31)})
 
 
@@ -913,3 +987,46 @@ def test_hostile_input_only_ever_raises_envelope_error(
     ):
         with contextlib.suppress(EnvelopeError):
             attempt()
+
+
+def test_version_1_blobs_and_documents_are_refused() -> None:
+    """Version 1 is retired: a blob with its magic, and a document with its "v" signed under
+    its domain prefixes, never open or verify, even with the right key."""
+    blob = ev.encrypt_bytes(KEY, b"a letter")
+    assert blob[:4] == b"RLY\x02"
+    assert ev.decrypt_bytes(KEY, blob) == b"a letter"
+    assert open_fails(b"RLY\x01" + blob[4:])
+    sender = PEOPLE["sender"]
+    v1 = {**SAMPLE_DOCUMENTS[Domain.MANIFEST], "v": 1}
+    message = b"mediation-relay/v1/manifest\x00" + ev.canonical_json(v1)
+    signature = ev.b64e(sender.signing_key.sign(message).signature)
+    with pytest.raises(EnvelopeError):
+        ev.verify(Domain.MANIFEST, v1, signature, sender.public.sign_pk)
+    with pytest.raises(EnvelopeError):
+        ev.sign(Domain.MANIFEST, v1, sender.signing_key)
+
+
+def test_a_decision_names_the_sender_by_id_and_fingerprint() -> None:
+    decision = SAMPLE_DOCUMENTS[Domain.DECISION]
+    assert decision["sender"] == {"id": "p-sender", "fingerprint": PEOPLE["sender"].public.fingerprint()}
+    for bad in ({}, {"id": "p-sender"}, {"id": "p-sender", "fingerprint": "AB" * 32},
+                {"id": "", "fingerprint": "ab" * 32}, {"id": "p", "fingerprint": "ab" * 32, "name": "x"}, None):
+        with pytest.raises(EnvelopeError):
+            ev.check_document(Domain.DECISION, {**decision, "sender": bad})
+    without = {k: v for k, v in decision.items() if k != "sender"}
+    with pytest.raises(EnvelopeError):
+        ev.check_document(Domain.DECISION, without)
+
+
+@pytest.mark.parametrize("text", ['{"a":1,"a":2}', '{"d":{"recipient":"x","recipient":"y"}}', '[{"k":1,"k":1}]',
+                                  "{not json", '{"a":"\\ud800"}'.encode("utf-8")[:-3] + b"\xff"])
+def test_parse_json_refuses_duplicate_names_and_non_json(text: str | bytes) -> None:
+    with pytest.raises(EnvelopeError):
+        ev.parse_json(text)
+
+
+def test_parse_json_leaves_the_rest_to_canonical_json() -> None:
+    assert ev.parse_json('{"b":[1,{"c":null}],"a":"\\u00e9"}') == {"a": "é", "b": [1, {"c": None}]}
+    for refused_later in ('{"x":1.0}', '{"x":9007199254740992}', '{"x":"\\ud800"}'):
+        with pytest.raises(EnvelopeError):
+            ev.canonical_json(ev.parse_json(refused_later))

@@ -236,9 +236,9 @@ async def test_dates_that_do_not_exist_are_422_on_conditions_amendments_and_appr
 
 
 def spec_times() -> tuple[list[str], list[str]]:
-    """Times built from docs/envelope-v1.md section 8's grammar: YYYY-MM-DDTHH:MM:SS, then
+    """Times built from docs/envelope-v2.md section 8's grammar: YYYY-MM-DDTHH:MM:SS, then
     optionally 1 to 6 fractional digits, then Z, naming a real date and time."""
-    spec = (Path(__file__).parent.parent / "docs" / "envelope-v1.md").read_text("utf-8")
+    spec = (Path(__file__).parent.parent / "docs" / "envelope-v2.md").read_text("utf-8")
     assert "optionally 1–6\n  fractional-second digits" in spec, "the spec's time grammar changed: update this test"
     valid = ["2026-11-21T19:27:28Z"] + [f"2026-11-21T19:27:28.{'123456'[:n]}Z" for n in range(1, 7)]
     valid += ["2024-02-29T00:00:00Z", "2026-12-31T23:59:59.999999Z", "2026-01-01T00:00:00.0Z"]
@@ -257,7 +257,7 @@ async def test_receipts_and_manifests_follow_the_spec_time_grammar(relay: Relay,
         view = await offender.call("GET", f"/v1/items/{sent['id']}/delivery")
 
         def receipt_body(opened_at: str) -> dict[str, Any]:
-            doc = {"v": 1, "type": "receipt", "item_id": sent["id"], "decision_hash": envelope.digest(view["decision"]),
+            doc = {"v": envelope.VERSION, "type": "receipt", "item_id": sent["id"], "decision_hash": envelope.digest(view["decision"]),
                    "recipient": world.offender.person_id, "opened_at": opened_at}
             # Signed directly (the signer's own check would refuse the invalid ones first).
             signature = envelope.b64e(world.offender.identity.signing_key.sign(

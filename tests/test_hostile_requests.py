@@ -132,10 +132,10 @@ def _requests(world: World, real: dict[str, str], roles: list[Role]) -> Iterator
             yield role, method, _fill(template, values[r % len(values)]), headers, body
         # Every malformed body and header set, as each of the two most capable roles.
         for role in (roles[1], roles[2], roles[3]):
-            for name, content_type, body in MALFORMED_BODIES:
+            for _name, content_type, body in MALFORMED_BODIES:
                 headers = {**role.headers, **({"Content-Type": content_type} if content_type else {})}
                 yield role, method, _fill(template, values[0]), headers, body
-            for name, extra in MALFORMED_HEADERS:
+            for _name, extra in MALFORMED_HEADERS:
                 yield role, method, _fill(template, values[0]), {**role.headers, **extra}, b""
 
 

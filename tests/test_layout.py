@@ -56,6 +56,13 @@ def test_the_server_never_imports_client_code_or_anything_that_decrypts() -> Non
     assert envelope_uses and all(".envelope.documents" in line for line in envelope_uses)
 
 
+def test_the_client_sdk_imports_nothing_of_the_relay_host() -> None:
+    """The SDK on a person's machine shares the format (``relay.envelope``) and the wire
+    constants (``relay.wire``) with the relay, never the relay's storage or server code. (The
+    CLI's ``relay serve`` starts a relay, so only the SDK is held to this.)"""
+    assert _offending("relay.client.sdk", ("storage", "relay.server")) == []
+
+
 def test_the_running_server_has_loaded_no_decrypting_module() -> None:
     """What actually gets imported when the relay starts, not only what the files say. (PyNaCl's
     ``nacl.signing`` loads ``nacl.public`` itself, so the check is on our own modules.)"""

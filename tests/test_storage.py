@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sqlite3
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
+import blake3
 import pytest
 
+from relay.envelope.documents import blob_hash
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.errors import BlobMismatch, BlobPathError, BlobTooLarge, MigrationError, StorageError
-from storage.hashing import STEP
+from storage.errors import (
+    BlobFormatMismatch,
+    BlobMismatch,
+    BlobPathError,
+    BlobTooLarge,
+    MigrationError,
+    StorageError,
+)
+from storage.hashing import STEP, new_hasher
+
+
+def b3(data: bytes) -> str:
+    """BLAKE3-256, computed by the reference package directly (not through our code)."""
+    return blake3.blake3(data).hexdigest()
 
 
 def insert_institution(name: str):  # type: ignore[no-untyped-def]
@@ -109,7 +123,7 @@ async def test_a_blob_is_stored_whole_with_its_hash(tmp_path: Path) -> None:
     data = [b"a" * 70000, b"b" * 10]
     blob = await store.write_stream(chunks(*data), max_size=1 << 20)
     assert blob.size == 70010
-    assert blob.hash == hashlib.blake2b(b"".join(data), digest_size=32).hexdigest()
+    assert blob.hash == b3(b"".join(data))
     assert store.path(blob.blob_id).read_bytes() == b"".join(data)
     assert store.path(blob.blob_id).stat().st_mode & 0o077 == 0
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
@@ -154,14 +168,44 @@ def _pieces(total: int, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, total, size)]
 
 
-# The hash is taken by a thread that reads back what was written, in steps of STEP:
-# lengths on either side of a step, in chunks that do not divide it, must all hash right.
+def test_the_store_hashes_with_the_envelopes_hash() -> None:
+    """storage cannot import relay, so it names BLAKE3 itself: both must give the same hash."""
+    data = _pieces(100_003, 100_003)[0]
+    hasher = new_hasher()
+    hasher.update(data)
+    assert hasher.hexdigest() == blob_hash(data) == b3(data)
+
+
+# Writeback is requested in steps of STEP while the hash runs inline: lengths on either side of
+# a step, in chunks that do not divide it, must all hash and store right.
 @pytest.mark.parametrize("total", [0, 1, STEP - 1, STEP, STEP + 1, 3 * STEP + 12345])
-async def test_blobs_hash_right_on_every_side_of_a_read_back_step(tmp_path: Path, total: int) -> None:
+async def test_blobs_hash_right_on_every_side_of_a_writeback_step(tmp_path: Path, total: int) -> None:
     store = BlobStore(tmp_path / "blobs")
     pieces = _pieces(total, 70001)
     blob = await store.write_stream(chunks(*pieces), max_size=1 << 30)
-    assert (blob.size, blob.hash) == (total, hashlib.blake2b(b"".join(pieces), digest_size=32).hexdigest())
+    assert (blob.size, blob.hash) == (total, b3(b"".join(pieces)))
+    assert store.path(blob.blob_id).read_bytes() == b"".join(pieces)
+
+
+@pytest.mark.parametrize("parts", [(b"RLY\x01rest",), (b"R", b"LY\x01", b"rest"), (b"RL",), ()])
+async def test_a_blob_without_the_expected_header_is_refused_and_leaves_nothing(tmp_path: Path,
+                                                                                parts: tuple[bytes, ...]) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    with pytest.raises(BlobFormatMismatch):
+        await store.write_stream(chunks(*parts), max_size=100, prefix=b"RLY\x02")
+    assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []
+    blob = await store.write_stream(chunks(b"R", b"LY\x02", b"rest"), max_size=100, prefix=b"RLY\x02")
+    assert store.path(blob.blob_id).read_bytes() == b"RLY\x02rest"
+
+
+async def test_an_upload_without_the_expected_header_is_not_promoted(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    store.start_upload("upl_0123456789abcdef")
+    end = await store.append("upl_0123456789abcdef", chunks(b"RLY\x01", b"old"), offset=0, limit=100)
+    with pytest.raises(BlobFormatMismatch):
+        await store.promote("upl_0123456789abcdef", expect_size=end, expect_hash=b3(b"RLY\x01old"),
+                            prefix=b"RLY\x02")
+    assert list((tmp_path / "blobs" / "objects").rglob("*")) == []
 
 
 async def test_a_resumed_upload_hashes_the_whole_of_its_parts(tmp_path: Path) -> None:
@@ -171,13 +215,12 @@ async def test_a_resumed_upload_hashes_the_whole_of_its_parts(tmp_path: Path) ->
     end = await store.append("upl_0123456789abcdef", chunks(*first), offset=0, limit=1 << 30)
     end = await store.append("upl_0123456789abcdef", chunks(*second), offset=end, limit=1 << 30)
     whole = b"".join(first + second)
-    blob = await store.promote("upl_0123456789abcdef", expect_size=len(whole),
-                               expect_hash=hashlib.blake2b(whole, digest_size=32).hexdigest())
+    blob = await store.promote("upl_0123456789abcdef", expect_size=len(whole), expect_hash=b3(whole))
     assert store.path(blob.blob_id).read_bytes() == whole
 
 
-async def test_a_cancelled_upload_stops_its_hashing_thread_and_keeps_only_what_was_acknowledged(
-        tmp_path: Path) -> None:
+async def test_a_cancelled_upload_closes_its_file_and_keeps_only_what_was_acknowledged(tmp_path: Path) -> None:
+    open_before = len(os.listdir("/proc/self/fd"))
     store = BlobStore(tmp_path / "blobs")
     store.start_upload("upl_0123456789abcdef")
     acknowledged = await store.append("upl_0123456789abcdef", chunks(b"k" * 1000), offset=0, limit=1 << 30)
@@ -195,5 +238,15 @@ async def test_a_cancelled_upload_stops_its_hashing_thread_and_keeps_only_what_w
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not [t for t in threading.enumerate() if t.name == "blob-hash"]
+    assert len(os.listdir("/proc/self/fd")) == open_before  # no descriptor left to a writeback request
     assert store.upload_path("upl_0123456789abcdef").read_bytes() == b"k" * 1000
+
+
+def test_the_audit_chain_links_with_the_same_hash() -> None:
+    from storage.audit import FIELDS, GENESIS, entry_hash
+
+    entry = {"seq": 1, "at": "2026-11-21T12:00:00.000000Z", "action": "item.submitted"}
+    body = '{"action":"item.submitted","actor_device":null,"actor_person":null,"at":"2026-11-21T12:00:00.000000Z",' \
+           '"case_id":null,"code":null,"item_id":null,"seq":1,"subject":null}'
+    assert len(FIELDS) == 9
+    assert entry_hash(GENESIS, entry) == b3(GENESIS.encode() + body.encode())

@@ -411,4 +411,77 @@ async def test_a_cancelled_seal_stops_reading_the_source_and_leaves_no_file(tmp_
     await asyncio.sleep(0.2)
     assert Slow.reads == reads  # nothing reads the caller's file once the call has returned
     assert list(tmp_path.iterdir()) == []
-    assert not [t for t in threading.enumerate() if t.name == "blob-hash"]
+    assert not [t for t in threading.enumerate() if t.name == "seal-write"]
+
+
+async def test_sealing_reports_progress_on_the_loop_from_the_first_batch(tmp_path: Path) -> None:
+    plaintext = hashlib.shake_256(b"progress").digest(5 * 1024 * 1024 + 3)
+    source = tmp_path / "plain.bin"
+    source.write_bytes(plaintext)
+    loop_thread, calls = threading.get_ident(), []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total, threading.get_ident()))
+
+    client = Client("http://127.0.0.1:9")
+    with open(source, "rb") as src:
+        sealed = await client._seal_file(envelope.new_content_key(), src, progress=progress)
+    sealed.path.unlink()
+    await asyncio.sleep(0)  # the last report is scheduled on the loop by the writing thread
+    total = envelope.ciphertext_size(len(plaintext))
+    assert len(calls) >= 5 and calls[0][0] <= 1 << 21  # the first report comes after a MiB or two, not at the end
+    assert [done for done, _, _ in calls] == sorted(done for done, _, _ in calls)
+    assert calls[-1][:2] == (total, total) == (sealed.size, total)
+    assert {thread for _, _, thread in calls} == {loop_thread}
+
+
+async def test_a_send_reports_its_sealing(world: World) -> None:
+    victim = await world.session(world.victim)
+    try:
+        seen: list[tuple[int, int]] = []
+        await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"x" * 3_000_000),
+                          seal_progress=lambda done, total: seen.append((done, total)))
+        await asyncio.sleep(0)
+        assert len(seen) >= 2 and seen[-1] == (envelope.ciphertext_size(3_000_000),) * 2
+    finally:
+        await victim.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 3 * 65536 + 5])
+async def test_the_opening_thread_decrypts_whatever_the_slicing(size: int) -> None:
+    from relay.client.sdk.transfer import _Opener
+
+    plaintext = hashlib.shake_256(str(size).encode()).digest(size)
+    key = envelope.new_content_key()
+    blob = envelope.encrypt_bytes(key, plaintext)
+    for step in (1, 17, 1000, 65553, 1 << 20):
+        dst = io.BytesIO()
+        opener = _Opener(key, len(blob), dst)
+        try:
+            for i in range(0, len(blob), step):
+                await opener.put(blob[i:i + step])
+            assert await opener.finish() == envelope.blob_hash(blob)
+        finally:
+            await opener.close()
+        assert dst.getvalue() == plaintext
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "wrong-key"])
+async def test_the_opening_thread_refuses_damaged_content(damage: str) -> None:
+    from relay.client.sdk import VerificationError
+    from relay.client.sdk.transfer import _Opener
+
+    key = envelope.new_content_key()
+    blob = envelope.encrypt_bytes(key, b"p" * 200_000)
+    if damage == "flip":
+        blob = blob[:70_000] + bytes([blob[70_000] ^ 1]) + blob[70_001:]
+    elif damage == "truncate":
+        blob = blob[:-1]
+    opener = _Opener(envelope.new_content_key() if damage == "wrong-key" else key, len(blob), io.BytesIO())
+    with pytest.raises(VerificationError):
+        try:
+            for i in range(0, len(blob), 30_000):
+                await opener.put(blob[i:i + 30_000])
+            await opener.finish()
+        finally:
+            await opener.close()

@@ -1,4 +1,5 @@
-"""A progress bar for long transfers, on stderr, only when a person is watching (a TTY)."""
+"""A progress bar for long work, on stderr, only when a person is watching (a TTY): what is being
+done in the person's language, and how much in MB (or seconds, for a transcode)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import sys
 import time
 from typing import TextIO
 
+from relay.i18n.cli import language, say
+
 
 class Bar:
-    def __init__(self, label: str, stream: TextIO = sys.stderr, unit: str = "MiB") -> None:
-        self.label = label
+    def __init__(self, step: str, stream: TextIO = sys.stderr, unit: str = "MB", lang: str | None = None) -> None:
+        """``step`` names the work: ``upload``, ``download``, ``sealing``, ``sanitizing``, ``shrinking``."""
+        self.lang = language(lang)
+        self.label = say(f"bar.{step}", self.lang)
         self.unit = unit
         self.stream = stream
         self.enabled = stream.isatty()
@@ -25,9 +30,11 @@ class Bar:
         self._last = now
         fraction = done / total if total else 1.0
         filled = int(fraction * 30)
-        scale = 2**20 if self.unit == "MiB" else 1
-        self.stream.write(f"\r{self.label} [{'#' * filled}{' ' * (30 - filled)}] {fraction:6.1%}"
-                          f" {done / scale:8.1f}/{total / scale:.1f} {self.unit}")
+        scale = 1e6 if self.unit == "MB" else 1
+        unit = say("bar.mb", self.lang) if self.unit == "MB" else say("bar.seconds", self.lang)
+        percent = f"{fraction:6.1%}" if self.lang == "en" else f"{fraction * 100:5.1f} %".replace(".", ",")
+        self.stream.write(f"\r{self.label} [{'#' * filled}{' ' * (30 - filled)}] {percent}"
+                          f" {done / scale:8.1f}/{total / scale:.1f} {unit}")
         if done >= total:
             self.stream.write("\n")
             self._done = True

@@ -59,7 +59,8 @@ def is_hidden(char: str) -> bool:
     if char in _ORDINARY:
         return False
     code = ord(char)
-    if 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF:  # variation selectors draw nothing alone
+    if 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or 0x180B <= code <= 0x180F:
+        # variation selectors (Mongolian ones too) draw nothing alone
         return True
     category = unicodedata.category(char)
     # Unassigned code points (Cn) too: no font draws them, and a later Unicode may give them a meaning.
@@ -162,10 +163,17 @@ class Change:
     text: str
 
 
+# difflib's matching costs up to the product of the two lengths: a hostile letter of repeated
+# lines could stall the desk for minutes. Past this, the comparison is coarser, never slower.
+MAX_COMPARISON = 4_000_000
+
+
 def changes(original: str, delivered: str) -> list[Change]:
     """What a redaction changed, line by line, and word by word inside a line that was edited
     (so a removed line shows as one removal, and a removed name inside a line as just that)."""
     a, b = original.splitlines(keepends=True), delivered.splitlines(keepends=True)
+    if len(a) * len(b) > MAX_COMPARISON:
+        return _diff([], [], original, delivered) if original != delivered else [Change("same", original)]
     out: list[Change] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -179,7 +187,7 @@ def changes(original: str, delivered: str) -> list[Change]:
 
 
 def _diff(a: list[str], b: list[str], original: str, delivered: str) -> list[Change]:
-    if "".join(a) != original or "".join(b) != delivered:  # nothing may fall between tokens
+    if "".join(a) != original or "".join(b) != delivered or len(a) * len(b) > MAX_COMPARISON:
         a, b = ([original] if original else []), ([delivered] if delivered else [])
     out: list[Change] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():

@@ -1,9 +1,12 @@
-"""Envelope format, version 1: every cryptographic operation of the relay, over PyNaCl.
+"""Envelope format, version 2: every cryptographic operation of the relay, over PyNaCl, with
+BLAKE3-256 as the format's one hash.
 
 The relay server never holds a private key or a content key. This module is what the
 participant's endpoint, the mediator's desk and the terminal use to seal and open items, and
-what the server uses to check signatures and hashes on ciphertext. ``docs/envelope-v1.md`` is
-the byte-level specification; ``tests/vectors/envelope-v1.json`` holds test vectors.
+what the server uses to check signatures and hashes on ciphertext. ``docs/envelope-v2.md`` is
+the byte-level specification; ``tests/vectors/envelope-v2.json`` holds test vectors (one
+consistent exchange, among others). Version 1 (BLAKE2b-256) is retired: its blobs and documents
+are refused.
 
 Contract, in the manner of pyca/cryptography's Fernet:
 
@@ -20,7 +23,8 @@ Contract, in the manner of pyca/cryptography's Fernet:
 
 The package is split by concern so the relay server can import only what verifies and hashes:
 
-* ``relay.envelope.documents``: canonical JSON, signed documents, signatures, base64, hashes;
+* ``relay.envelope.documents``: canonical JSON, signed documents (their pydantic models),
+  signatures, base64, the hash;
 * ``relay.envelope.stream``: the content stream (encrypts and decrypts);
 * ``relay.envelope.keys``: identities, key bundles, sealing content keys (opens them too).
 

@@ -11,14 +11,13 @@ from typing import Final
 
 import nacl.bindings
 import nacl.exceptions
-import nacl.hashlib
 import nacl.pwhash.argon2id
 import nacl.secret
 import nacl.utils
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey
 
-from relay.envelope.documents import _SEALED_KEY_SIZE, KEY_SIZE, EnvelopeError, _check_key, b64d, b64e, blob_hash
+from relay.envelope.documents import _SEALED_KEY_SIZE, KEY_SIZE, EnvelopeError, _check_key, b64d, b64e, fingerprint
 
 # --------------------------------------------------------------------------------------------
 # Identities and passphrase-sealed key bundles
@@ -42,8 +41,9 @@ class PublicIdentity:
                 raise EnvelopeError()
 
     def fingerprint(self) -> str:
-        """Hex BLAKE2b-256 of ``sign_pk || box_pk``, for people to compare out of band."""
-        return blob_hash(self.sign_pk + self.box_pk)
+        """Hex BLAKE3-256 of ``sign_pk || box_pk``, for people to compare out of band (and how a
+        decision names the item's sender)."""
+        return fingerprint(self.sign_pk, self.box_pk)
 
 
 class Identity:

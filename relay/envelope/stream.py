@@ -10,9 +10,6 @@ from typing import BinaryIO
 
 import nacl.bindings
 import nacl.exceptions
-import nacl.hashlib
-import nacl.pwhash.argon2id
-import nacl.secret
 import nacl.utils
 
 from relay.envelope.documents import (

@@ -25,6 +25,7 @@ MESSAGES: Mapping[str, str] = {
     "conflict": N_("This conflicts with the current state. Refresh and try again."),
     "legal-hold": N_("This case is under legal hold: nothing of it can be erased or purged until the hold is lifted."),
     "signature-invalid": N_("A signature did not verify. Nothing was changed. Check that the right key was used."),
+    "envelope-version-unsupported": N_("This was sealed in an envelope version the relay no longer accepts (version 1). Nothing was kept. Update the relay app on this device, then send it again."),
     "content-mismatch": N_("The uploaded content does not match its signed description. Nothing was kept. Send it again."),
     "screening-refused": N_("This message cannot be sent or delivered in this case at the moment. Your mediator can tell you more."),
     "offender-request-not-accepted": N_("A case is opened only from a staff, victim or community referral; requests made directly by an offender are not accepted."),

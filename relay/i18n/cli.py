@@ -16,6 +16,17 @@ import os
 from relay.i18n.catalogs import N_, translation
 
 TEXT: dict[str, str] = {
+    "kiosk-code": N_("Kiosk code to give this person privately (they type it at the kiosk; shown only once): {code}"),
+    "bar.upload": N_("Sending"),
+    "bar.download": N_("Receiving"),
+    "bar.sealing": N_("Encrypting"),
+    "bar.sanitizing": N_("Sanitizing"),
+    "bar.shrinking": N_("Shrinking"),
+    "bar.mb": N_("MB"),
+    "bar.seconds": N_("s"),
+    "fetched-sender": N_("Written by {id} (key {fingerprint}…), as the mediator's signed release says."),
+    "web.no-memory": N_("This computer has no memory-backed directory (/dev/shm) for the letters and videos this"
+                        " interface decrypts, and they must never be written to a disk: it cannot run here."),
     "help.demo.keep": N_("afterwards, keep the relay running with profiles in DIR and open the mediator's desk"),
     "demo.keep": N_("The relay keeps running at {relay}, with profiles in {where}.\n\n"
                     "The mediator's desk is open at this link (it works once):\n\n    {link}\n\n"

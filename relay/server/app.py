@@ -18,7 +18,7 @@ from aiohttp import web
 
 from policies.retention import Schedule
 from relay.clock import Clock, SystemClock
-from relay.server import retention_config
+from relay.server import metrics, retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, STOPPING, Context, begin_stopping, stop_worker
 from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
@@ -80,11 +80,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                bootstrap_printer: Callable[[str], None] | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers, problem_middleware],
+    app = web.Application(middlewares=[metrics.timing, security_headers, problem_middleware],
                           client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))
     app.on_response_prepare.append(name_the_server)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
+    metrics.install(app)
     app[BOOTSTRAP_PRINTER] = bootstrap_printer or relay_bootstrap_printer(settings)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(begin_stopping)

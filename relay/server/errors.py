@@ -87,6 +87,12 @@ class SignatureInvalid(RelayError):
     status, type = 422, "signature-invalid"
 
 
+class EnvelopeVersionUnsupported(RelayError):
+    """A document (or blob) of an envelope version this relay does not accept: version 1 is retired."""
+
+    status, type = 422, "envelope-version-unsupported"
+
+
 class ContentMismatch(RelayError):
     """Uploaded bytes differ from the signed size or hash."""
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from relay import ids
+from relay.envelope import documents
 from relay.wire import MAX_POSTER_BYTES
 
 _B64 = r"^[A-Za-z0-9+/]+={0,2}$"
-_HEX64 = r"^[0-9a-f]{64}$"
 Label = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
 
-# The envelope spec's *time* (docs/envelope-v1.md section 8): RFC 3339 UTC ending in "Z",
+# The envelope spec's *time* (docs/envelope-v2.md section 8): RFC 3339 UTC ending in "Z",
 # optionally 1 to 6 fractional-second digits, naming a real date and time. One grammar for every
 # moment the relay takes, signed or not. ASCII digits only: a regex's \d also takes "٢".
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
@@ -140,73 +140,65 @@ class ReceiptRequest(Strict):
     signature: str = Field(max_length=200, pattern=_B64)
 
 
-# -- signed documents, checked field by field after the signature --------------------------
+# -- signed documents: the envelope's models (relay.envelope.documents, the one declaration of
+# their fields), plus what this relay requires of ids and sizes -------------------------------
 
 
-class PosterRef(Strict):
-    """A video's still for the review queue: its ciphertext's size and hash, signed with the item."""
-
-    content_type: Literal["image/jpeg"]
-    size: int = Field(ge=1, le=MAX_POSTER_BYTES)
-    hash: str = Field(pattern=_HEX64)
-
-
-class ItemManifest(Strict):
-    v: Literal[1]
-    type: Literal["item"]
-    item_id: str = Field(pattern=ids.pattern("item"))
-    case_id: str = Field(pattern=ids.pattern("case"))
-    kind: Literal["letter", "video"]
-    sender: str = Field(pattern=ids.pattern("person"))
-    recipient: str = Field(pattern=ids.pattern("person") + "|^mediators$")
-    created_at: Moment
-    content_type: str = Field(min_length=1, max_length=100)
-    size: int = Field(gt=0)
-    hash: str = Field(pattern=_HEX64)
-    keys: dict[str, str] = Field(min_length=1, max_length=32)
-    poster: PosterRef | None = None
+def _ids(**named: tuple[str, object]) -> None:
+    """Raise (a field error of the document) unless each value is an id of its kind."""
+    for field, (kind, value) in named.items():
+        if not ids.valid(kind, value):
+            raise ValueError(f"{field} is not a {kind} id this relay issued")
 
 
-class Delivery(Strict):
-    content_type: str = Field(min_length=1, max_length=100)
-    size: int = Field(gt=0)
-    hash: str = Field(pattern=_HEX64)
-    keys: dict[str, str] = Field(min_length=1, max_length=32)
+_MAX_READERS = 32  # sealed keys per item: the case's mediators, the sender, maybe the recipient
+_MAX_CONTENT_TYPE = 100
 
 
-class DecisionManifest(Strict):
-    v: Literal[1]
-    type: Literal["decision"]
-    item_id: str = Field(pattern=ids.pattern("item"))
-    case_id: str = Field(pattern=ids.pattern("case"))
-    manifest_hash: str = Field(pattern=_HEX64)
-    decision: Literal["release", "return", "withhold"]
-    mediator: str = Field(pattern=ids.pattern("person"))
-    decided_at: Moment
-    recipient: str = Field(pattern=ids.pattern("person"))
-    delivery: Delivery | None
-    reason: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$")
+def _sizes(content_type: str, size: int, keys: dict[str, str]) -> None:
+    if len(content_type) > _MAX_CONTENT_TYPE or size <= 0 or len(keys) > _MAX_READERS:
+        raise ValueError("content_type up to 100 characters, a size above 0, at most 32 readers")
 
 
-class Receipt(Strict):
-    v: Literal[1]
-    type: Literal["receipt"]
-    item_id: str = Field(pattern=ids.pattern("item"))
-    decision_hash: str = Field(pattern=_HEX64)
-    recipient: str = Field(pattern=ids.pattern("person"))
-    opened_at: Moment
+class ItemManifest(documents.ItemManifest):
+    @model_validator(mode="after")
+    def _relay(self) -> Self:
+        _ids(item_id=("item", self.item_id), case_id=("case", self.case_id), sender=("person", self.sender))
+        if self.recipient != "mediators":
+            _ids(recipient=("person", self.recipient))
+        _sizes(self.content_type, self.size, self.keys)
+        if self.poster is not None and not 1 <= self.poster.size <= MAX_POSTER_BYTES:
+            raise ValueError(f"a poster is at most {MAX_POSTER_BYTES} bytes")
+        return self
 
 
-class EnrollmentDoc(Strict):
-    v: Literal[1]
-    type: Literal["enrollment"]
-    person_id: str = Field(pattern=ids.pattern("person"))
-    role: Literal["coordinator", "mediator", "participant"]
+class DecisionManifest(documents.DecisionManifest):
+    @model_validator(mode="after")
+    def _relay(self) -> Self:
+        _ids(item_id=("item", self.item_id), case_id=("case", self.case_id), sender_id=("person", self.sender.id),
+             mediator=("person", self.mediator), recipient=("person", self.recipient))
+        if self.reason is not None and not re.fullmatch(r"[a-z0-9-]{1,40}", self.reason):
+            raise ValueError("a reason is a code of up to 40 lowercase letters, digits and hyphens")
+        if self.delivery is not None:
+            _sizes(self.delivery.content_type, self.delivery.size, self.delivery.keys)
+        return self
+
+
+class Receipt(documents.Receipt):
+    @model_validator(mode="after")
+    def _relay(self) -> Self:
+        _ids(item_id=("item", self.item_id), recipient=("person", self.recipient))
+        return self
+
+
+class EnrollmentDoc(documents.Enrollment):
+    role: Literal["coordinator", "mediator", "participant"]  # narrower than the format's text
     side: Literal["victim", "offender"] | None
-    sign_pk: str = Field(pattern=_B64, max_length=64)
-    box_pk: str = Field(pattern=_B64, max_length=64)
-    enrolled_by: str = Field(pattern=ids.pattern("person"))
-    enrolled_at: Moment
+
+    @model_validator(mode="after")
+    def _relay(self) -> Self:
+        _ids(person_id=("person", self.person_id), enrolled_by=("person", self.enrolled_by))
+        return self
 
 
 # -- conditions and approvals (the national unit) --------------------------------------------

@@ -26,6 +26,7 @@ from relay import i18n
 from relay.envelope.documents import EnvelopeError
 from relay.server import disk, errors
 from relay.server.context import CONTEXT
+from relay.server.metrics import METRICS
 from storage import errors as storage_errors
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,9 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             error = errors.RelayError()
         elif error.status >= 500:
             log.error("%s on %s %s", error.type, request.method, route_of(request))
+        counted = request.app.get(METRICS)
+        if counted is not None:
+            counted.problem(error.type)
         return problem(error, lang, instance=request.path)
 
 

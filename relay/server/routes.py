@@ -9,6 +9,7 @@ from relay.server.handlers import coordinator, items, sessions, system, uploads
 ROUTES = [
     ("GET", "/healthz", system.health),
     ("GET", "/readyz", system.ready),
+    ("GET", "/metrics", system.metrics_exposition),
     ("POST", "/v1/bootstrap", system.bootstrap),
     # sessions and the key directory
     ("POST", "/v1/auth/challenge", sessions.challenge),

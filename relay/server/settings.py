@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 # Variables an operator may already use whose names predate RELAY_<FIELD>: the field, then its name.
@@ -76,6 +76,9 @@ class Settings(BaseSettings):
 
     data_dir: Path
     host: str = "127.0.0.1"
+    # Who may read /metrics: the bearer of this token; unset, only a direct peer on loopback.
+    # (RELAY_METRICS_TOKEN, or relay_metrics_token in RELAY_SECRETS_DIR; masked when shown.)
+    metrics_token: SecretStr | None = Field(None, min_length=16)
     port: int = Field(8787, ge=0, le=65535)
 
     # Sessions: short and idle-limited. Terminals are shared kiosks, so theirs are shorter.

@@ -1,4 +1,4 @@
-"""Generate tests/vectors/envelope-v1.json, the test vectors of docs/envelope-v1.md.
+"""Generate tests/vectors/envelope-v2.json, the test vectors of docs/envelope-v2.md.
 
 Run from the repository root: ``python tests/vectors/make_vectors.py``. The output is
 deterministic: every key, seed, salt, nonce and stream header below is fixed, and the two
@@ -7,6 +7,11 @@ operations that libsodium randomises internally are made deterministic here:
 * secretstream headers: ``relay.envelope._encrypt_stream_with_header`` (see its docstring);
 * sealed boxes: built by hand from a fixed ephemeral key (``_seal_deterministic``), exactly as
   ``crypto_box_seal`` builds them, and checked by opening them with ``relay.envelope``.
+
+Every fixed value is derived from a label with BLAKE3 in its extendable-output mode
+(:func:`fixed`), so the file explains where each one comes from. The ``exchange`` section is one
+consistent exchange (docs/envelope-v2.md section 10.1): the sealed keys open the blobs the
+documents name, and the documents link to each other and to the enrolled keys.
 
 Never reuse these constructions for real data. ``tests/test_envelope.py`` checks that running
 ``build()`` reproduces the committed file byte for byte.
@@ -22,6 +27,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import blake3
 import nacl.bindings
 import nacl.pwhash.argon2id
 
@@ -31,7 +37,7 @@ if str(ROOT) not in sys.path:  # allow running as a plain script from anywhere
 
 from relay import envelope as ev  # noqa: E402
 
-OUTPUT = Path(__file__).with_name("envelope-v1.json")
+OUTPUT = Path(__file__).with_name("envelope-v2.json")
 
 # The rule that generates the plaintext of every secretstream case, as a Python expression.
 PLAINTEXT_RULE = "bytes(i % 251 for i in range(n))"
@@ -43,12 +49,17 @@ def plaintext(n: int) -> bytes:
 
 
 def fixed(label: str, size: int = 32) -> bytes:
-    """A fixed pseudo-random value, derived from a label so the file explains itself."""
-    return hashlib.blake2b(b"mediation-relay test vector: " + label.encode(), digest_size=size).digest()
+    """A fixed pseudo-random value, derived from a label so the file explains itself: the first
+    ``size`` bytes of BLAKE3's extendable output over ``"mediation-relay test vector: " + label``."""
+    return blake3.blake3(b"mediation-relay test vector: " + label.encode()).digest(length=size)
 
 
 def _seal_deterministic(message: bytes, box_pk: bytes, ephemeral_seed: bytes) -> bytes:
-    """crypto_box_seal with a chosen ephemeral key: epk || crypto_box(m, nonce, pk, esk)."""
+    """crypto_box_seal with a chosen ephemeral key: epk || crypto_box(m, nonce, pk, esk).
+
+    The nonce is libsodium's own construction inside crypto_box_seal (BLAKE2b-192 of epk || pk,
+    fixed by libsodium, not by this format): an implementation calls crypto_box_seal and never
+    computes it; it is written out here only to make the vector reproducible."""
     epk, esk = nacl.bindings.crypto_box_seed_keypair(ephemeral_seed)
     nonce = hashlib.blake2b(epk + box_pk, digest_size=24).digest()
     return epk + nacl.bindings.crypto_box(message, nonce, box_pk, esk)
@@ -98,7 +109,7 @@ def _canonical_vectors() -> dict[str, Any]:
                 "name": name,
                 "input": obj,
                 "canonical_utf8_hex": ev.canonical_json(obj).hex(),
-                "blake2b_256": ev.digest(obj),
+                "blake3_256": ev.digest(obj),
             }
             for name, obj in valid.items()
         ],
@@ -132,7 +143,7 @@ def _stream_vectors(key: bytes, header: bytes) -> tuple[dict[str, Any], dict[int
             "plaintext_size": n,
             "plaintext_rule": PLAINTEXT_RULE,
             "blob_size": len(blob),
-            "blob_blake2b_256": ev.blob_hash(blob),
+            "blob_blake3_256": ev.blob_hash(blob),
             "chunks": _chunk_table(n),
         }
         if n == 65536:
@@ -199,6 +210,103 @@ def _stream_vectors(key: bytes, header: bytes) -> tuple[dict[str, Any], dict[int
     }, blobs
 
 
+LETTER = (
+    "To the person who harmed me: I am writing because the mediator said I could. "
+    "I want you to know what that night changed for my family. — Grüße, A."
+)
+# The delivery rendition the mediator releases: the same letter with a sentence taken out.
+REDACTED = "To the person who harmed me: I am writing because the mediator said I could. [removed] — Grüße, A."
+
+
+def _exchange(people: dict[str, ev.Identity], sealed_to: Any) -> dict[str, Any]:
+    """One consistent exchange: enrollments, an item (manifest, blob, sealed keys), the mediator's
+    release (decision naming the sender, the delivery blob and the sealed keys that open it) and
+    the recipient's receipt, each signed, each checked here as a third party would."""
+    ids = {"sender": "p-sender", "mediator": "p-mediator", "recipient": "p-recipient", "coordinator": "p-coordinator"}
+    roles = {"sender": ("participant", "victim"), "mediator": ("mediator", None),
+             "recipient": ("participant", "offender"), "coordinator": ("coordinator", None)}
+    enrollments = {}
+    for name in ("coordinator", "sender", "mediator", "recipient"):
+        doc = ev.enrollment(person_id=ids[name], role=roles[name][0], side=roles[name][1],
+                            sign_pk=people[name].public.sign_pk, box_pk=people[name].public.box_pk,
+                            enrolled_by=ids["coordinator"], enrolled_at="2026-11-01T08:30:00Z")
+        enrollments[name] = {"document": doc,
+                             "signature_b64": ev.sign(ev.Domain.ENROLLMENT, doc, people["coordinator"].signing_key)}
+
+    item_key, item_header = fixed("exchange: item content key"), fixed("exchange: item stream header", 24)
+    item_blob = b"".join(ev._encrypt_stream_with_header(item_key, item_header, io.BytesIO(LETTER.encode())))
+    manifest = ev.item_manifest(
+        item_id="item-0001", case_id="case-2026-0042", kind="letter", sender=ids["sender"],
+        recipient=ids["recipient"], created_at="2026-11-21T19:27:28Z", content_type="text/plain; charset=utf-8",
+        size=len(item_blob), hash=ev.blob_hash(item_blob),
+        keys={ids[name]: sealed_to(name, item_key, "item") for name in ("sender", "mediator")})
+    manifest_sig = ev.sign(ev.Domain.MANIFEST, manifest, people["sender"].signing_key)
+
+    delivery_key = fixed("exchange: delivery content key")
+    delivery_header = fixed("exchange: delivery stream header", 24)
+    delivery_blob = b"".join(ev._encrypt_stream_with_header(delivery_key, delivery_header,
+                                                            io.BytesIO(REDACTED.encode())))
+    decision = ev.decision_manifest(
+        item_id="item-0001", case_id="case-2026-0042", manifest_hash=ev.digest(manifest),
+        sender={"id": ids["sender"], "fingerprint": people["sender"].public.fingerprint()},
+        decision="release", mediator=ids["mediator"], decided_at="2026-11-22T09:00:00.25Z",
+        recipient=ids["recipient"],
+        delivery={"content_type": "text/plain; charset=utf-8", "size": len(delivery_blob),
+                  "hash": ev.blob_hash(delivery_blob),
+                  "keys": {ids[name]: sealed_to(name, delivery_key, "delivery") for name in ("recipient", "mediator")}},
+        reason=None)
+    decision_sig = ev.sign(ev.Domain.DECISION, decision, people["mediator"].signing_key)
+    receipt = ev.receipt(item_id="item-0001", decision_hash=ev.digest(decision), recipient=ids["recipient"],
+                         opened_at="2026-11-23T14:05:10Z")
+    receipt_sig = ev.sign(ev.Domain.RECEIPT, receipt, people["recipient"].signing_key)
+
+    # What a third party checks, from the trust root (the coordinator's sign_pk) down:
+    root = people["coordinator"].public.sign_pk
+    enrolled = {}
+    for entry in enrollments.values():
+        ev.verify(ev.Domain.ENROLLMENT, entry["document"], entry["signature_b64"], root)
+        enrolled[entry["document"]["person_id"]] = ev.PublicIdentity(ev.b64d(entry["document"]["sign_pk"]),
+                                                                     ev.b64d(entry["document"]["box_pk"]))
+    ev.verify(ev.Domain.MANIFEST, manifest, manifest_sig, enrolled[manifest["sender"]].sign_pk)
+    assert (len(item_blob), ev.blob_hash(item_blob)) == (manifest["size"], manifest["hash"])
+    opened = ev.open_key(manifest["keys"][ids["mediator"]], people["mediator"])
+    assert ev.decrypt_bytes(opened, item_blob) == LETTER.encode()
+    ev.verify(ev.Domain.DECISION, decision, decision_sig, enrolled[decision["mediator"]].sign_pk)
+    assert decision["manifest_hash"] == ev.digest(manifest)
+    assert decision["sender"] == {"id": manifest["sender"], "fingerprint": enrolled[manifest["sender"]].fingerprint()}
+    delivery = decision["delivery"]
+    assert (len(delivery_blob), ev.blob_hash(delivery_blob)) == (delivery["size"], delivery["hash"])
+    opened = ev.open_key(delivery["keys"][decision["recipient"]], people["recipient"])
+    assert ev.decrypt_bytes(opened, delivery_blob) == REDACTED.encode()
+    ev.verify(ev.Domain.RECEIPT, receipt, receipt_sig, enrolled[receipt["recipient"]].sign_pk)
+    assert receipt["decision_hash"] == ev.digest(decision)
+
+    return {
+        "person_ids": ids,
+        "trust_root": "coordinator",
+        "enrollments": enrollments,
+        "item": {
+            "plaintext_utf8": LETTER,
+            "content_key_hex": item_key.hex(),
+            "header_hex": item_header.hex(),
+            "blob_hex": item_blob.hex(),
+            "manifest": manifest,
+            "manifest_digest": ev.digest(manifest),
+            "signature_b64": manifest_sig,
+        },
+        "release": {
+            "plaintext_utf8": REDACTED,
+            "content_key_hex": delivery_key.hex(),
+            "header_hex": delivery_header.hex(),
+            "blob_hex": delivery_blob.hex(),
+            "decision": decision,
+            "decision_digest": ev.digest(decision),
+            "signature_b64": decision_sig,
+        },
+        "receipt": {"document": receipt, "signature_b64": receipt_sig},
+    }
+
+
 def build() -> dict[str, Any]:
     """Every vector, as the JSON-ready dict written to OUTPUT."""
     seeds = {
@@ -209,58 +317,19 @@ def build() -> dict[str, Any]:
 
     content_key = fixed("content key")
     header = fixed("stream header", 24)
-    stream, blobs = _stream_vectors(content_key, header)
+    stream, _ = _stream_vectors(content_key, header)
 
-    def sealed_to(person: str, key: bytes) -> str:
-        sealed = _seal_deterministic(key, people[person].public.box_pk, fixed(f"ephemeral for {person}"))
+    def sealed_to(person: str, key: bytes, label: str = "") -> str:
+        ephemeral = fixed(f"ephemeral for {person}" + (f" ({label})" if label else ""))
+        sealed = _seal_deterministic(key, people[person].public.box_pk, ephemeral)
         assert ev.open_key(ev.b64e(sealed), people[person]) == key
         return ev.b64e(sealed)
 
-    delivery_key = fixed("delivery content key")
-    item = ev.item_manifest(
-        item_id="item-0001",
-        case_id="case-2026-0042",
-        kind="letter",
-        sender="p-sender",
-        recipient="p-recipient",
-        created_at="2026-11-21T19:27:28Z",
-        content_type="text/plain; charset=utf-8",
-        size=len(blobs[65537]),
-        hash=ev.blob_hash(blobs[65537]),
-        keys={"p-sender": sealed_to("sender", content_key), "p-mediator": sealed_to("mediator", content_key)},
-    )
-    decision = ev.decision_manifest(
-        item_id="item-0001",
-        case_id="case-2026-0042",
-        manifest_hash=ev.digest(item),
-        decision="release",
-        mediator="p-mediator",
-        decided_at="2026-11-22T09:00:00Z",
-        recipient="p-recipient",
-        delivery={
-            "content_type": "text/plain; charset=utf-8",
-            "size": len(blobs[13]),
-            "hash": ev.blob_hash(blobs[13]),
-            "keys": {
-                "p-recipient": sealed_to("recipient", delivery_key),
-                "p-mediator": sealed_to("mediator", delivery_key),
-            },
-        },
-        reason=None,
-    )
+    exchange = _exchange(people, sealed_to)
     documents = [
-        ("MANIFEST", "sender", item),
-        ("DECISION", "mediator", decision),
-        (
-            "RECEIPT",
-            "recipient",
-            ev.receipt(
-                item_id="item-0001",
-                decision_hash=ev.digest(decision),
-                recipient="p-recipient",
-                opened_at="2026-11-23T14:05:10Z",
-            ),
-        ),
+        ("MANIFEST", "sender", exchange["item"]["manifest"]),
+        ("DECISION", "mediator", exchange["release"]["decision"]),
+        ("RECEIPT", "recipient", exchange["receipt"]["document"]),
         (
             "LOGIN",
             "recipient",
@@ -268,19 +337,7 @@ def build() -> dict[str, Any]:
                 challenge=ev.b64e(fixed("login challenge")), device_id="d-terminal-7", person_id="p-recipient"
             ),
         ),
-        (
-            "ENROLLMENT",
-            "coordinator",
-            ev.enrollment(
-                person_id="p-recipient",
-                role="participant",
-                side="victim",
-                sign_pk=people["recipient"].public.sign_pk,
-                box_pk=people["recipient"].public.box_pk,
-                enrolled_by="p-coordinator",
-                enrolled_at="2026-11-01T08:30:00Z",
-            ),
-        ),
+        ("ENROLLMENT", "coordinator", exchange["enrollments"]["recipient"]["document"]),
     ]
     signatures = []
     for domain_name, signer, document in documents:
@@ -309,23 +366,27 @@ def build() -> dict[str, Any]:
     derived = nacl.pwhash.argon2id.kdf(32, passphrase.encode(), salt, opslimit=opslimit, memlimit=memlimit)
 
     return {
-        "description": "Test vectors for docs/envelope-v1.md. Raw bytes are lowercase hex (*_hex); "
+        "description": "Test vectors for docs/envelope-v2.md. Raw bytes are lowercase hex (*_hex); "
         "values that the format itself carries as base64 are base64 (*_b64, and inside documents). "
         "A secretstream case with blob_shares_prefix_with is the first shared_prefix_length bytes of "
-        "that case's blob followed by blob_tail_hex. "
-        "Generated by tests/vectors/make_vectors.py; do not edit by hand.",
+        "that case's blob followed by blob_tail_hex. 'exchange' is one consistent exchange, checkable "
+        "end to end (section 10.1). Generated by tests/vectors/make_vectors.py; do not edit by hand.",
         "constants": {
+            "version": ev.VERSION,
             "magic_hex": ev.MAGIC.hex(),
             "chunk_size": ev.CHUNK_SIZE,
             "header_size": ev.HEADER_SIZE,
             "encrypted_chunk_size": ev.ENCRYPTED_CHUNK_SIZE,
             "domains": {domain.name: domain.value.hex() for domain in ev.Domain},
         },
-        "blake2b_256": [
-            {"input_hex": data.hex(), "hash": ev.blob_hash(data)} for data in (b"", b"abc", plaintext(300))
+        "blake3_256": [
+            # BLAKE3 works in 1024-byte chunks and 64-byte blocks: inputs on either side of both.
+            {"input_hex": data.hex(), "hash": ev.blob_hash(data)}
+            for data in (b"", b"abc", plaintext(64), plaintext(1024), plaintext(1025), plaintext(3000))
         ],
         "canonical_json": _canonical_vectors(),
         "identities": {name: _identity_vector(people[name], *seeds[name]) for name in people},
+        "exchange": exchange,
         "signatures": signatures,
         "secretstream": stream,
         "sealed_key": {

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import aiohttp.abc
 from playwright.async_api import BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -106,3 +110,54 @@ async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 60)
         await asyncio.sleep(0.2)
     shown = await page.inner_text("body")
     raise TimeoutError(f"{selector} never showed {text!r}; the page shows: {shown[:600]!r}")
+
+
+async def desk_signed_in(browser: BrowserContext, desk: web_app.Running) -> Page:
+    """A page of ``browser`` bound to ``desk`` (its one-time link) and unlocked with the passphrase."""
+    page = await browser.new_page()
+    await page.goto(desk.link)
+    await page.fill("#passphrase", PASSPHRASE)
+    await page.click("#unlock")
+    return page
+
+
+async def kiosk_signed_in(browser: BrowserContext, kiosk: web_app.Running, world: World) -> Page:
+    """A page bound to ``kiosk`` where the offender identified with their code and passphrase."""
+    page = await browser.new_page()
+    await page.goto(kiosk.link)
+    await page.fill("#code", str(world.offender.kiosk_code))
+    await page.fill("#passphrase", str(world.offender.passphrase))
+    await page.click("#unlock")
+    return page
+
+
+class _Loopback(aiohttp.abc.AbstractResolver):
+    """What browsers do for every ``*.localhost`` name, for aiohttp in the tests (the system's
+    resolver here does not know them)."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+        if host != "localhost" and not host.endswith(".localhost"):
+            raise OSError(f"tests only reach loopback, not {host}")
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        return None
+
+
+def http_client() -> aiohttp.ClientSession:
+    """An HTTP client that reaches the interfaces' ``*.localhost`` names and keeps their cookie."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Loopback()),
+                                 cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+SEEKS = """v => new Promise((resolve, reject) => {
+  v.addEventListener("seeked", () => resolve(v.currentTime), { once: true });
+  v.addEventListener("error", () => reject(new Error("the video element failed while seeking")), { once: true });
+  v.currentTime = v.duration / 2;
+})"""
+
+
+async def seeks(page: Page, selector: str) -> float:
+    """Where the video element is after a seek to its middle (served from memory with Range)."""
+    return float(await page.eval_on_selector(selector, SEEKS))

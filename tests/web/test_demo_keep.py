@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-import aiohttp
+from tests.web.support import http_client
 
 
 async def test_demo_keep_leaves_the_desk_open_with_a_letter_to_review(tmp_path: Path) -> None:
@@ -25,11 +25,11 @@ async def test_demo_keep_leaves_the_desk_open_with_a_letter_to_review(tmp_path: 
                 line = (await process.stderr.readline()).decode()
                 assert line, seen
                 seen += line
-        link = re.search(r"(http://127\.0\.0\.1:\d+/start/\S+)", seen)
+        link = re.search(r"(http://relay-[0-9a-f]+\.localhost:\d+/start/\S+)", seen)
         secret = re.search(r"The mediator's passphrase: (\S+)", seen)
         assert link and secret, seen
         base = link.group(1).split("/start/")[0]
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http_client() as http:
             await (await http.get(link.group(1))).release()
             page = await (await http.get(base + "/")).text()
             token = re.search(r'name="csrf" value="([^"]+)"', page)

@@ -7,16 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import aiohttp
-
 from relay.client.scenario import World
 from relay.client.web.guard import COOKIE
-from tests.web.support import PASSPHRASE, interface, profile_for
-
-
-def _http() -> aiohttp.ClientSession:
-    # The interface is at 127.0.0.1: aiohttp keeps cookies for an IP address only when told to.
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+from tests.web.support import PASSPHRASE, http_client, interface, profile_for
 
 
 def _csrf(html: str) -> str:
@@ -27,7 +20,7 @@ def _csrf(html: str) -> str:
 
 async def test_only_the_one_time_link_binds_a_browser_and_only_once(world: World, tmp_path: Path) -> None:
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
-    async with interface(profile, "desk") as desk, _http() as http:
+    async with interface(profile, "desk") as desk, http_client() as http:
         assert desk.runner.addresses[0][0] == "127.0.0.1"  # never another interface
         async with http.get(desk.url + "/", allow_redirects=False) as anonymous:
             assert anonymous.status == 403 and COOKIE not in anonymous.cookies
@@ -37,7 +30,7 @@ async def test_only_the_one_time_link_binds_a_browser_and_only_once(world: World
             assert bound.status == 303
             morsel = bound.cookies[COOKIE]
             assert morsel["httponly"] and morsel["samesite"] == "Strict"
-        async with _http() as stranger, stranger.get(link, allow_redirects=False) as again:
+        async with http_client() as stranger, stranger.get(link, allow_redirects=False) as again:
             assert again.status == 403  # the link works once
         async with http.get(desk.url + "/") as page:
             assert page.status == 200 and 'id="passphrase"' in await page.text()
@@ -50,9 +43,11 @@ async def test_only_the_one_time_link_binds_a_browser_and_only_once(world: World
 
 async def test_a_foreign_host_header_is_refused_even_with_the_cookie(world: World, tmp_path: Path) -> None:
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
-    async with interface(profile, "desk") as desk, _http() as http:
+    async with interface(profile, "desk") as desk, http_client() as http:
         await (await http.get(desk.link)).release()
-        for host in (f"evil.example:{desk.port}", "127.0.0.1", f"127.0.0.1.nip.io:{desk.port}", "localhost:1"):
+        name = desk.url.split("//", 1)[1].split(":", 1)[0]
+        for host in (f"evil.example:{desk.port}", f"127.0.0.1:{desk.port}", f"localhost:{desk.port}",
+                     f"{name}:1", name, f"other.localhost:{desk.port}"):
             async with http.get(desk.url + "/", headers={"Host": host}) as refused:
                 assert refused.status == 400, host
                 assert 'id="passphrase"' not in await refused.text()
@@ -60,7 +55,7 @@ async def test_a_foreign_host_header_is_refused_even_with_the_cookie(world: Worl
 
 async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(world: World, tmp_path: Path) -> None:
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
-    async with interface(profile, "desk") as desk, _http() as http:
+    async with interface(profile, "desk") as desk, http_client() as http:
         await (await http.get(desk.link)).release()
         async with http.get(desk.url + "/") as page:
             token = _csrf(await page.text())
@@ -78,9 +73,31 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(worl
             assert "Review queue" in await still_in.text()
 
 
+async def test_a_request_another_page_caused_is_refused_even_with_the_cookie(world: World, tmp_path: Path) -> None:
+    """Browsers mark where a request came from: another site or another port of 127.0.0.1 (a
+    same-site page) cannot make the bound browser read, keep alive or change anything."""
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, http_client() as http:
+        await (await http.get(desk.link)).release()
+        for site in ("same-site", "cross-site"):
+            async with http.get(desk.url + "/", headers={"Sec-Fetch-Site": site}) as refused:
+                assert refused.status == 403 and 'id="passphrase"' not in await refused.text()
+        async with http.get(desk.url + "/", headers={"Sec-Fetch-Site": "same-origin"}) as ours:
+            assert ours.status == 200
+
+
+async def test_the_cookie_belongs_to_a_random_name_no_other_listener_shares(world: World, tmp_path: Path) -> None:
+    """Browsers send a host's cookies to every port of it: the interface's random ``.localhost``
+    name (which only it serves) keeps the binding cookie from other local listeners."""
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, interface(profile, "desk") as other:
+        assert desk.link.startswith("http://relay-") and ".localhost:" in desk.link
+        assert desk.url.split(":")[1] != other.url.split(":")[1]  # a new name at every start
+
+
 async def test_requests_without_the_cookie_are_refused_on_every_route(world: World, tmp_path: Path) -> None:
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
-    async with interface(profile, "desk") as desk, _http() as http:
+    async with interface(profile, "desk") as desk, http_client() as http:
         routes = [r for r in desk.app.router.routes() if r.method in ("GET", "POST")]
         checked = 0
         for route in routes:

@@ -14,7 +14,7 @@ from playwright.async_api import Page
 from relay.client.scenario import World
 from relay.client.web.state import STATE
 from tests.media_fixtures import Clips
-from tests.web.support import chromium, interface, plays, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, plays, profile_for, shot
 
 MARKER = "MARKER-SCAN-LETTER-9Z"
 
@@ -111,3 +111,49 @@ async def test_sign_out_and_idle_leave_nothing_behind(world: World, tmp_path: Pa
     hits = _found([browser_dir, kiosk_profile, *new_temp, *new_shm], needles)
     assert not hits, hits
     assert _files(browser_dir), "the browser kept a profile to scan"
+
+
+WRITTEN = "MARKER-WRITTEN-AT-THE-KIOSK-4T"
+UNSENT = "MARKER-TYPED-NOT-SENT-8W"
+EDITED = "MARKER-EDITED-AT-THE-DESK-2P"
+
+
+async def test_what_people_write_is_not_kept_in_the_browser(world: World, tmp_path: Path) -> None:
+    """Browsers keep form fields and the bodies of POSTs that answered with a page in their session
+    files; forms here keep no state and every POST answers with a redirect."""
+    victim = await world.session(world.victim)
+    try:
+        letter = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                   src=io.BytesIO(f"A letter to redact. {EDITED}\n".encode()))
+    finally:
+        await victim.close()
+    kiosk_browser, desk_browser = tmp_path / "kiosk-browser", tmp_path / "desk-browser"
+    kiosk_profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
+    async with interface(kiosk_profile, "kiosk") as kiosk:
+        async with chromium(kiosk_browser) as browser:
+            page = await browser.new_page()
+            await page.goto(kiosk.link)
+            await page.fill("#code", str(world.offender.kiosk_code))
+            await page.fill("#passphrase", str(world.offender.passphrase))
+            await page.click("#unlock")
+            await page.goto(kiosk.url + "/write")
+            await page.fill("#text", f"My answer. {WRITTEN}\n")
+            await page.click("#send")
+            assert "with your mediator" in await page.inner_text("#result")
+            await page.goto(kiosk.url + "/write")
+            await page.fill("#text", f"Half a thought. {UNSENT}\n")
+            await page.goto(kiosk.url + "/")
+            await page.click("#sign-out")
+    desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(desk_profile, "desk") as desk:
+        async with chromium(desk_browser) as browser:
+            page = await desk_signed_in(browser, desk)
+            await page.goto(f"{desk.url}/items/{letter['id']}/edit")
+            await page.fill("#text", f"A letter to redact, redacted. {EDITED}\n")
+            await page.click("#preview")
+            assert EDITED in await page.inner_text(".side-by-side")
+            await page.goto(desk.url + "/")
+            await page.click("#sign-out")
+    needles = [m.encode(enc) for m in (WRITTEN, UNSENT, EDITED) for enc in ("utf-8", "utf-16-le")]
+    hits = _found([kiosk_browser, desk_browser, kiosk_profile, desk_profile], needles)
+    assert not hits, hits

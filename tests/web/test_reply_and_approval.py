@@ -10,7 +10,7 @@ from pathlib import Path
 from relay.client.scenario import World
 from tests.conftest import Relay
 from tests.test_conditions import order
-from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
 
 REPLY = "I read your letter. MARKER-REPLY-3K\n"
 
@@ -25,11 +25,7 @@ async def test_a_reply_from_the_kiosk_waits_for_review_and_its_condition_is_name
 
     kiosk_profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
     async with interface(kiosk_profile, "kiosk") as kiosk, chromium(tmp_path / "browser-kiosk") as browser:
-        page = await browser.new_page()
-        await page.goto(kiosk.link)
-        await page.fill("#code", str(world.offender.kiosk_code))
-        await page.fill("#passphrase", str(world.offender.passphrase))
-        await page.click("#unlock")
+        page = await kiosk_signed_in(browser, kiosk, world)
         await page.click("text=Write a letter >> nth=0")
         await page.select_option("#to", f"{world.case_id}|{world.victim.person_id}")
         await page.fill("#text", REPLY)
@@ -45,10 +41,7 @@ async def test_a_reply_from_the_kiosk_waits_for_review_and_its_condition_is_name
     desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(desk_profile, "desk", queue_poll_seconds=1) as desk, \
             chromium(tmp_path / "browser-desk") as browser:
-        page = await browser.new_page()
-        await page.goto(desk.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await desk_signed_in(browser, desk)
         rows = page.locator("table.queue tbody tr")
         assert await rows.count() == 1
         flags = await rows.first.locator(".flag.refer").inner_text()

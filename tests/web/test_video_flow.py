@@ -8,7 +8,18 @@ from pathlib import Path
 
 from relay.client.scenario import World
 from tests.media_fixtures import DEVICE_MAKE, DEVICE_MODEL, GPS, Clips, ffprobe_json
-from tests.web.support import PASSPHRASE, chromium, interface, plays, profile_for, shot, wait_job, wait_text
+from tests.web.support import (
+    chromium,
+    desk_signed_in,
+    interface,
+    kiosk_signed_in,
+    plays,
+    profile_for,
+    seeks,
+    shot,
+    wait_job,
+    wait_text,
+)
 
 
 async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_kiosk(world: World,
@@ -24,10 +35,7 @@ async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_k
 
     desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
-        page = await browser.new_page()
-        await page.goto(desk.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await desk_signed_in(browser, desk)
         row = page.locator(f"tr[data-item='{sent['id']}']")
         poster = row.locator("img.poster")
         assert await poster.count() == 1
@@ -42,6 +50,7 @@ async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_k
         await page.wait_for_selector("#sanitized-video")
         duration, position = await plays(page, "#sanitized-video")
         assert 1.5 < duration < 2.5 and position > 0
+        assert abs(await seeks(page, "#sanitized-video") - duration / 2) < 0.2
         await shot(page, "desk-video")
         await page.click("#release-video")
         await shot(page, "desk-video-release")
@@ -50,14 +59,11 @@ async def test_a_video_is_reviewed_played_sanitized_released_and_played_at_the_k
 
     kiosk_profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
     async with interface(kiosk_profile, "kiosk") as kiosk, chromium(tmp_path / "browser-kiosk") as browser:
-        page = await browser.new_page()
-        await page.goto(kiosk.link)
-        await page.fill("#code", str(world.offender.kiosk_code))
-        await page.fill("#passphrase", str(world.offender.passphrase))
-        await page.click("#unlock")
+        page = await kiosk_signed_in(browser, kiosk, world)
         await page.click("a.open-item")
         duration, position = await plays(page, "#video")
         assert 1.5 < duration < 2.5 and position > 0
+        assert abs(await seeks(page, "#video") - duration / 2) < 0.2
         await shot(page, "kiosk-video")
         source = await page.get_attribute("#video", "src")
         delivered = await page.evaluate("s => fetch(s).then(r => r.arrayBuffer()).then(b => Array.from(new Uint8Array(b)))",

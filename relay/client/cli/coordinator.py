@@ -35,7 +35,7 @@ def register(sub: Any, lang: str) -> None:
     p.set_defaults(run=cmd_institution)
 
     p = command(coord, "person", lang, "help.coordinator.person", profile=True)
-    p.add_argument("action", choices=["add", "list", "revoke"])
+    p.add_argument("action", choices=["add", "list", "revoke", "kiosk-code"])
     p.add_argument("person_id", nargs="?", help=say("help.person.id", lang))
     p.add_argument("--label", help=say("help.person.label", lang))
     p.add_argument("--role", choices=["coordinator", "mediator", "participant"], help=say("help.person.role", lang))
@@ -165,6 +165,12 @@ async def cmd_person(args: argparse.Namespace) -> int:
                 raise CliError(say("needed", lang, what="PERSON_ID"))
             await client.call("POST", f"/v1/people/{args.person_id}/revoke")
             return 0
+        if args.action == "kiosk-code":  # a new code (the old one stops working), shown once
+            if not args.person_id:
+                raise CliError(say("needed", lang, what="PERSON_ID"))
+            issued = await client.call("POST", f"/v1/people/{args.person_id}/kiosk-code")
+            print(say("kiosk-code", lang, code=issued["kiosk_code"]))
+            return 0
         bundle = None
         if args.generate_keys:
             # For someone who will use an institutional terminal: the key is made here, sealed
@@ -192,6 +198,8 @@ async def cmd_person(args: argparse.Namespace) -> int:
                   else words("role", args.role, lang)))
         if args.generate_keys:
             show_passphrase(secret, lang, "terminal-passphrase")
+        if person.get("kiosk_code"):
+            print(say("kiosk-code", lang, code=person["kiosk_code"]))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,17 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
         # What the release says it delivers, to choose how to show it before fetching (the
         # fetch verifies the same signed release).
         delivery = (await client.call("GET", f"/v1/items/{args.item}/delivery"))["decision"].get("delivery") or {}
-        await show_or_write(args.out, lambda dst: client.fetch(args.item, dst, progress=Bar("download")),
-                            content_type=delivery.get("content_type"), size=delivery.get("size"),
+        fetched: dict[str, Any] = {}
+
+        async def fetch(dst: Any) -> None:
+            fetched.update(await client.fetch(args.item, dst, progress=Bar("download", lang=args.lang)))
+
+        await show_or_write(args.out, fetch, content_type=delivery.get("content_type"), size=delivery.get("size"),
                             done_key="fetched-release", lang=args.lang)
+        sender = fetched.get("sender") or {}
+        if sender:  # verified under the mediator's signature, along the enrollment chain
+            print(say("fetched-sender", args.lang, id=sender.get("id"), fingerprint=str(sender.get("fingerprint"))[:16]),
+                  file=sys.stderr)
     return 0
 
 

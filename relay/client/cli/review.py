@@ -53,7 +53,8 @@ async def cmd_review(args: argparse.Namespace) -> int:
         Profile.load(args.profile)  # a mistyped --profile or file is said before any passphrase is asked
         with open(args.file, "rb") as src:
             async with session(args) as client:
-                result = await client.send(case_id=args.case, recipient=args.to, src=src, progress=Bar("upload"))
+                result = await client.send(case_id=args.case, recipient=args.to, src=src, progress=Bar("upload", lang=args.lang),
+                                           seal_progress=Bar("sealing", lang=args.lang))
         print(say("sent", lang, id=result["id"], status=result["status"][lang]))
         return 0
     async with session(args) as client:
@@ -69,19 +70,21 @@ async def cmd_review(args: argparse.Namespace) -> int:
         elif action in ("open", "read"):
             item = await client.call("GET", f"/v1/items/{args.item}")
             manifest = item["manifest"]
-            await show_or_write(args.out, lambda dst: client.open_item(args.item, dst, progress=Bar("download")),
+            await show_or_write(args.out, lambda dst: client.open_item(args.item, dst, progress=Bar("download", lang=args.lang)),
                                 content_type=manifest.get("content_type"), size=manifest.get("size"),
                                 done_key="fetched-original", lang=lang)
             if action == "read":  # a letter to the mediators, now read
                 await client.call("POST", f"/v1/items/{args.item}/read")
                 print(say("marked-read", lang, id=args.item), file=sys.stderr)
         elif action == "release":
-            sanitizing = Bar("sanitizing", unit="s")
+            sanitizing = Bar("sanitizing", unit="s", lang=args.lang)
             if args.rendition:
                 with open(args.rendition, "rb") as rendition:
-                    await client.release(args.item, rendition, progress=Bar("upload"), transcode_progress=sanitizing)
+                    await client.release(args.item, rendition, progress=Bar("upload", lang=args.lang), transcode_progress=sanitizing,
+                                         seal_progress=Bar("sealing", lang=args.lang))
             else:
-                await client.release(args.item, progress=Bar("upload"), transcode_progress=sanitizing)
+                await client.release(args.item, progress=Bar("upload", lang=args.lang), transcode_progress=sanitizing,
+                                     seal_progress=Bar("sealing", lang=args.lang))
             print(say("released", lang, id=args.item))
         elif action == "return":
             await client.return_to_sender(args.item, args.note)

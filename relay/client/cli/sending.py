@@ -46,8 +46,9 @@ async def cmd_send(args: argparse.Namespace) -> int:
     with open(args.file, "rb") as src:
         async with session(args) as client:
             result = await client.send(case_id=args.case, recipient=args.to, src=src, kind=kind,
-                                       content_type=content_type, progress=Bar("upload"), outbox=outbox(args, client),
-                                       shrink=args.shrink, transcode_progress=Bar("shrinking", unit="s"))
+                                       content_type=content_type, progress=Bar("upload", lang=args.lang), outbox=outbox(args, client),
+                                       shrink=args.shrink, transcode_progress=Bar("shrinking", unit="s", lang=args.lang),
+                                       seal_progress=Bar("sealing", lang=args.lang))
     print(say("sent", args.lang, id=result["id"], status=result["status"][args.lang]))
     return 0
 
@@ -62,7 +63,7 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     if args.drop:
         return _drop(args)
     async with session(args) as client:
-        finished = await client.resume_outbox(outbox(args, client), progress=Bar("upload"))
+        finished = await client.resume_outbox(outbox(args, client), progress=Bar("upload", lang=args.lang))
     if not finished:
         print(say("nothing", args.lang))
     failed = 0

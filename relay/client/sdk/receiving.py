@@ -1,5 +1,6 @@
 """The recipient's side: fetch a released item (the mediator's signed release verified, then
-the hash, then decrypted), send the receipt; and a returned item's note for its sender."""
+the hash, then decrypted), learn who wrote it from that release, send the receipt; and a
+returned item's note for its sender."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ from relay.envelope import Domain
 class Receiving(Transfer):
     async def fetch(self, item_id: str, dst: BinaryIO, progress: Progress | None = None,
                     acknowledge: bool = True) -> dict[str, Any]:
-        """Fetch a released item: verify the mediator's signed release, the hash, then decrypt."""
+        """Fetch a released item: verify the mediator's signed release, the hash, then decrypt.
+
+        The answer's ``sender`` (``id``, ``fingerprint``, ``role``, ``side``) says who wrote it, as
+        the mediator's signature vouches and the enrollment chain confirms: show that, never the
+        relay's own ``sender_id``."""
         me, identity = self._me()
         view = await self.call("GET", f"/v1/items/{item_id}/delivery")
         decision = view["decision"]
         key, delivery = await self._verified_decision(decision, view["decision_signature"], item_id, "release", me)
+        sender = await self._signed_sender(decision)  # before any plaintext is written
         await self._fetch_plaintext(f"/v1/items/{item_id}/delivery/content", key, delivery["size"], delivery["hash"],
                                     dst, progress)
         if acknowledge:
@@ -27,7 +33,7 @@ class Receiving(Transfer):
                                        opened_at=stamp(self.clock.now()))
             view = await self.call("POST", f"/v1/items/{item_id}/receipt", json_body={
                 "receipt": receipt, "signature": envelope.sign(Domain.RECEIPT, receipt, identity.signing_key)})
-        return {**view, "content_type": delivery["content_type"]}
+        return {**view, "content_type": delivery["content_type"], "sender": sender}
 
     async def read_note(self, item_id: str, dst: BinaryIO) -> dict[str, Any]:
         """The sender reads the note that came with a returned item."""
@@ -35,9 +41,19 @@ class Receiving(Transfer):
         view = await self.call("GET", f"/v1/items/{item_id}/note")
         key, delivery = await self._verified_decision(view["decision"], view["decision_signature"], item_id,
                                                       "return", me)
+        sender = await self._signed_sender(view["decision"])
         await self._fetch_plaintext(f"/v1/items/{item_id}/note/content", key, delivery["size"], delivery["hash"],
                                     dst, None)
-        return view  # type: ignore[no-any-return]
+        return {**view, "sender": sender}
+
+    async def _signed_sender(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """Who wrote the item, from a verified decision: the person it names, whose enrolled keys
+        (checked along the enrollment chain) must have the fingerprint it names."""
+        named = decision["sender"]
+        person = await self.person(named["id"])
+        if person.keys.fingerprint() != named["fingerprint"]:
+            raise VerificationError("the release names a sender whose keys differ from their enrollment")
+        return {"id": person.id, "fingerprint": named["fingerprint"], "role": person.role, "side": person.side}
 
     async def _verified_decision(self, decision: dict[str, Any], signature: str, item_id: str, kind: str,
                                  me: str) -> tuple[bytes, dict[str, Any]]:

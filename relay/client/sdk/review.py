@@ -15,7 +15,6 @@ from relay.client.sdk.base import CHUNK, Progress, TranscodeProgress, Verificati
 from relay.client.sdk.transfer import Transfer
 from relay.clock import stamp
 from relay.envelope import Domain
-from relay.wire import RESUMABLE_ABOVE
 
 
 class Review(Transfer):
@@ -54,7 +53,8 @@ class Review(Transfer):
 
     async def release(self, item_id: str, rendition: BinaryIO | None = None, content_type: str | None = None,
                       progress: Progress | None = None, transcode_progress: TranscodeProgress | None = None,
-                      media_timeout_s: float = 3600) -> dict[str, Any]:
+                      media_timeout_s: float = 3600, seal_progress: Progress | None = None,
+                      already_sanitized: bool = False) -> dict[str, Any]:
         """Release to the recipient: the item as written, or ``rendition`` (an edited version).
 
         Either way the delivery is re-encrypted under a fresh key sealed to the recipient and
@@ -62,6 +62,9 @@ class Review(Transfer):
         sanitized here first (``media.sanitize``: re-encoded to the delivery profile, every tag,
         chapter and extra stream stripped); the recipient only ever receives that rendition.
         Plaintext exists only in a private scratch directory that is removed on every path.
+        ``seal_progress(sealed bytes, sealed size)`` reports the rendition's sealing.
+        ``already_sanitized``: ``rendition`` is what ``media.sanitize`` made of this video at this
+        desk (the desk sanitizes first so the mediator watches exactly what is delivered).
         """
         with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:  # mode 0700
             original_path = Path(scratch) / "original"
@@ -73,13 +76,15 @@ class Review(Transfer):
                 source_path = Path(scratch) / "rendition"
                 with open(source_path, "wb") as copy:
                     shutil.copyfileobj(rendition, copy, CHUNK)
-            if manifest["kind"] == "video":
+            if manifest["kind"] == "video" and already_sanitized and rendition is not None:
+                content_type = "video/mp4"
+            elif manifest["kind"] == "video":
                 sanitized = Path(scratch) / "sanitized.mp4"
                 await media.sanitize(source_path, sanitized, progress=transcode_progress, timeout_s=media_timeout_s)
                 source_path, content_type = sanitized, "video/mp4"
             with open(source_path, "rb") as source:
                 return await self._decide(item, "release", manifest["recipient"], source,
-                                          content_type or manifest["content_type"], None, progress)
+                                          content_type or manifest["content_type"], None, progress, seal_progress)
 
     async def return_to_sender(self, item_id: str, note: str) -> dict[str, Any]:
         item = await self.open_item(item_id, _Discard())
@@ -91,28 +96,28 @@ class Review(Transfer):
         return await self._decide(item, "withhold", item["manifest"]["recipient"], None, None, reason, None)
 
     async def _decide(self, item: dict[str, Any], decision: str, reader: str | None, src: BinaryIO | None,
-                      content_type: str | None, reason: str | None, progress: Progress | None) -> dict[str, Any]:
+                      content_type: str | None, reason: str | None, progress: Progress | None,
+                      seal_progress: Progress | None = None) -> dict[str, Any]:
         me, identity = self._me()
         manifest = item["manifest"]
+        # The recipient never sees the manifest: the decision names its sender, by id and by the
+        # fingerprint of the keys the sender's signature was verified with (the enrollment chain).
+        sender = await self.person(manifest["sender"])
         sealed = None
         delivery = None
         if src is not None and reader is not None:
             key = envelope.new_content_key()
-            sealed = await self._seal_file(key, src)
+            sealed = await self._seal_file(key, src, progress=seal_progress)
             holders = {reader: (await self.person(reader)).keys.box_pk, me: identity.public.box_pk}
             delivery = {"content_type": content_type, "size": sealed.size, "hash": sealed.hash,
                         "keys": {pid: envelope.seal_key(key, pk) for pid, pk in sorted(holders.items())}}
         try:
             doc = envelope.decision_manifest(
                 item_id=manifest["item_id"], case_id=manifest["case_id"], manifest_hash=envelope.digest(manifest),
-                decision=decision, mediator=me, decided_at=stamp(self.clock.now()), recipient=reader,
+                sender={"id": sender.id, "fingerprint": sender.keys.fingerprint()}, decision=decision, mediator=me, decided_at=stamp(self.clock.now()), recipient=reader,
                 delivery=delivery, reason=reason)
             meta = {"decision": doc, "signature": envelope.sign(Domain.DECISION, doc, identity.signing_key)}
-            path = f"/v1/items/{manifest['item_id']}/decision"
-            if sealed is not None and sealed.size > RESUMABLE_ABOVE:
-                meta["upload_id"] = await self.upload_resumable(sealed.path, sealed.size, progress)
-                return await self._upload(path, meta, None, None)
-            return await self._upload(path, meta, sealed, progress)
+            return await self._submit_sealed(f"/v1/items/{manifest['item_id']}/decision", meta, sealed, progress)
         finally:
             if sealed is not None:
                 sealed.path.unlink(missing_ok=True)

@@ -20,15 +20,16 @@ from relay.client.sdk.base import (
     CHUNK,
     InvalidRecipient,
     OverLimit,
+    Person,
     ProblemError,
     Progress,
     TranscodeProgress,
     VerificationError,
 )
-from relay.client.sdk.transfer import Transfer, _write_durably
+from relay.client.sdk.transfer import Sealed, Transfer, _write_durably
 from relay.clock import stamp
 from relay.envelope import Domain
-from relay.wire import MAX_POSTER_BYTES, RESUMABLE_ABOVE
+from relay.wire import MAX_POSTER_BYTES
 
 
 class Sending(Transfer):
@@ -36,7 +37,8 @@ class Sending(Transfer):
                    content_type: str = "text/plain; charset=utf-8", progress: Progress | None = None,
                    resumable: bool | None = None, outbox: Path | None = None,
                    already_sanitized: bool = False, shrink: bool = False,
-                   transcode_progress: TranscodeProgress | None = None) -> dict[str, Any]:
+                   transcode_progress: TranscodeProgress | None = None,
+                   seal_progress: Progress | None = None) -> dict[str, Any]:
         """Seal ``src`` and submit it. ``recipient`` is a participant's id or ``"mediators"``.
 
         A participant seals the content key to the case's mediators and themself only; the
@@ -51,11 +53,51 @@ class Sending(Transfer):
         With ``shrink`` (a video), the file is first turned into the delivery profile here, on
         the sender's device: smaller to send, and its location, device and time tags never leave
         the device at all. The mediator's desk still sanitizes it again before any release.
+
+        Progress: ``transcode_progress`` while a video is re-encoded, ``seal_progress(sealed
+        bytes, sealed size)`` while it is sealed (from the first byte), ``progress`` while the
+        sealed file is uploaded.
         """
-        me, identity = self._me()
+        me, _ = self._me()
         if recipient == me:
             raise InvalidRecipient(recipient, "self")
         await self.check_limits(src, kind)
+        readers, mine = await self._readers(case_id, me, recipient)
+        if kind == "video" and not already_sanitized and (mine.role == "mediator" or shrink):
+            # A mediator's own video is delivered as sent: it is sanitized here first, like any
+            # other. A participant may ask for the same before sealing (``shrink``).
+            with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:
+                raw, clean = Path(scratch) / "original", Path(scratch) / "sanitized.mp4"
+                with open(raw, "wb") as copy:
+                    shutil.copyfileobj(src, copy, CHUNK)
+                await media.sanitize(raw, clean, timeout_s=3600, progress=transcode_progress)
+                with open(clean, "rb") as sanitized:
+                    return await self.send(case_id=case_id, recipient=recipient, src=sanitized, kind="video",
+                                           content_type="video/mp4", progress=progress, resumable=resumable,
+                                           outbox=outbox, already_sanitized=True, seal_progress=seal_progress)
+        key = envelope.new_content_key()
+        item_id = ids.new("item")
+        entry = outbox / item_id if outbox is not None else None
+        if entry is not None:
+            entry.mkdir(parents=True, mode=0o700)
+        poster = await self._sealed_poster(key, src) if kind == "video" else None
+        sealed = await self._seal_file(key, src, into=entry / "sealed.bin" if entry else None, progress=seal_progress)
+        try:
+            meta = await self._signed_meta(item_id, case_id, kind, recipient, content_type, key, sealed, poster,
+                                           readers, mediator=mine.role == "mediator")
+            if entry is not None:
+                _write_durably(entry / "meta.json", json.dumps(meta).encode())
+                return await self._finish_outgoing(entry, progress)
+            return await self._submit_sealed("/v1/items", meta, sealed, progress, resumable)
+        finally:
+            if entry is None:
+                sealed.path.unlink(missing_ok=True)
+            elif not (entry / "meta.json").exists():
+                shutil.rmtree(entry, ignore_errors=True)  # failed before it was ready to resume
+
+    async def _readers(self, case_id: str, me: str, recipient: str) -> tuple[set[str], Person]:
+        """Who gets the content key: the case's mediators (each confirmed a mediator along the
+        enrollment chain) and the sender; for a mediator's own message, the recipient too."""
         case = await self.call("GET", f"/v1/cases/{case_id}")
         mediators = {m["id"] for m in case["mediators"] if m.get("status", "active") == "active"}
         # The relay names the case's mediators; the enrollment chain must confirm each one *is* a
@@ -71,56 +113,33 @@ class Sending(Transfer):
             readers.add(recipient)
         elif recipient in mediators:
             raise InvalidRecipient(recipient, "mediator")  # "mediators" is how a participant writes to them
-        if kind == "video" and not already_sanitized and (mine.role == "mediator" or shrink):
-            # A mediator's own video is delivered as sent: it is sanitized here first, like any
-            # other. A participant may ask for the same before sealing (``shrink``).
-            with tempfile.TemporaryDirectory(prefix="relay-desk-") as scratch:
-                raw, clean = Path(scratch) / "original", Path(scratch) / "sanitized.mp4"
-                with open(raw, "wb") as copy:
-                    shutil.copyfileobj(src, copy, CHUNK)
-                await media.sanitize(raw, clean, timeout_s=3600, progress=transcode_progress)
-                with open(clean, "rb") as sanitized:
-                    return await self.send(case_id=case_id, recipient=recipient, src=sanitized, kind="video",
-                                           content_type="video/mp4", progress=progress, resumable=resumable,
-                                           outbox=outbox, already_sanitized=True)
-        key = envelope.new_content_key()
-        item_id = ids.new("item")
-        entry = outbox / item_id if outbox is not None else None
-        if entry is not None:
-            entry.mkdir(parents=True, mode=0o700)
-        poster = await self._sealed_poster(key, src) if kind == "video" else None
-        sealed = await self._seal_file(key, src, into=entry / "sealed.bin" if entry else None)
-        try:
-            manifest = envelope.item_manifest(
-                item_id=item_id, case_id=case_id, kind=kind, sender=me, recipient=recipient,
-                created_at=stamp(self.clock.now()), content_type=content_type, size=sealed.size, hash=sealed.hash,
-                keys={pid: envelope.seal_key(key, (await self.person(pid)).keys.box_pk) for pid in sorted(readers)},
-                poster=None if poster is None else {"content_type": "image/jpeg", "size": len(poster),
-                                                    "hash": envelope.blob_hash(poster)})
-            meta: dict[str, Any] = {"manifest": manifest,
-                                    "signature": envelope.sign(Domain.MANIFEST, manifest, identity.signing_key)}
-            if poster is not None:
-                meta["poster"] = envelope.b64e(poster)
-            if mine.role == "mediator":
-                decision = envelope.decision_manifest(
-                    item_id=item_id, case_id=case_id, manifest_hash=envelope.digest(manifest), decision="release",
-                    mediator=me, decided_at=stamp(self.clock.now()), recipient=recipient,
-                    delivery={"content_type": content_type, "size": sealed.size, "hash": sealed.hash,
-                              "keys": manifest["keys"]}, reason=None)
-                meta |= {"decision": decision,
-                         "decision_signature": envelope.sign(Domain.DECISION, decision, identity.signing_key)}
-            if entry is not None:
-                _write_durably(entry / "meta.json", json.dumps(meta).encode())
-                return await self._finish_outgoing(entry, progress)
-            if resumable or (resumable is None and sealed.size > RESUMABLE_ABOVE):
-                meta["upload_id"] = await self.upload_resumable(sealed.path, sealed.size, progress)
-                return await self._upload("/v1/items", meta, None, None)  # type: ignore[no-any-return]
-            return await self._upload("/v1/items", meta, sealed, progress)
-        finally:
-            if entry is None:
-                sealed.path.unlink(missing_ok=True)
-            elif not (entry / "meta.json").exists():
-                shutil.rmtree(entry, ignore_errors=True)  # failed before it was ready to resume
+        return readers, mine
+
+    async def _signed_meta(self, item_id: str, case_id: str, kind: str, recipient: str, content_type: str,
+                           key: bytes, sealed: Sealed, poster: bytes | None, readers: set[str], *,
+                           mediator: bool) -> dict[str, Any]:
+        """The signed manifest (and, for a mediator's own message, its signed release) to submit."""
+        me, identity = self._me()
+        manifest = envelope.item_manifest(
+            item_id=item_id, case_id=case_id, kind=kind, sender=me, recipient=recipient,
+            created_at=stamp(self.clock.now()), content_type=content_type, size=sealed.size, hash=sealed.hash,
+            keys={pid: envelope.seal_key(key, (await self.person(pid)).keys.box_pk) for pid in sorted(readers)},
+            poster=None if poster is None else {"content_type": "image/jpeg", "size": len(poster),
+                                                "hash": envelope.blob_hash(poster)})
+        meta: dict[str, Any] = {"manifest": manifest,
+                                "signature": envelope.sign(Domain.MANIFEST, manifest, identity.signing_key)}
+        if poster is not None:
+            meta["poster"] = envelope.b64e(poster)
+        if mediator:
+            decision = envelope.decision_manifest(
+                item_id=item_id, case_id=case_id, manifest_hash=envelope.digest(manifest),
+                sender={"id": me, "fingerprint": identity.public.fingerprint()}, decision="release",
+                mediator=me, decided_at=stamp(self.clock.now()), recipient=recipient,
+                delivery={"content_type": content_type, "size": sealed.size, "hash": sealed.hash,
+                          "keys": manifest["keys"]}, reason=None)
+            meta |= {"decision": decision,
+                     "decision_signature": envelope.sign(Domain.DECISION, decision, identity.signing_key)}
+        return meta
 
     async def resume_outbox(self, outbox: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
         """Finish every send an earlier run left in ``outbox`` (same person, same device).

@@ -35,6 +35,7 @@ from relay.client.web.guard import (
     Refused,
     allowed_host,
     csrf_token_of,
+    same_origin,
 )
 from relay.client.web.state import CONFIG, STATE, State
 from relay.i18n.catalogs import LANGUAGES
@@ -51,8 +52,10 @@ async def guard(request: web.Request, handler: common.Handler) -> web.StreamResp
     chosen = request.cookies.get(render.LANG_COOKIE, config.lang)
     render.set_lang(chosen if chosen in LANGUAGES else config.lang)
     try:
-        if not allowed_host(request.host, state.port):
+        if not allowed_host(request.host, state.binding, state.port):
             raise Refused(400, "host")
+        if not same_origin(request.headers.get("Sec-Fetch-Site")):
+            raise Refused(403, "cross-site")
         if request.path.startswith(START_PATH) or request.path.startswith("/static/"):
             return await handler(request)
         if not state.binding.bound(request.cookies.get(COOKIE)):
@@ -123,7 +126,7 @@ def create_web_app(config: WebConfig, *, port: int) -> web.Application:
 def start_link(app: web.Application) -> str:
     state = app[STATE]
     assert state.binding.start_token is not None
-    return f"http://127.0.0.1:{state.port}{START_PATH}{state.binding.start_token}"
+    return f"http://{state.binding.host_name}:{state.port}{START_PATH}{state.binding.start_token}"
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Running:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.app[STATE].binding.host_name}:{self.port}"
 
     async def stop(self) -> None:
         await self.runner.cleanup()

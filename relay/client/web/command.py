@@ -33,6 +33,12 @@ async def run(args: argparse.Namespace) -> int:
     if profile.device_kind != DEVICE_KIND[kind]:
         raise CliError(say("web.wrong-device", args.lang, actual=profile.device_kind, kind=kind,
                            expected=DEVICE_KIND[kind]))
+    from relay.client.web.app import NoMemoryScratch, memory_scratch_parent
+
+    try:
+        memory_scratch_parent()
+    except NoMemoryScratch:
+        raise CliError(say("web.no-memory", args.lang)) from None
     config = WebConfig(kind=kind, profile_dir=args.profile, port=args.port, lang=args.lang,
                        idle_seconds=max(30, int(args.idle_minutes * 60)))
 

@@ -24,7 +24,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 View = Callable[[web.Request, Unlocked], Awaitable[web.StreamResponse]]
 
 REFUSALS = {
-    "host": N_("This page can only be opened at the address this program printed (127.0.0.1)."),
+    "host": N_("This page can only be opened at the address this program printed."),
+    "cross-site": N_("This request came from another page or site, so it was refused."),
     "unbound": N_("Open the link that was printed when this program started. If it was already used,"
                   " start the program again for a new one."),
     "csrf": N_("This form has expired. Go back, reload the page and try again."),
@@ -118,7 +119,13 @@ async def unlock(request: web.Request) -> web.StreamResponse:
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
     await state_of(request).lock()
-    raise web.HTTPSeeOther("/?signed_out=1")
+    # Ask the browser to drop anything it kept of these pages too.
+    raise web.HTTPSeeOther("/?signed_out=1", headers={"Clear-Site-Data": '"cache"'})
+
+
+async def alive(request: web.Request) -> web.StreamResponse:
+    """The page says the person is typing or pointing (which the interface does not otherwise see)."""
+    return web.Response(status=204)
 
 
 def unlock_page(request: web.Request) -> web.StreamResponse:
@@ -133,7 +140,8 @@ def unlock_page(request: web.Request) -> web.StreamResponse:
 
 # -- decrypted media, from memory ---------------------------------------------------------------
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
+SERVED_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm", "image/jpeg"})
 
 
 @person_required
@@ -143,7 +151,10 @@ async def media(request: web.Request, person: Unlocked) -> web.StreamResponse:
     if plain is None:
         raise web.HTTPNotFound()
     data, total = plain.data, len(plain.data)
-    headers = {"Content-Type": plain.content_type, "Accept-Ranges": "bytes"}
+    # Only the types a page shows here, whatever a sender declared; and no page can run in it.
+    kind = plain.content_type.split(";")[0].strip().lower()
+    headers = {"Content-Type": kind if kind in SERVED_TYPES else "application/octet-stream",
+               "Accept-Ranges": "bytes", "Content-Security-Policy": "sandbox; default-src 'none'"}
     match = _RANGE.fullmatch(request.headers.get("Range", ""))
     if match is None or not any(match.groups()):
         return web.Response(body=data, headers=headers)
@@ -209,5 +220,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/lang/{lang}", choose_language)
     app.router.add_post("/unlock", unlock)
     app.router.add_post("/sign-out", sign_out)
+    app.router.add_post("/alive", alive)
     app.router.add_get("/media/{token}", media)
     app.router.add_get("/jobs/{job}", job_status)

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 import media
+from relay import ids
 from relay.client import visible
 from relay.client.web import jobs
 from relay.client.web.common import context, form_of, passive, person_required, state_of, unlock_page
@@ -100,7 +101,7 @@ async def queue_state(request: web.Request, person: Unlocked) -> web.StreamRespo
 @person_required
 async def poster(request: web.Request, person: Unlocked) -> web.StreamResponse:
     buffer = io.BytesIO()
-    if not await person.client.poster(request.match_info["item"], buffer):
+    if not await person.client.poster(_checked(request, "item"), buffer):
         raise web.HTTPNotFound()
     return web.Response(body=buffer.getvalue(), content_type="image/jpeg")
 
@@ -120,7 +121,7 @@ async def _letter(person: Unlocked, item_id: str) -> tuple[dict[str, Any], str, 
 
 @person_required
 async def item_view(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     row, case = await _item(person, item_id)
     values: dict[str, Any] = {"item": row, "case": case}
     if row["kind"] == "letter":
@@ -143,11 +144,13 @@ async def item_view(request: web.Request, person: Unlocked) -> web.StreamRespons
 
 @person_required
 async def edit(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     row, case = await _item(person, item_id)
     draft = person.drafts.get(request.query.get("draft", ""))
     _, text, _valid = await _letter(person, item_id)
-    return page(request, "desk_edit.html", context(request, item=row, text=draft if draft is not None else text))
+    if draft is not None and draft[0] == item_id:
+        text = draft[1]
+    return page(request, "desk_edit.html", context(request, item=row, text=text))
 
 
 def _normalized(text: str) -> str:
@@ -156,21 +159,48 @@ def _normalized(text: str) -> str:
 
 
 @person_required
-async def preview(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    """The original beside exactly what the recipient would receive, removals marked."""
-    item_id = request.match_info["item"]
+async def keep_draft(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    """Keep the edited letter in memory, then show the comparison at its own address: a page
+    answering a POST would leave the letter in the browser's session files."""
+    item_id = _checked(request, "item")
     form = await form_of(request)
     text = _normalized(form.get("text", ""))
     if form.get("strip_hidden"):
         text = visible.strip_hidden(text)
+    draft_id = secrets.token_urlsafe(12)
+    person.drafts[draft_id] = (item_id, text)
+    raise web.HTTPSeeOther(f"/items/{item_id}/preview?draft={draft_id}")
+
+
+@person_required
+async def preview(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    """The original beside exactly what the recipient would receive, removals marked."""
+    item_id = _checked(request, "item")
+    draft_id = request.query.get("draft", "")
+    text = _draft(person, item_id, draft_id)
     row, case = await _item(person, item_id)
     _, original, _valid = await _letter(person, item_id)
-    draft_id = secrets.token_urlsafe(12)
-    person.drafts[draft_id] = text
+    changes = await asyncio.to_thread(visible.changes, original, text)
     return page(request, "desk_preview.html", context(
-        request, item=row, original=original, text=text, draft_id=draft_id, changes=visible.changes(original, text),
+        request, item=row, original=original, text=text, draft_id=draft_id, changes=changes,
         hidden=visible.hidden_count(text), digest=hashlib.sha256(text.encode()).hexdigest(),
         unchanged=text == original))
+
+
+def _draft(person: Unlocked, item_id: str, draft_id: str) -> str:
+    """A draft made for this item (a draft of another item is never released in its place)."""
+    kept = person.drafts.get(draft_id)
+    if kept is None or kept[0] != item_id:
+        raise web.HTTPSeeOther(f"/items/{item_id}/edit")
+    return kept[1]
+
+
+def _checked(request: web.Request, name: str) -> str:
+    """An id from the address, checked before it goes into a request to the relay."""
+    value = request.match_info[name]
+    if not ids.valid({"item": "item", "case": "case"}[name], value):
+        raise web.HTTPNotFound()
+    return value
 
 
 # -- the decisions ----------------------------------------------------------------------------
@@ -178,15 +208,13 @@ async def preview(request: web.Request, person: Unlocked) -> web.StreamResponse:
 
 @person_required
 async def confirm_release(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     row, case = await _item(person, item_id)
     draft_id = request.query.get("draft", "")
     values: dict[str, Any] = {"item": row, "draft_id": draft_id}
     if row["kind"] == "letter":
         if draft_id:
-            if draft_id not in person.drafts:
-                raise web.HTTPSeeOther(f"/items/{item_id}/edit")
-            text, valid = person.drafts[draft_id], True
+            text, valid = _draft(person, item_id, draft_id), True
         else:
             _, text, valid = await _letter(person, item_id)
         values |= {"text": text, "valid_text": valid, "hidden": visible.hidden_count(text),
@@ -198,26 +226,26 @@ async def confirm_release(request: web.Request, person: Unlocked) -> web.StreamR
 
 @person_required
 async def release(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     form = await form_of(request)
     row, case = await _item(person, item_id)
-    recipient = _labels(case).get(row.get("recipient_id") or "", "?")
     if row["kind"] == "video":
         sanitized = person.plain.get(person.media_for.get(item_id, {}).get("sanitized", ""))
 
         async def work(job: Job) -> None:
             rendition = io.BytesIO(sanitized.data) if sanitized is not None else None
+            # The rendition the mediator watched is the one delivered, byte for byte.
             await person.client.release(item_id, rendition, "video/mp4" if sanitized else None,
-                                        progress=job.progress, transcode_progress=job.progress)
+                                        progress=job.progress, transcode_progress=job.progress,
+                                        already_sanitized=sanitized is not None)
 
         job = jobs.start(person, "release", item_id, work)
-        return page(request, "desk_done.html", context(request, item=row, job=job.public(), action="release",
-                                                        recipient=recipient))
+        raise web.HTTPSeeOther(f"/items/{item_id}/done?action=release&job={job.id}")
     draft_id = form.get("draft_id", "")
     if draft_id:
-        text = person.drafts.get(draft_id)
+        text = _draft(person, item_id, draft_id)
         # The release carries what the mediator confirmed, byte for byte: the page named its digest.
-        if text is None or hashlib.sha256(text.encode()).hexdigest() != form.get("digest"):
+        if hashlib.sha256(text.encode()).hexdigest() != form.get("digest"):
             raise web.HTTPSeeOther(f"/items/{item_id}/edit")
         await person.client.release(item_id, io.BytesIO(text.encode("utf-8")), "text/plain; charset=utf-8")
         person.drafts.pop(draft_id, None)
@@ -226,39 +254,37 @@ async def release(request: web.Request, person: Unlocked) -> web.StreamResponse:
         if not valid or hashlib.sha256(text.encode()).hexdigest() != form.get("digest"):
             raise web.HTTPSeeOther(f"/items/{item_id}")
         await person.client.release(item_id)
-    return page(request, "desk_done.html", context(request, item=row, job=None, action="release",
-                                                    recipient=recipient))
+    raise web.HTTPSeeOther(f"/items/{item_id}/done?action=release")
 
 
 @person_required
 async def confirm_return(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    row, case = await _item(person, request.match_info["item"])
+    row, case = await _item(person, _checked(request, "item"))
     return page(request, "desk_return.html", context(request, item=row, error=None))
 
 
 @person_required
 async def return_to_sender(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     row, case = await _item(person, item_id)
     note = _normalized((await form_of(request)).get("note", "")).strip()
     if not note:
         return page(request, "desk_return.html", context(
             request, item=row, error=_("Write a note for the sender: it says why the item comes back.")), status=422)
     await person.client.return_to_sender(item_id, note)
-    return page(request, "desk_done.html", context(request, item=row, job=None, action="return",
-                                                    recipient=row["from_label"]))
+    raise web.HTTPSeeOther(f"/items/{item_id}/done?action=return")  # a page answering the POST would keep the note
 
 
 @person_required
 async def confirm_withhold(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    row, case = await _item(person, request.match_info["item"])
+    row, case = await _item(person, _checked(request, "item"))
     return page(request, "desk_withhold.html", context(request, item=row, reasons=reasons("withhold", WITHHOLD_REASONS),
                                                        error=None))
 
 
 @person_required
 async def withhold(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     row, case = await _item(person, item_id)
     reason = (await form_of(request)).get("reason", "")
     if reason not in WITHHOLD_REASONS:
@@ -266,8 +292,21 @@ async def withhold(request: web.Request, person: Unlocked) -> web.StreamResponse
             request, item=row, reasons=reasons("withhold", WITHHOLD_REASONS), error=_("Choose a reason from the list.")),
             status=422)
     await person.client.withhold(item_id, reason)
-    return page(request, "desk_done.html", context(request, item=row, job=None, action="withhold",
-                                                    recipient=row["to_label"]))
+    raise web.HTTPSeeOther(f"/items/{item_id}/done?action=withhold")
+
+
+@person_required
+async def done(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    """What a decision did, at its own address (answered after the POST, so it can be reloaded)."""
+    item_id = _checked(request, "item")
+    action = request.query.get("action", "")
+    if action not in ("release", "return", "withhold"):
+        raise web.HTTPNotFound()
+    row, case = await _item(person, item_id)
+    job = person.jobs.get(request.query.get("job", ""))
+    who = row["from_label"] if action == "return" else row["to_label"]
+    return page(request, "desk_done.html", context(request, item=row, job=job.public() if job else None,
+                                                    action=action, recipient=who))
 
 
 # -- videos: opened and sanitized in memory -------------------------------------------------------
@@ -275,7 +314,7 @@ async def withhold(request: web.Request, person: Unlocked) -> web.StreamResponse
 
 @person_required
 async def open_video(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
 
     async def work(job: Job) -> None:
         buffer = io.BytesIO()
@@ -293,7 +332,7 @@ async def sanitize(request: web.Request, person: Unlocked) -> web.StreamResponse
 
     ffmpeg needs files: the original and the rendition exist only in the interface's private
     scratch directory in memory (tmpfs), for the length of the transcode."""
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     original = person.plain.get(person.media_for.get(item_id, {}).get("original", ""))
     if original is None:
         raise web.HTTPSeeOther(f"/items/{item_id}")
@@ -328,7 +367,7 @@ def _private_dir(parent: Path) -> str:
 
 @person_required
 async def case_view(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    case_id = request.match_info["case"]
+    case_id = _checked(request, "case")
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
     timeline = await person.client.call("GET", f"/v1/cases/{case_id}/timeline?limit=1000")
     events = sorted(timeline["events"], key=lambda e: e["seq"], reverse=True)
@@ -341,7 +380,7 @@ async def case_view(request: web.Request, person: Unlocked) -> web.StreamRespons
 @person_required
 async def pause(request: web.Request, person: Unlocked) -> web.StreamResponse:
     """Pause or resume the case now, with a reason from the fixed lists (audited by the relay)."""
-    case_id = request.match_info["case"]
+    case_id = _checked(request, "case")
     form = await form_of(request)
     paused = form.get("paused") == "1"
     reason = form.get("reason", "")
@@ -359,7 +398,7 @@ async def inbox(request: web.Request, person: Unlocked) -> web.StreamResponse:
 
 @person_required
 async def inbox_letter(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    item_id = request.match_info["item"]
+    item_id = _checked(request, "item")
     row, case = await _item(person, item_id)
     _, text, valid = await _letter(person, item_id)
     if row.get("state") != "delivered":
@@ -371,6 +410,8 @@ async def inbox_letter(request: web.Request, person: Unlocked) -> web.StreamResp
 @person_required
 async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     case_id = request.query.get("case", "")
+    if not ids.valid("case", case_id):
+        raise web.HTTPNotFound()
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
     return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case), error=None,
                                                     to=request.query.get("to", "")))
@@ -380,6 +421,8 @@ async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
 async def send(request: web.Request, person: Unlocked) -> web.StreamResponse:
     form = await form_of(request)
     case_id, to = form.get("case", ""), form.get("to", "")
+    if not ids.valid("case", case_id):
+        raise web.HTTPNotFound()
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
     text = _normalized(form.get("text", ""))
     if to not in {p["id"] for p in case.get("participants", [])} or not text.strip():
@@ -396,13 +439,15 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/items/{item}", item_view)
     app.router.add_get("/items/{item}/poster.jpg", poster)
     app.router.add_get("/items/{item}/edit", edit)
-    app.router.add_post("/items/{item}/preview", preview)
+    app.router.add_post("/items/{item}/preview", keep_draft)
+    app.router.add_get("/items/{item}/preview", preview)
     app.router.add_get("/items/{item}/release", confirm_release)
     app.router.add_post("/items/{item}/release", release)
     app.router.add_get("/items/{item}/return", confirm_return)
     app.router.add_post("/items/{item}/return", return_to_sender)
     app.router.add_get("/items/{item}/withhold", confirm_withhold)
     app.router.add_post("/items/{item}/withhold", withhold)
+    app.router.add_get("/items/{item}/done", done)
     app.router.add_post("/items/{item}/open-video", open_video)
     app.router.add_post("/items/{item}/sanitize", sanitize)
     app.router.add_get("/cases/{case}", case_view)

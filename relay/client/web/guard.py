@@ -1,7 +1,12 @@
 """What keeps other programs and other web pages out of a local interface.
 
-* **Host**: only the loopback names with our port are served (a DNS-rebinding page arrives with
-  its own host name).
+* **Host**: each start serves one random name under ``.localhost`` (browsers send every
+  ``*.localhost`` name to loopback themselves), with its port, and nothing else: a DNS-rebinding
+  page arrives with its own host name. The name also keeps the cookie ours: browsers send a
+  cookie to every port of its host, so on plain ``127.0.0.1`` any other local listener would get
+  it; nobody else is served under this random name.
+* **Same origin only**: a request that a browser marks as coming from another site or origin
+  (``Sec-Fetch-Site``) is refused, so no other page can make the bound browser act.
 * **Binding**: the one-time link printed at start is exchanged once for a random cookie
   (HttpOnly, SameSite=Strict); only its SHA-256 is kept. A new exchange ends the old binding.
 * **CSRF**: every request that changes something carries the binding's CSRF token, in a form
@@ -24,7 +29,7 @@ COOKIE = "relay_ui"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 START_PATH = "/start/"
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+ALLOWED_FETCH_SITES = ("same-origin", "none")  # "none": typed, or opened from the printed link
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,6 +57,7 @@ class Binding:
     """The one browser this interface serves, and the one-time link that binds it."""
 
     start_token: str | None = field(default_factory=lambda: secrets.token_urlsafe(32))
+    host_name: str = field(default_factory=lambda: f"relay-{secrets.token_hex(8)}.localhost")
     cookie_hash: bytes | None = None
     csrf: str = ""
 
@@ -82,8 +88,13 @@ class Refused(Exception):
         self.message = message
 
 
-def allowed_host(host: str | None, port: int) -> bool:
-    return host in {f"{name}:{port}" for name in LOOPBACK_NAMES}
+def allowed_host(host: str | None, binding: Binding, port: int) -> bool:
+    return host == f"{binding.host_name}:{port}"
+
+
+def same_origin(fetch_site: str | None) -> bool:
+    """False for a request the browser says another site or origin caused (no header: not a browser)."""
+    return fetch_site is None or fetch_site in ALLOWED_FETCH_SITES
 
 
 async def csrf_token_of(request: web.Request, binding: Binding) -> str | None:

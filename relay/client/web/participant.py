@@ -96,7 +96,10 @@ async def open_item(request: web.Request, person: Unlocked) -> web.StreamRespons
     buffer = io.BytesIO()
     view = await person.client.fetch(item_id, buffer)
     labels, _cases = await _labels(person)
-    sender = labels.get(view.get("sender_id") or "", _("your mediator"))
+    # Who wrote it, as the mediator's signed release names them (verified along the enrollment
+    # chain by the SDK), not as the relay's listing says.
+    signed = view.get("sender") or {}
+    sender = labels.get(str(signed.get("id") or view.get("sender_id") or ""), _("your mediator"))
     if view["kind"] == "video":
         token = person.keep(Plain(buffer.getvalue(), view.get("content_type") or "video/mp4", item_id))
         return page(request, "person_video.html", context(request, item=view, token=token, sender=sender))
@@ -140,6 +143,11 @@ async def send_letter(request: web.Request, person: Unlocked) -> web.StreamRespo
             error=_("Choose who the letter is for and write it before sending.")), status=422)
     case_id, to = _target(form["to"])
     await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    raise web.HTTPSeeOther("/sent")  # a page answering the POST would keep the letter in the browser
+
+
+@person_required
+async def sent(request: web.Request, person: Unlocked) -> web.StreamResponse:
     return page(request, "person_sent.html", context(request, job=None))
 
 
@@ -201,11 +209,16 @@ async def send_video(request: web.Request, person: Unlocked) -> web.StreamRespon
     return web.json_response(job.public())
 
 
-@person_required
-async def pause_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
+def _job(request: web.Request, person: Unlocked) -> Job:
     job = person.jobs.get(request.match_info["job"])
     if job is None:
         raise web.HTTPNotFound()
+    return job
+
+
+@person_required
+async def pause_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    job = _job(request, person)
     job.pause_requested = True
     return web.json_response(job.public())
 
@@ -213,9 +226,7 @@ async def pause_job(request: web.Request, person: Unlocked) -> web.StreamRespons
 @person_required
 async def resume_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
     """Carry on every paused or interrupted send from the relay's acknowledged offset."""
-    job = person.jobs.get(request.match_info["job"])
-    if job is None:
-        raise web.HTTPNotFound()
+    job = _job(request, person)
     job.pause_requested = False
     job.state = "running"
     outbox = _outbox(state_of(request))
@@ -242,6 +253,7 @@ def add_routes(app: web.Application, kind: str) -> None:
     app.router.add_get("/items/{item}/note", read_note)
     app.router.add_get("/write", compose)
     app.router.add_post("/write", send_letter)
+    app.router.add_get("/sent", sent)
     if kind == "app":
         app.router.add_get("/video", compose_video)
         app.router.add_post("/video", send_video)

@@ -55,7 +55,7 @@ class Unlocked:
     cases: list[dict[str, Any]]
     last_active: float = field(default_factory=time.monotonic)
     plain: dict[str, Plain] = field(default_factory=dict)  # media token -> decrypted content
-    drafts: dict[str, str] = field(default_factory=dict)  # draft id -> a redacted letter under review
+    drafts: dict[str, tuple[str, str]] = field(default_factory=dict)  # draft id -> (item id, redacted letter)
     jobs: dict[str, Job] = field(default_factory=dict)
     media_for: dict[str, dict[str, str]] = field(default_factory=dict)  # item -> {original|sanitized: token}
     seen_queue: set[str] = field(default_factory=set)
@@ -83,9 +83,6 @@ class Unlocked:
         self.plain.clear()
         self.media_for.clear()
         self.drafts.clear()
-        identity = self.client.identity
-        try:
-            await self.client.close()  # signs out at the relay, wipes a key unlocked at a kiosk
-        finally:
-            if identity is not None:
-                identity.wipe()
+        if self.client.identity is not None:
+            self.client.identity.wipe()  # first: signing out over the network may take a while
+        await self.client.close()  # signs out at the relay, wipes a key unlocked at a kiosk

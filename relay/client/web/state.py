@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -31,6 +31,7 @@ class State:
     person: Unlocked | None = None
     scratch: Path | None = None
     locked_by_idle: bool = False
+    unlocking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at a time, never two
 
     async def lock(self) -> None:
         person, self.person = self.person, None
@@ -76,6 +77,10 @@ class State:
         return await self._sign_in(person_id, identity, client)
 
     async def _sign_in(self, person_id: str, identity: Identity, client: Client | None) -> Unlocked:
+        async with self.unlocking:
+            return await self._sign_in_alone(person_id, identity, client)
+
+    async def _sign_in_alone(self, person_id: str, identity: Identity, client: Client | None) -> Unlocked:
         await self.lock()
         client = client or await self._client().__aenter__()
         try:

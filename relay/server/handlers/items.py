@@ -8,6 +8,7 @@ from relay.server.auth import guard, principal_of, public
 from relay.server.bodies import json_body, upload
 from relay.server.context import CONTEXT
 from relay.server.handlers.common import blob, ok
+from relay.server.metrics import METRICS
 from relay.server.models import DecisionRequest, ReceiptRequest, Submission
 from relay.server.services import items, limits, uploads
 
@@ -19,6 +20,7 @@ mediator = guard(devices={"mediator_desk"}, roles={"mediator"})
 
 @sender
 async def submit(request: web.Request) -> web.Response:
+    request.app[METRICS].upload_bytes.inc(request.content_length or 0)
     meta, body = await upload(request, Submission)
     return ok(await items.submit(request.app[CONTEXT], principal_of(request), meta, body), 201)
 

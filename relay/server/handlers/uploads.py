@@ -13,6 +13,7 @@ from relay.server.bodies import whole_number, within
 from relay.server.context import CONTEXT
 from relay.server.errors import MalformedRequest, TusVersionUnsupported, UnsupportedMediaType
 from relay.server.handlers.common import ok
+from relay.server.metrics import METRICS
 from relay.server.services import uploads
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -71,6 +72,7 @@ async def patch(request: web.Request) -> web.Response:
                 raise MalformedRequest() from None
             if not chunk:
                 return
+            request.app[METRICS].upload_bytes.inc(len(chunk))
             yield chunk
 
     row = await uploads.append(request.app[CONTEXT], principal_of(request), request.match_info["upload_id"],

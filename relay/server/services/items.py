@@ -30,6 +30,7 @@ from relay.server.errors import (
     Conflict,
     ContentDamaged,
     ContentMismatch,
+    EnvelopeVersionUnsupported,
     Forbidden,
     InvalidField,
     MalformedRequest,
@@ -50,10 +51,11 @@ from relay.server.principal import Principal
 from relay.server.services import limits, screening, uploads
 from relay.server.services.cases import visible_to
 from relay.wire import MAX_POSTER_BYTES, WITHHOLD_REASONS
-from storage import cases, items
+from storage import accounts, cases, items
 from storage import errors as storage_errors
 from storage.blobs import StoredBlob
 from storage.clock import parse
+from storage.errors import BlobFormatMismatch
 from storage.errors import Conflict as StorageConflict
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,6 +63,9 @@ STAFF = ("mediator", "coordinator")
 
 
 def _doc(model: type[M], data: dict[str, Any], field: str) -> M:
+    version = data.get("v") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version != documents.VERSION:
+        raise EnvelopeVersionUnsupported(field=field, version=version)  # e.g. a retired version 1 client
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -74,6 +79,15 @@ def _verify(domain: documents.Domain, doc: dict[str, Any], signature: str, signe
         documents.verify(domain, doc, signature, documents.b64d(signer["sign_pk"]))
     except documents.EnvelopeError:
         raise SignatureInvalid() from None
+
+
+def _names_sender(decision: DecisionManifest, sender: dict[str, Any] | None) -> bool:
+    """The decision names the item's sender by id and by the fingerprint of their enrolled keys
+    (the recipient learns who wrote the item from this, under the mediator's signature)."""
+    if sender is None or decision.sender.id != sender["id"]:
+        return False
+    enrolled = documents.fingerprint(documents.b64d(sender["sign_pk"]), documents.b64d(sender["box_pk"]))
+    return secrets.compare_digest(decision.sender.fingerprint, enrolled)
 
 
 async def _screen_or_refuse(ctx: Context, who: Principal, *, moment: str, case_id: str, kind: str,
@@ -215,6 +229,8 @@ def _poster_bytes(meta: Submission, manifest: ItemManifest) -> bytes | None:
         raise MalformedRequest("the poster is not base64") from None
     if len(data) != manifest.poster.size or not secrets.compare_digest(documents.blob_hash(data), manifest.poster.hash):
         raise ContentMismatch()
+    if not data.startswith(documents.MAGIC):
+        raise EnvelopeVersionUnsupported(field="poster")
     return data
 
 
@@ -225,21 +241,25 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 async def _receive(ctx: Context, who: Principal, upload: Upload, upload_id: str | None, *, kind: str, size: int,
                    hash: str) -> StoredBlob:
     """The signed content, from this request's content part or from a complete resumable upload,
-    kept only if it is exactly the size and hash that were signed."""
+    kept only if it is exactly the size and hash that were signed, in this envelope version."""
     limit = ctx.settings.max_bytes(kind)
     if size > limit:
         raise BodyTooLarge(limit=limit)
-    if upload_id is not None:
-        if upload.has_content:
-            raise MalformedRequest("send the content either in this request or as an upload, not both")
-        async with ctx.blobs.upload_lock(upload_id):
-            await uploads.take(ctx, who, upload_id)
-            blob = await ctx.blobs.promote(upload_id, expect_size=size, expect_hash=hash)
-            await uploads.forget(ctx, upload_id)
-        return blob
-    if not upload.has_content:
-        raise MalformedRequest("the content part is missing")
-    return await ctx.blobs.write_stream(upload.chunks(), max_size=limit, expect_size=size, expect_hash=hash)
+    try:
+        if upload_id is not None:
+            if upload.has_content:
+                raise MalformedRequest("send the content either in this request or as an upload, not both")
+            async with ctx.blobs.upload_lock(upload_id):
+                await uploads.take(ctx, who, upload_id)
+                blob = await ctx.blobs.promote(upload_id, expect_size=size, expect_hash=hash, prefix=documents.MAGIC)
+                await uploads.forget(ctx, upload_id)
+            return blob
+        if not upload.has_content:
+            raise MalformedRequest("the content part is missing")
+        return await ctx.blobs.write_stream(upload.chunks(), max_size=limit, expect_size=size, expect_hash=hash,
+                                            prefix=documents.MAGIC)
+    except BlobFormatMismatch:
+        raise EnvelopeVersionUnsupported(field="content") from None
 
 
 def _own_release(meta: Submission, manifest: ItemManifest, who: Principal) -> dict[str, Any]:
@@ -256,7 +276,7 @@ def _own_release(meta: Submission, manifest: ItemManifest, who: Principal) -> di
             or decision.case_id != manifest.case_id or decision.mediator != who.person_id
             or decision.recipient != manifest.recipient or decision.manifest_hash != documents.digest(meta.manifest)
             or delivery is None or delivery.hash != manifest.hash or delivery.size != manifest.size
-            or delivery.keys != manifest.keys):
+            or delivery.keys != manifest.keys or not _names_sender(decision, who.person)):
         raise SignatureInvalid("the release does not match the message")
     assert who.person is not None
     _verify(documents.Domain.DECISION, meta.decision, meta.decision_signature, who.person)
@@ -283,8 +303,9 @@ async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionReque
         raise Conflict(f"only an item waiting for review can be decided; this one is {item['state']}")
     decision = _doc(DecisionManifest, meta.decision, "decision")
     if (decision.item_id != item["id"] or decision.case_id != item["case_id"]
-            or decision.manifest_hash != item["manifest_hash"] or decision.mediator != who.person_id):
-        raise SignatureInvalid("the decision names another item or mediator")
+            or decision.manifest_hash != item["manifest_hash"] or decision.mediator != who.person_id
+            or not _names_sender(decision, await accounts.get_person(ctx.db, item["sender_id"]))):
+        raise SignatureInvalid("the decision names another item, sender or mediator")
     _check_decision_shape(decision, item, case)
     _verify(documents.Domain.DECISION, meta.decision, meta.signature, who.person)
     if decision.decision == "release":

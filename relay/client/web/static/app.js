@@ -15,8 +15,13 @@
   const idle = parseInt(body.dataset.idleSeconds || "0", 10);
   if (body.dataset.unlocked && idle > 0) {
     let last = Date.now();
+    let told = Date.now();
     ["keydown", "mousedown", "touchstart", "wheel", "input"].forEach(function (name) {
-      window.addEventListener(name, function () { last = Date.now(); }, { passive: true });
+      window.addEventListener(name, function () {
+        last = Date.now();
+        // Someone typing a long letter is not idle: tell the interface, at most every 30 seconds.
+        if (last - told > 30000) { told = last; post("/alive"); }
+      }, { passive: true });
     });
     window.setInterval(function () {
       if (Date.now() - last > idle * 1000) { window.location.replace("/"); }
