@@ -178,7 +178,7 @@ async def test_restore_refuses_a_changed_backup_or_a_used_directory(relay: Relay
     size, blake = _hash_file(database)
     for entry in manifest["files"]:
         if entry["path"] == "relay.sqlite3":
-            entry.update(size=size, blake2b=blake)
+            entry.update(size=size, blake3=blake)
     body = json.dumps(manifest).encode()
     (backup / "manifest.json").write_bytes(body)
     _, err = await relay_command("restore", str(backup), "--data-dir", str(tmp_path / "d"),

@@ -43,6 +43,8 @@ _SUBMODULES = ("documents", "stream", "keys")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # "from relay.envelope import documents": that submodule, and no other
+        return importlib.import_module(f"relay.envelope.{name}")
     for sub in _SUBMODULES:
         module = importlib.import_module(f"relay.envelope.{sub}")
         if name in vars(module):

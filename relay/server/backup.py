@@ -11,7 +11,7 @@ again (the purge's rows are in the new one) and only what changed is copied: a f
 most, or the command says the relay is changing too fast and leaves no manifest.
 
 ``manifest.json`` is written last: a directory without it is not a backup. It lists every file
-with its size and BLAKE2b-256, the schema version and the audit chain's head at the snapshot.
+with its size and BLAKE3-256 (the format's one hash), the schema version and the audit chain's head at the snapshot.
 Its own hash is printed, for the operator to keep apart from the backup (as the audit head is):
 ``relay restore --expect-manifest`` checks it, so a backup edited together with its manifest is
 refused too.
@@ -26,7 +26,6 @@ On any failure nothing is left in the data directory.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import blake3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.i18n.cli import say
@@ -58,7 +58,7 @@ class ManifestFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(pattern=_LISTED.pattern)
     size: int = Field(ge=0)
-    blake2b: str = Field(pattern=r"^[0-9a-f]{64}$")
+    blake3: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class AuditHead(BaseModel):
@@ -82,8 +82,8 @@ class _Short(Exception):
 
 def _copy(source: Path, target: Path, limit: int | None = None) -> tuple[int, str]:
     """Copy ``source`` (its first ``limit`` bytes, if given) to a new private file, fsynced;
-    return its size and BLAKE2b-256, computed over the bytes written."""
-    digest = hashlib.blake2b(digest_size=32)
+    return its size and BLAKE3-256 (the format's one hash), computed over the bytes written."""
+    digest = blake3.blake3()
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     size = 0
     with open(source, "rb") as src:
@@ -108,7 +108,7 @@ def _copy(source: Path, target: Path, limit: int | None = None) -> tuple[int, st
 
 
 def _hash_file(path: Path) -> tuple[int, str]:
-    digest, size = hashlib.blake2b(digest_size=32), 0
+    digest, size = blake3.blake3(), 0
     with open(path, "rb") as src:
         while chunk := src.read(_CHUNK):
             digest.update(chunk)
@@ -131,7 +131,7 @@ def _is_empty(directory: Path) -> bool:
 
 
 def manifest_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=32).hexdigest()
+    return blake3.blake3(data).hexdigest()
 
 
 # -- backup -----------------------------------------------------------------------------------
@@ -200,8 +200,8 @@ async def _take(db: Database, blobs: BlobStore, dest: Path, lang: str) -> Manife
     else:
         raise OperatorError(say("backup.moving", lang, rounds=ROUNDS))
     size, digest = await asyncio.to_thread(_hash_file, dest / DATABASE)
-    files = [ManifestFile(path=DATABASE, size=size, blake2b=digest)]
-    files += [ManifestFile(path=rel, size=s, blake2b=d) for rel, (_, s, d) in sorted(copied.items())]
+    files = [ManifestFile(path=DATABASE, size=size, blake3=digest)]
+    files += [ManifestFile(path=rel, size=s, blake3=d) for rel, (_, s, d) in sorted(copied.items())]
     return Manifest(format=FORMAT, created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     schema_version=snapshot.schema_version,
                     audit=AuditHead(seq=snapshot.audit_seq, head=snapshot.audit_head), files=files)
@@ -263,7 +263,7 @@ async def restore(src: Path, data_dir: Path, lang: str, expect_manifest: str | N
                 size, digest = await asyncio.to_thread(_copy, src / entry.path, data_dir / entry.path)
             except FileNotFoundError:
                 raise OperatorError(say("restore.missing", lang, file=entry.path)) from None
-            if size != entry.size or digest != entry.blake2b:
+            if size != entry.size or digest != entry.blake3:
                 raise OperatorError(say("restore.damaged", lang, file=entry.path))
         (data_dir / "blobs").mkdir(exist_ok=True, mode=0o700)
         snapshot = await asyncio.to_thread(read_snapshot, data_dir / DATABASE)
