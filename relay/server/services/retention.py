@@ -16,7 +16,6 @@ item (``storage.retention`` explains the steps).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,7 +28,7 @@ from relay import ids
 from relay.server.context import Context
 from relay.server.errors import NotFound
 from relay.server.principal import Principal
-from relay.server.services import uploads
+from relay.server.services import periodic, uploads
 from storage import audit, retention, security
 from storage.clock import iso, parse
 
@@ -215,19 +214,8 @@ async def _truncate_wal(ctx: Context) -> None:
 async def worker(ctx: Context, stop: asyncio.Event | None = None) -> None:
     """The periodic purge inside the server. A failed run is logged and retried next time.
     It ends when ``stop`` is set, between two batches of a run (or at once while resting)."""
-    interval = ctx.settings.purge_interval_seconds
     stop = stop or asyncio.Event()
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return
-        try:
-            await purge(ctx, stop=stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # never crash the server over housekeeping; say so and try again
-            log.error("retention run failed (%s); it runs again in %.0f s", type(exc).__name__, interval)
+    await periodic.every(ctx.settings.purge_interval_seconds, stop, lambda: purge(ctx, stop=stop), "retention run")
 
 
 # -- the coordinator: legal hold, overrides, erasure, status ----------------------------------

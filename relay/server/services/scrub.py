@@ -16,7 +16,6 @@ item so the mediator can ask the sender for it again. Nothing is deleted: the ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from aiohttp import web
 
 from relay.envelope import documents
 from relay.server.context import CONTEXT, STOPPING, Context, stop_worker
+from relay.server.services import periodic
 from storage import items
 from storage.errors import BlobPathError
 
@@ -111,22 +111,15 @@ async def scrub(ctx: Context, *, duty: float = 1.0, stop: asyncio.Event | None =
 async def worker(ctx: Context, stop: asyncio.Event | None = None) -> None:
     """The slow background pass inside the relay; a failed pass is logged and retried next time.
     It ends when ``stop`` is set, between two items (or at once while resting)."""
-    interval = ctx.settings.scrub_interval_seconds
     stop = stop or asyncio.Event()
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return
-        try:
-            report = await scrub(ctx, duty=ctx.settings.scrub_duty, stop=stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # never crash the server over housekeeping
-            log.error("scrub failed (%s); it runs again in %.0f s", type(exc).__name__, interval)
-            continue
+    watched = stop
+
+    async def one_pass() -> None:
+        report = await scrub(ctx, duty=ctx.settings.scrub_duty, stop=watched)
         if report.damaged:
             log.warning("scrub: %d damaged blob(s) in %d item(s) checked", len(report.damaged), report.items)
+
+    await periodic.every(ctx.settings.scrub_interval_seconds, stop, one_pass, "scrub")
 
 
 async def background(app: web.Application) -> AsyncIterator[None]:
