@@ -38,7 +38,7 @@ async def person_for_code(state: State, code: str) -> str:
     code = code.strip()
     if not code:
         raise WrongPassphrase()
-    async with state._client() as client:
+    async with state.client() as client:
         try:
             found = await client.call("POST", "/v1/kiosk/identify", json_body={"code": code})
         except ProblemError as refused:

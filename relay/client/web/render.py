@@ -21,6 +21,7 @@ from babel.numbers import format_decimal
 
 from relay import i18n
 from relay.client import visible
+from relay.i18n import cli as cli_text
 from relay.i18n.catalogs import LANGUAGES, N_, translation
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -67,25 +68,6 @@ def size(n: int | None) -> str:
 
 
 KINDS = {"letter": N_("Letter"), "video": N_("Video message")}
-# States in the staff's words (the desk); a sender sees the neutral status the relay gives.
-STAFF_STATES = {
-    "pending_review": N_("Waiting for review"),
-    "held": N_("Held"),
-    "released": N_("Released, not yet opened"),
-    "delivered": N_("Opened by the recipient"),
-    "returned": N_("Returned to the sender"),
-    "withheld": N_("Withheld"),
-    "expired": N_("No longer available"),
-    "purged": N_("No longer available"),
-    "uploading": N_("Being sent"),
-}
-HOLD_CODES = {
-    "case-paused": N_("the case is paused"),
-    "case-closed": N_("the case is closed"),
-    "consent-withdrawn": N_("a participant has withdrawn"),
-    "condition-refer": N_("a no-contact condition needs the national unit's approval"),
-    "condition-deny": N_("a no-contact condition does not allow it"),
-}
 CONDITION_KINDS = {
     "court_order": N_("court non-communication order"),
     "parole_condition": N_("parole no-contact condition"),
@@ -94,6 +76,21 @@ CONDITION_KINDS = {
 DIRECTIONS = {"both": N_("both directions"), "from_restricted": N_("from the restricted person"),
               "to_restricted": N_("to the restricted person")}
 KIND_PLURALS = {"letter": N_("letters"), "video": N_("video messages")}
+
+
+def staff_state(state: str) -> str:
+    """An item's state in the staff's words: the CLI's, from the shared catalog (a sender sees the
+    neutral status the relay gives instead)."""
+    key = f"state.{state}"
+    return cli_text.say(key, lang()) if key in cli_text.TEXT else state.replace("_", " ")
+
+
+def hold_words(code: str | None) -> str:
+    """Why an item is held, in the relay's own words for its hold codes (the same the relay puts in
+    the queue's ``hold_reason``)."""
+    if not code:
+        return ""
+    return i18n.text(f"hold.{code}" if f"hold.{code}" in i18n.MESSAGES else "hold.other", lang())
 
 
 def words(table: dict[str, str], key: str | None) -> str:
@@ -109,7 +106,7 @@ def setup(app: web.Application) -> jinja2.Environment:
     env.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(kind_plural=lambda k: words(KIND_PLURALS, k), direction_words=lambda d: words(DIRECTIONS, d))
     env.globals.update(age=age, when=when, size=size, kind_words=lambda k: words(KINDS, k),
-                       staff_state=lambda s: words(STAFF_STATES, s), hold_words=lambda c: words(HOLD_CODES, c),
+                       staff_state=staff_state, hold_words=hold_words,
                        condition_kind=lambda k: words(CONDITION_KINDS, k),
                        direction_words=lambda d: words(DIRECTIONS, d),
                        segments=visible.segments, Hidden=visible.Hidden, lang=lang, LANGUAGES=LANGUAGES)

@@ -50,7 +50,8 @@ class State:
             await asyncio.sleep(min(5.0, max(0.5, self.config.idle / 10)))
             await self.check_idle()
 
-    def _client(self) -> Client:
+    def client(self) -> Client:
+        """A new SDK client for this interface's relay and device (not signed in)."""
         p = self.profile
         return Client(p.url, p.device_token, trust_root=p.trust_root, lang=self.config.lang)
 
@@ -65,7 +66,7 @@ class State:
 
     async def unlock_at_kiosk(self, person_id: str, passphrase: str) -> Unlocked:
         """The kiosk: the person's passphrase-sealed bundle, fetched from the relay for this session."""
-        client = await self._client().__aenter__()
+        client = await self.client().__aenter__()
         try:
             identity = await client.unlock_on_terminal(person_id, passphrase, **self.config.kdf.open_kwargs)
         except VerificationError:
@@ -82,7 +83,7 @@ class State:
 
     async def _sign_in_alone(self, person_id: str, identity: Identity, client: Client | None) -> Unlocked:
         await self.lock()
-        client = client or await self._client().__aenter__()
+        client = client or await self.client().__aenter__()
         try:
             await client.login(person_id, identity)
             me = await client.call("GET", "/v1/me")
