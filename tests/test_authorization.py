@@ -883,6 +883,7 @@ DELIVERY_READERS = {  # who may fetch the released rendition: the recipient, onc
 PROBES: list[Probe] = [
     probe("GET", "/healthz", ALL),
     probe("GET", "/readyz", ALL),
+    probe("GET", "/openapi.json", ALL),
     probe("GET", "/metrics", ALL),  # no device: a direct loopback peer or the metrics token (tests/test_metrics.py)
     probe("POST", "/v1/bootstrap", NOBODY, build=_bootstrap, target="used first-start code",
           refusals=frozenset({403})),
@@ -1010,7 +1011,7 @@ GUARD_PASSES = {
     "mediator": MEDIATORS, "terminal": frozenset({"offender_on_terminal", "other_institution_participant"}),
 }
 GUARD_OF = {
-    "/healthz": "public", "/readyz": "public", "/metrics": "public", "/v1/bootstrap": "public",
+    "/healthz": "public", "/readyz": "public", "/metrics": "public", "/openapi.json": "public", "/v1/bootstrap": "public",
     "/v1/auth/challenge": "sign-in", "POST /v1/auth/session": "sign-in", "DELETE /v1/auth/session": "any",
     "/v1/me": "any", "/v1/directory/{person_id}": "any", "/v1/people/{person_id}/key-bundle": "terminal",
     "/v1/kiosk/identify": "terminal", "/v1/people/{person_id}/kiosk-code": "coordinator",

@@ -8,6 +8,7 @@ Every handler is wrapped by :func:`guard`; a handler without one cannot be regis
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from functools import wraps
 
 from aiohttp import web
@@ -20,6 +21,17 @@ from relay.wire import DEVICE_HEADER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route's guard lets through, kept on the handler (``__relay_access__``) so that
+    ``/openapi.json`` is written from the guard itself. ``None`` means any (kind or role)."""
+
+    public: bool = False
+    devices: frozenset[str] | None = None
+    roles: frozenset[str] | None = None
+    session: bool = True
 
 
 def guard(
@@ -46,6 +58,9 @@ def guard(
             return await handler(request)
 
         guarded.__relay_guarded__ = True  # type: ignore[attr-defined]
+        guarded.__relay_access__ = Access(  # type: ignore[attr-defined]
+            devices=frozenset(devices) if devices is not None else None,
+            roles=frozenset(roles) if roles is not None and session else None, session=session)
         return guarded
 
     return wrap
@@ -54,6 +69,7 @@ def guard(
 def public(handler: Handler) -> Handler:
     """Mark a handler that needs no device (health check, first enrollment)."""
     handler.__relay_guarded__ = True  # type: ignore[attr-defined]
+    handler.__relay_access__ = Access(public=True, session=False)  # type: ignore[attr-defined]
     return handler
 
 

@@ -248,3 +248,13 @@ class KioskCode(Strict):
     """The short code a participant types at a kiosk (``XXXX-XXXX``; case, spaces and dashes ignored)."""
 
     code: str = Field(min_length=1, max_length=32)
+
+
+class TimelinePage(BaseModel):
+    """``GET /v1/cases/{case_id}/timeline?after=&limit=``: after a sequence number, up to ``limit``
+    events. Plain ASCII digits (a query is text; nothing like "1_000" or "٣" is taken)."""
+
+    model_config = ConfigDict(frozen=True)  # other query parameters are ignored, as before
+
+    after: str = Field(default="0", pattern=r"^[0-9]{1,11}$", description="a sequence number")
+    limit: str = Field(default="200", pattern=r"^(1000|[1-9][0-9]{0,2})$", description="1 to 1000")

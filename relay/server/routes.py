@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from relay.server.api import operation_of
 from relay.server.handlers import coordinator, items, sessions, system, uploads
 
 ROUTES = [
     ("GET", "/healthz", system.health),
     ("GET", "/readyz", system.ready),
     ("GET", "/metrics", system.metrics_exposition),
+    ("GET", "/openapi.json", system.openapi_document),
     ("POST", "/v1/bootstrap", system.bootstrap),
     # sessions and the key directory
     ("POST", "/v1/auth/challenge", sessions.challenge),
@@ -83,4 +85,6 @@ def add_routes(app: web.Application) -> None:
     for method, path, handler in ROUTES:
         if not getattr(handler, "__relay_guarded__", False):
             raise RuntimeError(f"{method} {path} has no guard")
+        if operation_of(handler) is None:
+            raise RuntimeError(f"{method} {path} has no @operation (what it takes and answers)")
         app.router.add_route(method, path, handler)

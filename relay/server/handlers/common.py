@@ -1,17 +1,12 @@
-"""Small pieces every handler uses: JSON out, file out."""
+"""Small pieces handlers use: file out (JSON out is relay.server.api.operation's)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from relay.server.problems import ProblemStatuses
-
-
-def ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
 
 
 class BlobResponse(web.FileResponse, ProblemStatuses):

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from relay import ids
+from relay.server import schemas as s
+from relay.server.api import operation
 from relay.server.auth import guard, principal_of
-from relay.server.bodies import json_body
 from relay.server.context import CONTEXT
-from relay.server.errors import InvalidField, NotFound
-from relay.server.handlers.common import ok
+from relay.server.errors import (
+    Conflict,
+    InvalidField,
+    LegalHold,
+    NotFound,
+    OffenderRequestNotAccepted,
+    SignatureInvalid,
+)
 from relay.server.models import (
     CaseMember,
     CasePause,
     CaseStatus,
     ConditionAmendment,
     Consent,
-    LegalHold,
     NewApproval,
     NewCase,
     NewCondition,
@@ -24,7 +32,9 @@ from relay.server.models import (
     NewInstitution,
     NewPerson,
     RetentionOverride,
+    TimelinePage,
 )
+from relay.server.models import LegalHold as LegalHoldBody
 from relay.server.services import accounts, cases, conditions, items, kiosk, retention
 
 coordinator = guard(devices={"coordinator_console"}, roles={"coordinator"})
@@ -32,132 +42,164 @@ staff = guard(devices={"coordinator_console", "mediator_desk"}, roles={"coordina
 
 
 @coordinator
-async def create_institution(request: web.Request) -> web.Response:
-    body = await json_body(request, NewInstitution)
-    return ok(await accounts.create_institution(request.app[CONTEXT], principal_of(request), body.name), 201)
+@operation(s.Institution, status=201, body=NewInstitution, problems=(Conflict,))
+async def create_institution(request: web.Request, body: NewInstitution) -> Any:
+    """Add an institution (a place with terminals, holding cases)."""
+    return await accounts.create_institution(request.app[CONTEXT], principal_of(request), body.name)
 
 
 @coordinator
-async def list_institutions(request: web.Request) -> web.Response:
-    return ok(await accounts.list_institutions(request.app[CONTEXT]))
+@operation(list[s.Institution])
+async def list_institutions(request: web.Request) -> Any:
+    """Every institution."""
+    return await accounts.list_institutions(request.app[CONTEXT])
 
 
 @coordinator
-async def enroll(request: web.Request) -> web.Response:
-    body = await json_body(request, NewPerson)
-    return ok(await accounts.enroll(request.app[CONTEXT], principal_of(request), body), 201)
+@operation(s.EnrolledPerson, status=201, body=NewPerson, problems=(SignatureInvalid, Conflict, NotFound))
+async def enroll(request: web.Request, body: NewPerson) -> Any:
+    """Enroll a person: their public keys and role, signed by the coordinator (docs/http-api.md)."""
+    return await accounts.enroll(request.app[CONTEXT], principal_of(request), body)
 
 
 @coordinator
-async def list_people(request: web.Request) -> web.Response:
-    return ok(await accounts.list_people(request.app[CONTEXT]))
+@operation(list[s.Person])
+async def list_people(request: web.Request) -> Any:
+    """Every enrolled person (public keys only)."""
+    return await accounts.list_people(request.app[CONTEXT])
 
 
 @coordinator
-async def revoke_person(request: web.Request) -> web.Response:
+@operation(status=204)
+async def revoke_person(request: web.Request) -> web.StreamResponse:
+    """Revoke a person: their sessions end and no device serves them again."""
     await accounts.revoke_person(request.app[CONTEXT], principal_of(request), request.match_info["person_id"])
     return web.Response(status=204)
 
 
 @coordinator
-async def register_device(request: web.Request) -> web.Response:
-    body = await json_body(request, NewDevice)
-    return ok(await accounts.register_device(request.app[CONTEXT], principal_of(request), body), 201)
+@operation(s.RegisteredDevice, status=201, body=NewDevice, problems=(NotFound,))
+async def register_device(request: web.Request, body: NewDevice) -> Any:
+    """Approve a device; its token is in the answer, this once."""
+    return await accounts.register_device(request.app[CONTEXT], principal_of(request), body)
 
 
 @coordinator
-async def list_devices(request: web.Request) -> web.Response:
-    return ok(await accounts.list_devices(request.app[CONTEXT]))
+@operation(list[s.Device])
+async def list_devices(request: web.Request) -> Any:
+    """Every approved device (never a token)."""
+    return await accounts.list_devices(request.app[CONTEXT])
 
 
 @coordinator
-async def revoke_device(request: web.Request) -> web.Response:
+@operation(status=204)
+async def revoke_device(request: web.Request) -> web.StreamResponse:
+    """Revoke a device: its token and its sessions stop working at once."""
     await accounts.revoke_device(request.app[CONTEXT], principal_of(request), request.match_info["device_id"])
     return web.Response(status=204)
 
 
 @coordinator
-async def open_case(request: web.Request) -> web.Response:
-    body = await json_body(request, NewCase)
-    return ok(await cases.open_case(request.app[CONTEXT], principal_of(request), body.referral_source,
-                                    body.institution_id, body.label), 201)
+@operation(s.CaseRecord, status=201, body=NewCase, problems=(OffenderRequestNotAccepted, NotFound))
+async def open_case(request: web.Request, body: NewCase) -> Any:
+    """Open a case from a referral (never on an offender's own request)."""
+    return await cases.open_case(request.app[CONTEXT], principal_of(request), body.referral_source,
+                                 body.institution_id, body.label)
 
 
 @coordinator
-async def add_participant(request: web.Request) -> web.Response:
-    body = await json_body(request, CaseMember)
-    return ok(await cases.add_member(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
-                                     body.person_id, "participant"))
+@operation(s.CaseDetail, body=CaseMember, problems=(Conflict,))
+async def add_participant(request: web.Request, body: CaseMember) -> Any:
+    """Add a participant to a case."""
+    return await cases.add_member(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                  body.person_id, "participant")
 
 
 @coordinator
-async def assign_mediator(request: web.Request) -> web.Response:
-    body = await json_body(request, CaseMember)
-    return ok(await cases.add_member(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
-                                     body.person_id, "mediator"))
+@operation(s.CaseDetail, body=CaseMember, problems=(Conflict,))
+async def assign_mediator(request: web.Request, body: CaseMember) -> Any:
+    """Assign a mediator to a case."""
+    return await cases.add_member(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                  body.person_id, "mediator")
 
 
 @coordinator
-async def set_consent(request: web.Request) -> web.Response:
-    body = await json_body(request, Consent)
-    return ok(await cases.set_consent(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
-                                      _id(request, "person", "person_id"), body.consent))
+@operation(s.ConsentChange, body=Consent, problems=(Conflict,))
+async def set_consent(request: web.Request, body: Consent) -> Any:
+    """Record a participant's consent given or withdrawn (a withdrawal holds their items at once)."""
+    return await cases.set_consent(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                   _id(request, "person", "person_id"), body.consent)
 
 
 @coordinator
-async def set_status(request: web.Request) -> web.Response:
-    body = await json_body(request, CaseStatus)
-    return ok(await cases.set_status(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
-                                     body.status))
+@operation(s.StatusChange, body=CaseStatus, problems=(Conflict,))
+async def set_status(request: web.Request, body: CaseStatus) -> Any:
+    """Open, pause or close a case."""
+    return await cases.set_status(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"),
+                                  body.status)
 
 
 @guard()
-async def list_cases(request: web.Request) -> web.Response:
-    return ok(await cases.list_for(request.app[CONTEXT], principal_of(request)))
+@operation(list[s.CaseRecord] | list[s.CaseSummary])
+async def list_cases(request: web.Request) -> Any:
+    """Every case (coordinator: their records), or the caller's own cases."""
+    return await cases.list_for(request.app[CONTEXT], principal_of(request))
 
 
 @guard()
-async def view_case(request: web.Request) -> web.Response:
-    return ok(await cases.view(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id")))
+@operation(s.CaseDetail | s.ParticipantCase, problems=(NotFound,))
+async def view_case(request: web.Request) -> Any:
+    """A case as the caller may see it (staff: everything screening uses; a participant: whom they can write to)."""
+    return await cases.view(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"))
 
 
 @staff
-async def case_items(request: web.Request) -> web.Response:
-    return ok(await items.of_case(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id")))
+@operation(list[s.StaffItem])
+async def case_items(request: web.Request) -> Any:
+    """A case's items (metadata only), for the coordinator and the case's mediators."""
+    return await items.of_case(request.app[CONTEXT], principal_of(request), _id(request, "case", "case_id"))
 
 
 # -- retention: legal hold, per-case overrides, withdrawal erasure, status ----------------------
 
 
 @coordinator
-async def set_legal_hold(request: web.Request) -> web.Response:
-    body = await json_body(request, LegalHold)
-    return ok(await retention.set_legal_hold(request.app[CONTEXT], principal_of(request),
-                                             _id(request, "case", "case_id"), body.hold))
+@operation(s.LegalHoldChange, body=LegalHoldBody)
+async def set_legal_hold(request: web.Request, body: LegalHoldBody) -> Any:
+    """Set or lift a case's legal hold (nothing of it is purged while set)."""
+    return await retention.set_legal_hold(request.app[CONTEXT], principal_of(request),
+                                          _id(request, "case", "case_id"), body.hold)
 
 
 @coordinator
-async def set_retention_override(request: web.Request) -> web.Response:
-    body = await json_body(request, RetentionOverride)
-    return ok(await retention.set_override(request.app[CONTEXT], principal_of(request),
-                                           _id(request, "case", "case_id"), body.rule, body.days))
+@operation(s.RetentionOverrides, body=RetentionOverride)
+async def set_retention_override(request: web.Request, body: RetentionOverride) -> Any:
+    """A case's own length for one retention rule, or back to the schedule's."""
+    return await retention.set_override(request.app[CONTEXT], principal_of(request),
+                                        _id(request, "case", "case_id"), body.rule, body.days)
 
 
 @coordinator
-async def erase_withdrawn(request: web.Request) -> web.Response:
-    return ok(await retention.erase_withdrawn(request.app[CONTEXT], principal_of(request),
-                                              _id(request, "case", "case_id"), _id(request, "person", "person_id")))
+@operation(s.Erasure, problems=(LegalHold, Conflict))
+async def erase_withdrawn(request: web.Request) -> Any:
+    """Erase now what a withdrawn participant sent and nobody opened."""
+    return await retention.erase_withdrawn(request.app[CONTEXT], principal_of(request),
+                                           _id(request, "case", "case_id"), _id(request, "person", "person_id"))
 
 
 @coordinator
-async def retention_status(request: web.Request) -> web.Response:
-    return ok(await retention.status(request.app[CONTEXT]))
+@operation(s.RetentionStatus)
+async def retention_status(request: web.Request) -> Any:
+    """Counts by state, purges by rule, legal holds, the last purge run and the schedule."""
+    return await retention.status(request.app[CONTEXT])
 
 
 @coordinator
-async def retention_due(request: web.Request) -> web.Response:
+@operation(list[s.RetentionDue])
+async def retention_due(request: web.Request) -> Any:
+    """The items retention would purge now (up to 1000)."""
     due = await retention.due_now(request.app[CONTEXT], limit=1000)
-    return ok([vars(d) for d in due])
+    return [vars(d) for d in due]
 
 
 def _id(request: web.Request, kind: str, name: str) -> str:
@@ -171,78 +213,92 @@ def _id(request: web.Request, kind: str, name: str) -> str:
 
 
 @coordinator
-async def add_condition(request: web.Request) -> web.Response:
-    body = await json_body(request, NewCondition)
-    return ok(await conditions.add(request.app[CONTEXT], principal_of(request), body), 201)
+@operation(s.Condition, status=201, body=NewCondition)
+async def add_condition(request: web.Request, body: NewCondition) -> Any:
+    """Record a no-contact condition (screening applies it at once)."""
+    return await conditions.add(request.app[CONTEXT], principal_of(request), body)
 
 
 @coordinator
-async def list_conditions(request: web.Request) -> web.Response:
-    return ok(await conditions.list_conditions(request.app[CONTEXT]))
+@operation(list[s.Condition])
+async def list_conditions(request: web.Request) -> Any:
+    """Every condition in the register."""
+    return await conditions.list_conditions(request.app[CONTEXT])
 
 
 @coordinator
-async def show_condition(request: web.Request) -> web.Response:
-    return ok(await conditions.show(request.app[CONTEXT], request.match_info["condition_id"]))
+@operation(s.ConditionWithHistory)
+async def show_condition(request: web.Request) -> Any:
+    """A condition with every version of it."""
+    return await conditions.show(request.app[CONTEXT], request.match_info["condition_id"])
 
 
 @coordinator
-async def amend_condition(request: web.Request) -> web.Response:
-    body = await json_body(request, ConditionAmendment)
-    return ok(await conditions.amend(request.app[CONTEXT], principal_of(request), request.match_info["condition_id"],
-                                     body))
+@operation(s.Condition, body=ConditionAmendment, problems=(Conflict,))
+async def amend_condition(request: web.Request, body: ConditionAmendment) -> Any:
+    """Amend a condition (a new version; the old ones are kept)."""
+    return await conditions.amend(request.app[CONTEXT], principal_of(request), request.match_info["condition_id"],
+                                  body)
 
 
 @coordinator
-async def lift_condition(request: web.Request) -> web.Response:
-    return ok(await conditions.lift(request.app[CONTEXT], principal_of(request), request.match_info["condition_id"]))
+@operation(s.LiftedCondition, problems=(Conflict,))
+async def lift_condition(request: web.Request) -> Any:
+    """Lift a condition; items it held become deliverable again if screening allows."""
+    return await conditions.lift(request.app[CONTEXT], principal_of(request), request.match_info["condition_id"])
 
 
 @coordinator
-async def add_approval(request: web.Request) -> web.Response:
-    body = await json_body(request, NewApproval)
-    return ok(await conditions.approve(request.app[CONTEXT], principal_of(request), body), 201)
+@operation(s.RecordedApproval, status=201, body=NewApproval, problems=(NotFound, Conflict))
+async def add_approval(request: web.Request, body: NewApproval) -> Any:
+    """Record the national unit's approval of a facilitated exchange under a condition."""
+    return await conditions.approve(request.app[CONTEXT], principal_of(request), body)
 
 
 @coordinator
-async def list_approvals(request: web.Request) -> web.Response:
-    return ok(await conditions.list_approvals(request.app[CONTEXT]))
+@operation(list[s.Approval])
+async def list_approvals(request: web.Request) -> Any:
+    """Every approval, revoked ones included."""
+    return await conditions.list_approvals(request.app[CONTEXT])
 
 
 @coordinator
-async def revoke_approval(request: web.Request) -> web.Response:
+@operation(status=204)
+async def revoke_approval(request: web.Request) -> web.StreamResponse:
+    """Revoke an approval (released items it allowed are held at their next fetch)."""
     await conditions.revoke_approval(request.app[CONTEXT], principal_of(request), request.match_info["approval_id"])
     return web.Response(status=204)
-
 
 
 # -- limits and the mediator desk ---------------------------------------------------------------
 
 
 @staff
-async def pause_case(request: web.Request) -> web.Response:
-    body = await json_body(request, CasePause)
-    return ok(await cases.pause(request.app[CONTEXT], principal_of(request), request.match_info["case_id"],
-                                body.paused, body.reason))
+@operation(s.PauseChange, body=CasePause, problems=(Conflict,))
+async def pause_case(request: web.Request, body: CasePause) -> Any:
+    """A case's mediator (or the coordinator) pauses or resumes it, with a reason code."""
+    return await cases.pause(request.app[CONTEXT], principal_of(request), request.match_info["case_id"],
+                             body.paused, body.reason)
 
 
 @staff
-async def case_timeline(request: web.Request) -> web.Response:
-    after = request.query.get("after", "0")
-    limit = request.query.get("limit", "200")
-    if not (after.isascii() and after.isdigit() and len(after) < 12 and limit.isascii() and limit.isdigit()
-            and 1 <= int(limit) <= 1000):
-        raise InvalidField(errors=[{"field": "after/limit", "message": "after: a sequence number; limit: 1 to 1000"}])
-    return ok(await cases.timeline(request.app[CONTEXT], principal_of(request), request.match_info["case_id"],
-                                   after=int(after), limit=int(limit)))
+@operation(s.Timeline, query=TimelinePage)
+async def case_timeline(request: web.Request, query: TimelinePage) -> Any:
+    """What happened in a case, from the audit chain (never what was said), a page at a time."""
+    return await cases.timeline(request.app[CONTEXT], principal_of(request), request.match_info["case_id"],
+                                after=int(query.after), limit=int(query.limit))
 
 
 @coordinator
-async def issue_kiosk_code(request: web.Request) -> web.Response:
-    return ok(await kiosk.issue(request.app[CONTEXT], principal_of(request), request.match_info["person_id"]), 201)
+@operation(s.IssuedKioskCode, status=201, problems=(InvalidField,))
+async def issue_kiosk_code(request: web.Request) -> Any:
+    """A new kiosk code for a participant (the old one stops working), shown this once."""
+    return await kiosk.issue(request.app[CONTEXT], principal_of(request), request.match_info["person_id"])
 
 
 @coordinator
-async def unlock_key_bundle(request: web.Request) -> web.Response:
-    return ok(await accounts.unlock_bundle(request.app[CONTEXT], principal_of(request),
-                                           request.match_info["person_id"]))
+@operation(s.BundleUnlock)
+async def unlock_key_bundle(request: web.Request) -> Any:
+    """Lift the key-bundle fetch limit of a person a stranger locked out (audited)."""
+    return await accounts.unlock_bundle(request.app[CONTEXT], principal_of(request),
+                                        request.match_info["person_id"])

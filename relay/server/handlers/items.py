@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from relay.server import schemas as s
+from relay.server.api import BLOB, operation
 from relay.server.auth import guard, principal_of, public
-from relay.server.bodies import json_body, upload
+from relay.server.bodies import Upload
 from relay.server.context import CONTEXT
-from relay.server.handlers.common import blob, ok
+from relay.server.errors import (
+    AlreadyDecided,
+    ApprovalRequired,
+    Conflict,
+    ContentDamaged,
+    ContentMismatch,
+    EnvelopeVersionUnsupported,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    QuotaExceeded,
+    RangeNotSatisfiable,
+    ScreeningRefused,
+    SignatureInvalid,
+    UnknownRecipient,
+    UploadExpired,
+)
+from relay.server.handlers.common import blob
 from relay.server.metrics import METRICS
 from relay.server.models import DecisionRequest, ReceiptRequest, Submission
 from relay.server.services import items, limits, uploads
@@ -17,90 +38,128 @@ sender = guard(devices=PEOPLE_DEVICES, roles={"participant", "mediator"})
 participant = guard(devices={"participant_device", "terminal"}, roles={"participant"})
 mediator = guard(devices={"mediator_desk"}, roles={"mediator"})
 
+# A blob answer: the item may be gone, its bytes found damaged, or the Range or precondition off.
+CONTENT = (NotFound, ContentDamaged, PreconditionFailed, RangeNotSatisfiable)
+# Sending content: the signed document, the bytes against it, the resumable upload it names.
+SENDING = (NotFound, Forbidden, SignatureInvalid, EnvelopeVersionUnsupported, ContentMismatch, Conflict,
+           UploadExpired, ScreeningRefused, ApprovalRequired)
+
 
 @sender
-async def submit(request: web.Request) -> web.Response:
+@operation(s.SentItem, status=201, upload=Submission,
+           problems=(*SENDING, UnknownRecipient, QuotaExceeded))
+async def submit(request: web.Request, body: tuple[Submission, Upload]) -> Any:
+    """Submit an item: its signed manifest (meta) and its ciphertext (content, or a finished upload)."""
     request.app[METRICS].upload_bytes.inc(request.content_length or 0)
-    meta, body = await upload(request, Submission)
-    return ok(await items.submit(request.app[CONTEXT], principal_of(request), meta, body), 201)
+    meta, content = body
+    return await items.submit(request.app[CONTEXT], principal_of(request), meta, content)
 
 
 @sender
-async def sent(request: web.Request) -> web.Response:
-    return ok(await items.sent(request.app[CONTEXT], principal_of(request)))
+@operation(list[s.SentItem])
+async def sent(request: web.Request) -> Any:
+    """What the caller sent, each with its state in neutral words."""
+    return await items.sent(request.app[CONTEXT], principal_of(request))
 
 
 @sender
-async def original(request: web.Request) -> web.Response:
-    return ok(await items.original(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
+@operation(s.StaffOriginal | s.SenderOriginal, problems=(NotFound,))
+async def original(request: web.Request) -> Any:
+    """An item's signed manifest, for its sender and the case's mediators."""
+    return await items.original(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
 
 
 @sender
-async def original_content(request: web.Request) -> web.FileResponse:
+@operation(BLOB, problems=CONTENT)
+async def original_content(request: web.Request) -> web.StreamResponse:
+    """An item's ciphertext as sent, for its sender and the case's mediators."""
     return blob(await items.original_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
 
 
 @sender
-async def poster(request: web.Request) -> web.FileResponse:
+@operation(BLOB, problems=CONTENT)
+async def poster(request: web.Request) -> web.StreamResponse:
+    """A video's sealed poster frame, for its sender and the case's mediators."""
     return blob(await items.poster_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
 
 
 @participant
-async def note(request: web.Request) -> web.Response:
+@operation(s.ReturnNote, problems=(NotFound, ContentDamaged))
+async def note(request: web.Request) -> Any:
+    """The mediator's signed return of the caller's item; the sealed note is at /note/content."""
     view, _ = await items.note(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
-    return ok(view)
+    return view
 
 
 @participant
-async def note_content(request: web.Request) -> web.FileResponse:
+@operation(BLOB, problems=CONTENT)
+async def note_content(request: web.Request) -> web.StreamResponse:
+    """The sealed note of a returned item, for its sender."""
     _, path = await items.note(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
     return blob(path)
 
 
 @participant
-async def inbox(request: web.Request) -> web.Response:
-    return ok(await items.inbox(request.app[CONTEXT], principal_of(request)))
+@operation(list[s.ReceivedItem])
+async def inbox(request: web.Request) -> Any:
+    """What the caller may open now, each screened as of now."""
+    return await items.inbox(request.app[CONTEXT], principal_of(request))
 
 
 @participant
-async def delivery(request: web.Request) -> web.Response:
-    return ok(await items.delivery(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
+@operation(s.Delivery, problems=(NotFound,))
+async def delivery(request: web.Request) -> Any:
+    """A released item with the mediator's signed release, for its recipient."""
+    return await items.delivery(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
 
 
 @participant
-async def delivery_content(request: web.Request) -> web.FileResponse:
+@operation(BLOB, problems=CONTENT)
+async def delivery_content(request: web.Request) -> web.StreamResponse:
+    """The delivery rendition's ciphertext, for its recipient, if screening allows it now."""
     return blob(await items.delivery_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
 
 
 @participant
-async def receipt(request: web.Request) -> web.Response:
-    body = await json_body(request, ReceiptRequest)
-    return ok(await items.acknowledge(request.app[CONTEXT], principal_of(request), request.match_info["item_id"], body))
+@operation(s.ReceivedItem, body=ReceiptRequest, problems=(NotFound, SignatureInvalid, EnvelopeVersionUnsupported))
+async def receipt(request: web.Request, body: ReceiptRequest) -> Any:
+    """The recipient's signed receipt: the item is delivered."""
+    return await items.acknowledge(request.app[CONTEXT], principal_of(request), request.match_info["item_id"], body)
 
 
 @mediator
-async def queue(request: web.Request) -> web.Response:
-    return ok(await items.queue(request.app[CONTEXT], principal_of(request)))
+@operation(list[s.QueueItem])
+async def queue(request: web.Request) -> Any:
+    """The review queue, oldest first, each item screened as of now."""
+    return await items.queue(request.app[CONTEXT], principal_of(request))
 
 
 @mediator
-async def mediator_inbox(request: web.Request) -> web.Response:
-    return ok(await items.mediator_inbox(request.app[CONTEXT], principal_of(request)))
+@operation(list[s.DeskItem])
+async def mediator_inbox(request: web.Request) -> Any:
+    """What participants addressed to the mediators."""
+    return await items.mediator_inbox(request.app[CONTEXT], principal_of(request))
 
 
 @mediator
-async def decide(request: web.Request) -> web.Response:
-    meta, body = await upload(request, DecisionRequest)
-    return ok(await items.decide(request.app[CONTEXT], principal_of(request), request.match_info["item_id"], meta, body))
+@operation(s.StaffItem, upload=DecisionRequest, problems=(*SENDING, AlreadyDecided))
+async def decide(request: web.Request, body: tuple[DecisionRequest, Upload]) -> Any:
+    """A mediator's signed decision (release, return, withhold), with the rendition or note as content."""
+    meta, content = body
+    return await items.decide(request.app[CONTEXT], principal_of(request), request.match_info["item_id"], meta,
+                              content)
 
 
 @mediator
-async def mark_read(request: web.Request) -> web.Response:
-    return ok(await items.mark_read(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
+@operation(s.StaffItem, problems=(NotFound,))
+async def mark_read(request: web.Request) -> Any:
+    """Mark an item addressed to the mediators as read."""
+    return await items.mark_read(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
 
 
 @public
-async def limits_announced(request: web.Request) -> web.Response:
+@operation(s.Limits)
+async def limits_announced(request: web.Request) -> Any:
     """What the relay accepts (sizes, kinds, uploads) and its limits: quotas, reason codes."""
     ctx = request.app[CONTEXT]
-    return ok({**uploads.limits(ctx), **limits.announce(ctx)})
+    return {**uploads.limits(ctx), **limits.announce(ctx)}

@@ -8,11 +8,24 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from relay.server.api import EMPTY, operation
 from relay.server.auth import guard, principal_of, public
 from relay.server.bodies import whole_number, within
 from relay.server.context import CONTEXT
-from relay.server.errors import MalformedRequest, TusVersionUnsupported, UnsupportedMediaType
-from relay.server.handlers.common import ok
+from relay.server.errors import (
+    BodyTooLarge,
+    ChecksumMismatch,
+    Conflict,
+    InsufficientStorage,
+    InvalidField,
+    MalformedRequest,
+    NotFound,
+    RateLimited,
+    RequestTimeout,
+    TusVersionUnsupported,
+    UnsupportedMediaType,
+    UploadExpired,
+)
 from relay.server.metrics import METRICS
 from relay.server.services import uploads
 
@@ -31,12 +44,9 @@ def _headers(row: dict, **extra: str) -> dict[str, str]:  # type: ignore[type-ar
 
 
 @public
-async def limits(request: web.Request) -> web.Response:
-    return ok(uploads.limits(request.app[CONTEXT]))
-
-
-@public
-async def options(request: web.Request) -> web.Response:
+@operation(EMPTY, status=204, tus=True)
+async def options(request: web.Request) -> web.StreamResponse:
+    """What this tus server supports: version, extensions, largest upload, checksum algorithms."""
     ctx = request.app[CONTEXT]
     return web.Response(status=204, headers={
         **TUS, "Tus-Version": "1.0.0", "Tus-Extension": "creation,expiration,termination,checksum",
@@ -45,21 +55,30 @@ async def options(request: web.Request) -> web.Response:
 
 
 @sender
-async def create(request: web.Request) -> web.Response:
+@operation(EMPTY, status=201, tus=True,
+           problems=(TusVersionUnsupported, InvalidField, BodyTooLarge, RateLimited, InsufficientStorage))
+async def create(request: web.Request) -> web.StreamResponse:
+    """Start a resumable upload of ``Upload-Length`` bytes of ciphertext; ``Location`` names it."""
     _tus(request)
     row = await uploads.create(request.app[CONTEXT], principal_of(request), whole_number(request, "Upload-Length"))
     return web.Response(status=201, headers={**_headers(row), "Location": f"/v1/uploads/{row['id']}"})
 
 
 @sender
-async def head(request: web.Request) -> web.Response:
+@operation(EMPTY, tus=True, problems=(TusVersionUnsupported, NotFound, UploadExpired))
+async def head(request: web.Request) -> web.StreamResponse:
+    """How much of an upload the relay holds (``Upload-Offset``), to resume from there."""
     _tus(request)
     row = await uploads.owned(request.app[CONTEXT], principal_of(request), request.match_info["upload_id"])
     return web.Response(status=200, headers=_headers(row))
 
 
 @sender
-async def patch(request: web.Request) -> web.Response:
+@operation(EMPTY, status=204, tus=True,
+           problems=(TusVersionUnsupported, UnsupportedMediaType, InvalidField, NotFound, UploadExpired, Conflict,
+                     ChecksumMismatch, BodyTooLarge, MalformedRequest, RequestTimeout, InsufficientStorage))
+async def patch(request: web.Request) -> web.StreamResponse:
+    """Append bytes (``application/offset+octet-stream``) at ``Upload-Offset``."""
     _tus(request)
     if request.content_type != "application/offset+octet-stream":
         raise UnsupportedMediaType()
@@ -81,7 +100,9 @@ async def patch(request: web.Request) -> web.Response:
 
 
 @sender
-async def delete(request: web.Request) -> web.Response:
+@operation(EMPTY, status=204, tus=True, problems=(TusVersionUnsupported, NotFound, Conflict))
+async def delete(request: web.Request) -> web.StreamResponse:
+    """Cancel an upload; its bytes are deleted."""
     _tus(request)
     await uploads.terminate(request.app[CONTEXT], principal_of(request), request.match_info["upload_id"])
     return web.Response(status=204, headers=TUS)
