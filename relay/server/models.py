@@ -38,6 +38,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Signed:
+    """A signed document's field: validated as a plain JSON object (the signature covers exactly
+    what was sent, so the service checks it and then the document model), but described in the
+    JSON Schema as that document model (``/openapi.json`` links it to the model's component)."""
+
+    def __init__(self, document: str) -> None:
+        self.document = document
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "object", "x-relay-document": self.document}
+
+
+ItemManifestDoc = Annotated[dict[str, Any], Signed("ItemManifest")]
+DecisionDoc = Annotated[dict[str, Any], Signed("DecisionManifest")]
+
+
 # -- sessions -------------------------------------------------------------------------------
 
 
@@ -60,7 +76,7 @@ class NewInstitution(Strict):
 class Enrollment(Strict):
     """A person's public keys and role, signed by the enrolling coordinator (see docs)."""
 
-    enrollment: dict[str, Any]
+    enrollment: Annotated[dict[str, Any], Signed("EnrollmentDoc")]
     enrollment_sig: str = Field(max_length=200, pattern=_B64)
 
 
@@ -121,22 +137,22 @@ class RetentionOverride(Strict):
 class Submission(Strict):
     """Upload meta: the signed manifest and, for a mediator's own message, its signed release."""
 
-    manifest: dict[str, Any]
+    manifest: ItemManifestDoc
     signature: str = Field(max_length=200, pattern=_B64)
-    decision: dict[str, Any] | None = None
+    decision: DecisionDoc | None = None
     decision_signature: str | None = Field(default=None, max_length=200, pattern=_B64)
     upload_id: str | None = Field(default=None, pattern=ids.pattern("upload"))  # content sent resumably
     poster: str | None = Field(default=None, max_length=MAX_POSTER_BYTES * 4 // 3 + 4, pattern=_B64)
 
 
 class DecisionRequest(Strict):
-    decision: dict[str, Any]
+    decision: DecisionDoc
     signature: str = Field(max_length=200, pattern=_B64)
     upload_id: str | None = Field(default=None, pattern=ids.pattern("upload"))  # the rendition, sent resumably
 
 
 class ReceiptRequest(Strict):
-    receipt: dict[str, Any]
+    receipt: Annotated[dict[str, Any], Signed("Receipt")]
     signature: str = Field(max_length=200, pattern=_B64)
 
 
@@ -192,6 +208,8 @@ class Receipt(documents.Receipt):
 
 
 class EnrollmentDoc(documents.Enrollment):
+    """An enrollment (envelope spec): a person's role and public keys, signed by a coordinator."""
+
     role: Literal["coordinator", "mediator", "participant"]  # narrower than the format's text
     side: Literal["victim", "offender"] | None
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from relay import ids
-from relay.server import errors, schemas
+from relay.server import errors, models, schemas
 from relay.server.api import BLOB, EMPTY, TEXT, Operation, operation_of
 from relay.server.auth import Access
 from relay.server.problems import CONTENT_TYPE as PROBLEM_JSON
@@ -33,6 +33,11 @@ VERSION = "1"
 # Which id each path parameter carries.
 PATH_IDS = {"person_id": "person", "case_id": "case", "item_id": "item", "device_id": "device",
             "condition_id": "condition", "approval_id": "approval", "upload_id": "upload"}
+
+# The signed documents a request or answer carries (envelope spec), each one component.
+SIGNED_DOCUMENTS = (models.ItemManifest, models.DecisionManifest, models.Receipt, models.EnrollmentDoc)
+# What any request can meet: its headers or body stop arriving, its headers are too large, a bug.
+ANY_REQUEST = (errors.RequestTimeout, errors.HeadersTooLarge, errors.RelayError)
 
 BODY_PROBLEMS = (errors.MalformedRequest, errors.BodyTooLarge, errors.InvalidField, errors.RequestTimeout)
 UPLOAD_PROBLEMS = (*BODY_PROBLEMS, errors.InsufficientStorage)
@@ -70,6 +75,7 @@ def problems_of(path: str, spec: Operation, access: Access) -> list[type[errors.
     if "{" in path:
         found.append(errors.NotFound)  # an id that is malformed, unknown, or not the caller's to see
     found += spec.problems
+    found += ANY_REQUEST
     unique: list[type[errors.RelayError]] = []
     for problem in found:
         if problem not in unique:
@@ -117,8 +123,31 @@ def _schemas(ops: list[tuple[str, str, Operation, Access]]) -> tuple[dict[Any, A
         if spec.adapter is not None:
             inputs.append(((method, path, "returns"), "serialization", spec.adapter))
     inputs.append(("problem", "serialization", TypeAdapter(schemas.Problem)))
+    for document in SIGNED_DOCUMENTS:  # what models.Signed fields point to
+        inputs.append((document.__name__, "validation", TypeAdapter(document)))
     keyed, defs = TypeAdapter.json_schemas(inputs, ref_template=REF)
-    return {key: schema for (key, _), schema in keyed.items()}, dict(sorted(defs.get("$defs", {}).items()))
+    components = dict(sorted(defs.get("$defs", {}).items()))
+    _link_documents(components, set(components))
+    return {key: schema for (key, _), schema in keyed.items()}, components
+
+
+def _link_documents(node: Any, names: set[str]) -> None:
+    """Replace each ``models.Signed`` placeholder by a reference to its document's component."""
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            if isinstance(value, dict) and "x-relay-document" in value:
+                name = value["x-relay-document"]
+                if name not in names:
+                    raise RuntimeError(f"no component for the signed document {name}")
+                node[key] = {"$ref": REF.format(model=name)}
+            else:
+                _link_documents(value, names)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, dict) and "x-relay-document" in value:
+                node[index] = {"$ref": REF.format(model=value["x-relay-document"])}
+            else:
+                _link_documents(value, names)
 
 
 def _problem_responses(problems: list[type[errors.RelayError]], problem_ref: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from relay.server.models import DecisionDoc, ItemManifestDoc
+
 Role = Literal["coordinator", "mediator", "participant"]
 Relation = Literal["victim", "victim_representative", "victim_family", "offender_family", "offender"]
 DeviceKind = Literal["participant_device", "mediator_desk", "terminal", "coordinator_console"]
@@ -466,8 +468,7 @@ class StaffItem(Reply):
 
 
 class SignedManifest(Reply):
-    manifest: dict[str, Any] = Field(description="the item manifest exactly as the sender signed it "
-                                                 "(docs/envelope-v2.md)")
+    manifest: ItemManifestDoc = Field(description="the item manifest exactly as the sender signed it")
     signature: str
 
 
@@ -480,8 +481,7 @@ class StaffOriginal(StaffItem, SignedManifest):
 
 
 class SignedDecision(Reply):
-    decision: dict[str, Any] = Field(description="the mediator's decision document exactly as signed "
-                                                 "(docs/envelope-v2.md)")
+    decision: DecisionDoc = Field(description="the mediator's decision document exactly as signed")
     decision_signature: str
 
 
@@ -502,7 +502,7 @@ class ReceivedItem(Reply):
     first_opened_at: Time | None
 
 
-class Delivery(ReceivedItem, SignedDecision):
+class ReleasedItem(ReceivedItem, SignedDecision):
     """A released item with the mediator's signed release; the sealed rendition is at /delivery/content."""
 
 

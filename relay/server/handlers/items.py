@@ -107,7 +107,7 @@ async def inbox(request: web.Request) -> Any:
 
 
 @participant
-@operation(s.Delivery, problems=(NotFound,))
+@operation(s.ReleasedItem, problems=(NotFound,))
 async def delivery(request: web.Request) -> Any:
     """A released item with the mediator's signed release, for its recipient."""
     return await items.delivery(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
