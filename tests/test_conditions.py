@@ -191,3 +191,27 @@ async def test_resuming_a_paused_case_releases_what_the_pause_held(relay: Relay,
         assert [i["id"] for i in await offender.call("GET", "/v1/inbox")] == [sent["id"]]
     finally:
         await close(coordinator, victim, mediator, offender)
+
+
+async def test_program_exception_must_be_a_json_boolean(relay: Relay, world: World) -> None:
+    """Found by the schema fuzz: `program_exception: 0` was read as false (pydantic's lax bool) and
+    amended a condition. Whether the program may facilitate contact under a no-contact condition
+    is never inferred from a number or a word: anything but true or false is refused, and the
+    condition is left as it was."""
+    coordinator = await world.session(world.coordinator)
+    try:
+        for stray in (1, 0, "yes", "false", "1"):
+            with pytest.raises(ProblemError) as refused:
+                await coordinator.call("POST", "/v1/conditions", json_body=order(world, relay, program_exception=stray))
+            assert refused.value.status == 422
+        assert await coordinator.call("GET", "/v1/conditions") == []
+        condition = await coordinator.call("POST", "/v1/conditions", json_body=order(world, relay, exception=True))
+        for stray in (0, "no", "false"):
+            with pytest.raises(ProblemError) as refused:
+                await coordinator.call("POST", f"/v1/conditions/{condition['id']}/amend",
+                                       json_body={"program_exception": stray})
+            assert refused.value.status == 422
+        kept = await coordinator.call("GET", f"/v1/conditions/{condition['id']}")
+        assert kept["program_exception"] is True and kept["version"] == 1
+    finally:
+        await coordinator.close()

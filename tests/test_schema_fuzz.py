@@ -18,6 +18,7 @@ Failures print schemathesis's report, with a curl line that reproduces each one.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import subprocess
@@ -93,7 +94,7 @@ class LiveRelay:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[LiveRelay, World, dict[str, dict[str, str]]]]:
+def live(tmp_path: Path) -> Iterator[tuple[LiveRelay, dict[str, list[str]], dict[str, dict[str, str]]]]:
     """A fresh relay and case for each run: the coordinator's fuzz closes cases, withdraws
     consent and revokes people (with ids it read from answers), which would leave the next
     caller nothing to reach."""
@@ -101,35 +102,54 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveRelay, World, dict[str, dict[str,
     relay.start()
     try:
         world = relay.run(build_world(relay.url, relay.codes[0], kdf=TEST_KDF))
-        roles = relay.run(_sign_in_everyone(world))
-        yield relay, world, roles
+        roles, known = relay.run(_sign_in_everyone(world))
+        yield relay, known, roles
     finally:
         relay.stop()
 
 
-async def _sign_in_everyone(world: World) -> dict[str, dict[str, str]]:
-    """Headers for each role, signed in through the SDK; the sessions stay open for the fuzzer."""
+async def _sign_in_everyone(world: World) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Headers for each role, signed in through the SDK (the sessions stay open for the fuzzer),
+    and the ids of real objects, which the fuzzer uses beside the ids it makes up."""
     signed_in = {
         "coordinator": await world.session(world.coordinator),
         "mediator": await world.session(world.mediator),
         "participant": await world.session(world.victim),
         "terminal": await world.session(world.offender, on_terminal=True),
     }
-    # Something in every list: a letter released and read, one waiting, a note to the mediators.
-    import io
-
-    victim, mediator, offender = signed_in["participant"], signed_in["mediator"], signed_in["terminal"]
+    coordinator, victim = signed_in["coordinator"], signed_in["participant"]
+    mediator, offender = signed_in["mediator"], signed_in["terminal"]
+    # Something in every list: a letter released and read, one returned, one waiting, a note to
+    # the mediators; a condition with an approval; an unfinished upload.
     sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"A letter."))
     await mediator.release(sent["id"])
     await offender.fetch(sent["id"], io.BytesIO())
-    await offender.send(case_id=world.case_id, recipient=world.victim.person_id, src=io.BytesIO(b"A reply."))
-    await victim.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"Can we talk?"))
+    back = await offender.send(case_id=world.case_id, recipient=world.victim.person_id, src=io.BytesIO(b"A reply."))
+    await mediator.return_to_sender(back["id"], "Could we talk first?")
+    waiting = await offender.send(case_id=world.case_id, recipient=world.victim.person_id, src=io.BytesIO(b"More."))
+    note = await victim.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"Can we talk?"))
+    condition = await coordinator.call("POST", "/v1/conditions", json_body={
+        "kind": "court_order", "reference": "Fuzz order", "restricted_id": world.offender.person_id,
+        "protected_people": [world.victim.person_id], "direction": "both", "effective_from": "2026-01-01T00:00:00Z",
+        "program_exception": True})
+    approval = await coordinator.call("POST", "/v1/approvals", json_body={
+        "case_id": world.case_id, "condition_id": condition["id"], "directions": ["from_restricted"],
+        "kinds": ["letter"], "valid_until": "2099-01-01T00:00:00Z"})
+    upload = await victim.create_upload(1024)
+    devices = [d["id"] for d in await coordinator.call("GET", "/v1/devices")]
+    known = {
+        "case_id": [world.case_id],
+        "person_id": [p.person_id for p in (world.coordinator, world.mediator, world.victim, world.offender)],
+        "item_id": [sent["id"], back["id"], waiting["id"], note["id"]],
+        "device_id": devices, "condition_id": [condition["id"]], "approval_id": [approval["id"]],
+        "upload_id": [upload.rsplit("/", 1)[-1]],
+    }
     headers = {role: {DEVICE_HEADER: str(c.device_token), "Authorization": f"Bearer {c.session_token}"}
                for role, c in signed_in.items()}
     for client in signed_in.values():
         client.session_token = None  # its connections close; the session stays open for the fuzzer
         await client.close()
-    return headers
+    return headers, known
 
 
 # What each signed-in caller is: its device kind and its person's role.
@@ -159,9 +179,9 @@ RUNS = [(role, False) for role in CALLERS] + [(role, True) for role in CALLERS]
 
 
 @pytest.mark.parametrize(("role", "endings"), RUNS, ids=[f"{r}{'-endings' if e else ''}" for r, e in RUNS])
-def test_schema_fuzz(role: str, endings: bool, live: tuple[LiveRelay, World, dict[str, dict[str, str]]],
-                     tmp_path: Path) -> None:
-    relay, _, roles = live
+def test_schema_fuzz(role: str, endings: bool,
+                     live: tuple[LiveRelay, dict[str, list[str]], dict[str, dict[str, str]]]) -> None:
+    relay, known, roles = live
     command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
                "run", relay.url + "/openapi.json",
                "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "1",
@@ -174,7 +194,7 @@ def test_schema_fuzz(role: str, endings: bool, live: tuple[LiveRelay, World, dic
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
                           cwd=HERE.parent, env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false",
-                                                "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks"})
+                                                "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "RELAY_FUZZ_IDS": json.dumps(known)})
     took = time.monotonic() - started
     summary = [line for line in done.stdout.splitlines() if line.strip()][-12:]
     print(f"\nschema fuzz as {role}: {EXAMPLES} examples per operation, {took:.1f} s\n" + "\n".join(summary))

@@ -1,4 +1,5 @@
-"""Every body that crosses the HTTP boundary, as a pydantic model. Unknown fields are refused."""
+"""Every body that crosses the HTTP boundary, as a pydantic model. Unknown fields are refused, and
+so is a value of the wrong JSON type (strict mode: nothing is coerced)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ Moment = Annotated[str, Field(max_length=32), AfterValidator(_real_moment)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a JSON value of the wrong type is refused, never coerced (no 0 for false, no "5" for 5);
+    # the schema fuzz found `program_exception: 0` amending a no-contact condition before this.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Signed:

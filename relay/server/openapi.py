@@ -39,6 +39,16 @@ SIGNED_DOCUMENTS = (models.ItemManifest, models.DecisionManifest, models.Receipt
 # What any request can meet: its headers or body stop arriving, its headers are too large, a bug.
 ANY_REQUEST = (errors.RequestTimeout, errors.HeadersTooLarge, errors.RelayError)
 
+# What a blob answer honours (aiohttp's FileResponse): byte ranges and conditional requests.
+BLOB_HEADERS = {
+    "Range": "`bytes=<first>-<last>`: part of the ciphertext (206), to resume a download",
+    "If-Range": "the ETag or date the part must still match, else the whole (200)",
+    "If-Match": "the ETag it must still have (else 412)",
+    "If-None-Match": "an ETag the client holds (304 if unchanged)",
+    "If-Modified-Since": "HTTP date (304 if unchanged since)",
+    "If-Unmodified-Since": "HTTP date (412 if changed since)",
+}
+
 BODY_PROBLEMS = (errors.MalformedRequest, errors.BodyTooLarge, errors.InvalidField, errors.RequestTimeout)
 UPLOAD_PROBLEMS = (*BODY_PROBLEMS, errors.InsufficientStorage)
 
@@ -206,6 +216,13 @@ def _operation(method: str, path: str, spec: Operation, access: Access, keyed: d
     if spec.tus:
         for name, header in _tus_headers(method).items():
             parameters.append({"name": name, "in": "header", **header})
+    if spec.returns == BLOB:
+        for name, words in BLOB_HEADERS.items():
+            parameters.append({"name": name, "in": "header", "required": False, "description": words,
+                               "schema": {"type": "string"}})  # a malformed one is ignored, as HTTP says
+    parameters.append({"name": "Accept-Language", "in": "header", "required": False,
+                       "description": "`fr` for French titles and words; English otherwise (any value is taken)",
+                       "schema": {"type": "string"}})
     if parameters:
         op["parameters"] = parameters
     if spec.body is not None:
@@ -235,7 +252,10 @@ def _operation(method: str, path: str, spec: Operation, access: Access, keyed: d
 
 def _success(method: str, spec: Operation, status: int, schema: dict[str, Any] | None) -> dict[str, Any]:
     if spec.returns == BLOB:
-        return {"description": "The ciphertext, streamed; `Range` requests answer 206 with `Content-Range`.",
+        if status == 304:
+            return {"description": "Not modified: the client's copy (If-None-Match, If-Modified-Since) is current."}
+        return {"description": ("The ciphertext, streamed." if status == 200 else
+                                "Part of the ciphertext, as the `Range` asked; `Content-Range` says which."),
                 "headers": {"Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}}},
                 "content": {"application/octet-stream": {
                     "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}

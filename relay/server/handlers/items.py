@@ -40,6 +40,8 @@ mediator = guard(devices={"mediator_desk"}, roles={"mediator"})
 
 # A blob answer: the item may be gone, its bytes found damaged, or the Range or precondition off.
 CONTENT = (NotFound, ContentDamaged, PreconditionFailed, RangeNotSatisfiable)
+# A blob answer may be partial (Range) or "not modified" (a conditional request that holds).
+PARTIAL = (206, 304)
 # Sending content: the signed document, the bytes against it, the resumable upload it names.
 SENDING = (NotFound, Forbidden, SignatureInvalid, EnvelopeVersionUnsupported, ContentMismatch, Conflict,
            UploadExpired, ScreeningRefused, ApprovalRequired)
@@ -70,14 +72,14 @@ async def original(request: web.Request) -> Any:
 
 
 @sender
-@operation(BLOB, problems=CONTENT)
+@operation(BLOB, problems=CONTENT, statuses=PARTIAL)
 async def original_content(request: web.Request) -> web.StreamResponse:
     """An item's ciphertext as sent, for its sender and the case's mediators."""
     return blob(await items.original_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
 
 
 @sender
-@operation(BLOB, problems=CONTENT)
+@operation(BLOB, problems=CONTENT, statuses=PARTIAL)
 async def poster(request: web.Request) -> web.StreamResponse:
     """A video's sealed poster frame, for its sender and the case's mediators."""
     return blob(await items.poster_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
@@ -92,7 +94,7 @@ async def note(request: web.Request) -> Any:
 
 
 @participant
-@operation(BLOB, problems=CONTENT)
+@operation(BLOB, problems=CONTENT, statuses=PARTIAL)
 async def note_content(request: web.Request) -> web.StreamResponse:
     """The sealed note of a returned item, for its sender."""
     _, path = await items.note(request.app[CONTEXT], principal_of(request), request.match_info["item_id"])
@@ -114,7 +116,7 @@ async def delivery(request: web.Request) -> Any:
 
 
 @participant
-@operation(BLOB, problems=CONTENT)
+@operation(BLOB, problems=CONTENT, statuses=PARTIAL)
 async def delivery_content(request: web.Request) -> web.StreamResponse:
     """The delivery rendition's ciphertext, for its recipient, if screening allows it now."""
     return blob(await items.delivery_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
