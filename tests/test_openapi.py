@@ -400,3 +400,13 @@ async def test_a_whole_exchange_fits_the_document(recorded: tuple[Relay, Recorde
     assert {TYPE_PREFIX + t for t in ("already-decided", "not-found", "approval-required",
                                       "offender-request-not-accepted", "invalid-field")} <= problems
     assert all(re.fullmatch(r"urn:mediation-relay:problem:[a-z-]+", t) for t in problems)
+
+
+def test_links_lead_from_what_creates_an_object_to_what_takes_its_id(document: dict[str, Any]) -> None:
+    links = document["paths"]["/v1/cases"]["post"]["responses"]["201"]["links"]
+    takes_case = {op["operationId"] for path, ops in document["paths"].items() if "{case_id}" in path
+                  for op in ops.values()}
+    assert set(links) == takes_case and len(takes_case) >= 10
+    assert all(link["parameters"] == {"case_id": "$response.body#/id"} for link in links.values())
+    condition = document["paths"]["/v1/conditions"]["post"]["responses"]["201"]["links"]
+    assert "post_v1_conditions_condition_id_lift" in condition

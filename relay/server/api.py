@@ -46,6 +46,7 @@ class Operation:
     tus: bool = False  # a tus 1.0 request: Tus-Resumable and the Upload-* headers
     problems: tuple[type[RelayError], ...] = ()
     statuses: tuple[int, ...] = field(default=())  # other success statuses (tus HEAD answers 200, PATCH 204)
+    creates: str | None = None  # the answer's `id` names a new object of this kind (an OpenAPI link)
     adapter: TypeAdapter[Any] | None = None
 
     @property
@@ -58,13 +59,13 @@ Handler = Callable[..., Awaitable[Any]]
 
 def operation(returns: Any = EMPTY, *, status: int = 200, body: type[BaseModel] | None = None,
               upload: type[BaseModel] | None = None, query: type[BaseModel] | None = None, tus: bool = False,
-              problems: tuple[type[RelayError], ...] = (), statuses: tuple[int, ...] = ()
-              ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+              problems: tuple[type[RelayError], ...] = (), statuses: tuple[int, ...] = (),
+              creates: str | None = None) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         spec = Operation(
             summary=(handler.__doc__ or handler.__name__.replace("_", " ")).strip().split("\n")[0],
             status=status, returns=returns, body=body, upload=upload, query=query, tus=tus, problems=problems,
-            statuses=statuses, adapter=TypeAdapter(returns) if returns not in (BLOB, EMPTY, TEXT) else None)
+            statuses=statuses, creates=creates, adapter=TypeAdapter(returns) if returns not in (BLOB, EMPTY, TEXT) else None)
         allowed = {status, *statuses}
 
         @wraps(handler)

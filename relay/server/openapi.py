@@ -190,10 +190,9 @@ def _tus_headers(method: str) -> dict[str, Any]:
 
 
 def _operation(method: str, path: str, spec: Operation, access: Access, keyed: dict[Any, Any],
-               problem_ref: dict[str, Any]) -> dict[str, Any]:
+               problem_ref: dict[str, Any], links: dict[str, dict[str, Any]]) -> dict[str, Any]:
     op: dict[str, Any] = {
-        "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"
-                       .replace("-", "_"),
+        "operationId": operation_id(method, path),
         "summary": spec.summary,
         "description": _access_words(access),
         "security": _security(access),
@@ -245,6 +244,8 @@ def _operation(method: str, path: str, spec: Operation, access: Access, keyed: d
     responses: dict[str, Any] = {}
     for status in (spec.status, *spec.statuses):
         responses[str(status)] = _success(method, spec, status, keyed.get((method, path, "returns")))
+    if spec.creates is not None and links.get(spec.creates):
+        responses[str(spec.status)]["links"] = links[spec.creates]
     responses.update(_problem_responses(problems_of(path, spec, access), problem_ref))
     op["responses"] = responses
     return op
@@ -276,13 +277,31 @@ def _success(method: str, spec: Operation, status: int, schema: dict[str, Any] |
             "content": {"application/json": {"schema": schema}}}
 
 
+def operation_id(method: str, path: str) -> str:
+    return f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}".replace("-", "_")
+
+
+def _links(ops: list[tuple[str, str, Operation, Access]]) -> dict[str, dict[str, Any]]:
+    """For each kind of object: a link to every operation whose path takes its id, filled from
+    the `id` of the answer that created it (what a client, or a stateful fuzzer, does next)."""
+    links: dict[str, dict[str, Any]] = {}
+    for name, kind in PATH_IDS.items():
+        for method, path, _, _ in ops:
+            if "{" + name + "}" in path:
+                links.setdefault(kind, {})[operation_id(method, path)] = {
+                    "operationId": operation_id(method, path), "parameters": {name: "$response.body#/id"}}
+    return links
+
+
 def build(routes: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
     ops = _inputs(routes)
     keyed, components = _schemas(ops)
     problem_ref = keyed["problem"]
+    links = _links(ops)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, spec, access in ops:
-        paths.setdefault(path, {})[method.lower()] = _operation(method, path, spec, access, keyed, problem_ref)
+        paths.setdefault(path, {})[method.lower()] = _operation(method, path, spec, access, keyed, problem_ref,
+                                                                links)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

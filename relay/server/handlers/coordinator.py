@@ -56,7 +56,7 @@ async def list_institutions(request: web.Request) -> Any:
 
 
 @coordinator
-@operation(s.EnrolledPerson, status=201, body=NewPerson, problems=(SignatureInvalid, Conflict, NotFound))
+@operation(s.EnrolledPerson, status=201, body=NewPerson, creates="person", problems=(SignatureInvalid, Conflict, NotFound))
 async def enroll(request: web.Request, body: NewPerson) -> Any:
     """Enroll a person: their public keys and role, signed by the coordinator (docs/http-api.md)."""
     return await accounts.enroll(request.app[CONTEXT], principal_of(request), body)
@@ -78,7 +78,7 @@ async def revoke_person(request: web.Request) -> web.StreamResponse:
 
 
 @coordinator
-@operation(s.RegisteredDevice, status=201, body=NewDevice, problems=(NotFound,))
+@operation(s.RegisteredDevice, status=201, body=NewDevice, creates="device", problems=(NotFound,))
 async def register_device(request: web.Request, body: NewDevice) -> Any:
     """Approve a device; its token is in the answer, this once."""
     return await accounts.register_device(request.app[CONTEXT], principal_of(request), body)
@@ -100,7 +100,7 @@ async def revoke_device(request: web.Request) -> web.StreamResponse:
 
 
 @coordinator
-@operation(s.CaseRecord, status=201, body=NewCase, problems=(OffenderRequestNotAccepted, NotFound))
+@operation(s.CaseRecord, status=201, body=NewCase, creates="case", problems=(OffenderRequestNotAccepted, NotFound))
 async def open_case(request: web.Request, body: NewCase) -> Any:
     """Open a case from a referral (never on an offender's own request)."""
     return await cases.open_case(request.app[CONTEXT], principal_of(request), body.referral_source,
@@ -213,7 +213,7 @@ def _id(request: web.Request, kind: str, name: str) -> str:
 
 
 @coordinator
-@operation(s.Condition, status=201, body=NewCondition)
+@operation(s.Condition, status=201, body=NewCondition, creates="condition")
 async def add_condition(request: web.Request, body: NewCondition) -> Any:
     """Record a no-contact condition (screening applies it at once)."""
     return await conditions.add(request.app[CONTEXT], principal_of(request), body)
@@ -249,7 +249,7 @@ async def lift_condition(request: web.Request) -> Any:
 
 
 @coordinator
-@operation(s.RecordedApproval, status=201, body=NewApproval, problems=(NotFound, Conflict))
+@operation(s.RecordedApproval, status=201, body=NewApproval, creates="approval", problems=(NotFound, Conflict))
 async def add_approval(request: web.Request, body: NewApproval) -> Any:
     """Record the national unit's approval of a facilitated exchange under a condition."""
     return await conditions.approve(request.app[CONTEXT], principal_of(request), body)

@@ -48,7 +48,7 @@ SENDING = (NotFound, Forbidden, SignatureInvalid, EnvelopeVersionUnsupported, Co
 
 
 @sender
-@operation(s.SentItem, status=201, upload=Submission,
+@operation(s.SentItem, status=201, upload=Submission, creates="item",
            problems=(*SENDING, UnknownRecipient, QuotaExceeded))
 async def submit(request: web.Request, body: tuple[Submission, Upload]) -> Any:
     """Submit an item: its signed manifest (meta) and its ciphertext (content, or a finished upload)."""
