@@ -365,6 +365,12 @@ async def test_a_whole_exchange_fits_the_document(recorded: tuple[Relay, Recorde
             "kind": "court_order", "reference": "ONCJ 2024-1187", "restricted_id": world.offender.person_id,
             "protected_people": [world.victim.person_id], "direction": "both",
             "effective_from": "2026-01-01T00:00:00Z", "program_exception": False})
+        with pytest.raises(ProblemError) as unknown:  # found by the fuzz: a 404 the document did not list
+            await coordinator.call("POST", "/v1/conditions", json_body={
+                "kind": "court_order", "reference": "X", "restricted_id": "per_0000000000000000",
+                "protected_people": [world.victim.person_id], "direction": "both",
+                "effective_from": "2026-01-01T00:00:00Z", "program_exception": False})
+        assert unknown.value.status == 404
         referred = await offender.send(case_id=case, recipient=world.victim.person_id, src=io.BytesIO(LETTER))
         await mediator.call("GET", "/v1/review/queue")  # flagged, with what an approval would allow
         with pytest.raises(ProblemError):

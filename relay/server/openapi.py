@@ -75,7 +75,7 @@ def access_problems(access: Access) -> tuple[type[errors.RelayError], ...]:
     return tuple(found)
 
 
-def problems_of(path: str, spec: Operation, access: Access) -> list[type[errors.RelayError]]:
+def problems_of(method: str, path: str, spec: Operation, access: Access) -> list[type[errors.RelayError]]:
     """Every problem the route can answer with: its guard's, its input's, its own."""
     found: list[type[errors.RelayError]] = [*access_problems(access)]
     if spec.body is not None or spec.query is not None:
@@ -86,6 +86,8 @@ def problems_of(path: str, spec: Operation, access: Access) -> list[type[errors.
         found.append(errors.NotFound)  # an id that is malformed, unknown, or not the caller's to see
     found += spec.problems
     found += ANY_REQUEST
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        found.append(errors.InsufficientStorage)  # any write can meet a full disk
     unique: list[type[errors.RelayError]] = []
     for problem in found:
         if problem not in unique:
@@ -246,7 +248,7 @@ def _operation(method: str, path: str, spec: Operation, access: Access, keyed: d
         responses[str(status)] = _success(method, spec, status, keyed.get((method, path, "returns")))
     if spec.creates is not None and links.get(spec.creates):
         responses[str(spec.status)]["links"] = links[spec.creates]
-    responses.update(_problem_responses(problems_of(path, spec, access), problem_ref))
+    responses.update(_problem_responses(problems_of(method, path, spec, access), problem_ref))
     op["responses"] = responses
     return op
 

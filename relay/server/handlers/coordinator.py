@@ -213,7 +213,7 @@ def _id(request: web.Request, kind: str, name: str) -> str:
 
 
 @coordinator
-@operation(s.Condition, status=201, body=NewCondition, creates="condition")
+@operation(s.Condition, status=201, body=NewCondition, creates="condition", problems=(NotFound,))
 async def add_condition(request: web.Request, body: NewCondition) -> Any:
     """Record a no-contact condition (screening applies it at once)."""
     return await conditions.add(request.app[CONTEXT], principal_of(request), body)
