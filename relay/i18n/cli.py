@@ -240,6 +240,8 @@ TEXT: dict[str, str] = {
     "help.tls-cert": N_("serve https with this certificate chain (PEM); give --tls-key too"),
     "help.tls-key": N_("the private key (PEM) of --tls-cert"),
     "help.behind-proxy": N_("a TLS proxy sits in front of the relay: allow plain http on a non-loopback address"),
+    "help.log-format": N_("how the log on stderr is written: json (one object a line, the default) or text"
+                          " (readable lines, for development)"),
     "tls-pair": N_("--tls-cert and --tls-key go together: give both, or neither."),
     "tls-needed": N_("{host} is not a loopback address, so the relay would send tokens in the clear: give --tls-cert"
                      " and --tls-key, or --behind-proxy if a TLS proxy sits in front of it."),
