@@ -159,6 +159,7 @@ def configure(kind: str = "json", level: int | str = logging.INFO, stream: IO[st
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    logging.captureWarnings(True)  # Python's warnings become log lines too, not bare text on stderr
     quiet()
     return handler
 
