@@ -185,6 +185,11 @@ async def test_a_whole_exchange_logs_json_with_request_ids_and_no_value(
             async with http.get(f"{served.url}/v1/items/{sent['id']}x/delivery", headers=offender._headers()) as r:
                 assert r.status == 404
                 failures["not found"] = (await problem_of(r))["request_id"]
+            # A problem the file response writes itself (ProblemStatuses): a Range past the end.
+            async with http.get(f"{served.url}/v1/items/{sent['id']}/delivery/content",
+                                headers={**offender._headers(), "Range": "bytes=99999999-"}) as r:
+                assert r.status == 416
+                failures["range"] = (await problem_of(r))["request_id"]
             # A proxy's tame id is kept (both logs correlate); anything else is replaced, not echoed.
             async with http.get(f"{served.url}/healthz", headers={"X-Request-Id": "proxy-0123-abcd"}) as r:
                 assert r.headers["X-Request-Id"] == "proxy-0123-abcd"

@@ -186,6 +186,9 @@ class ProblemStatuses(web.StreamResponse):
             return await super().prepare(request)
         lang = i18n.negotiate(request.headers.get("Accept-Language"))
         error = for_status(self.status)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s on %s %s", error.type, request.method, route_of(request),
+                      extra={"fields": {"problem": error.type, "status": error.status}})
         body = document(error, lang, request.path)
         self.content_type = CONTENT_TYPE
         self.charset = "utf-8"
