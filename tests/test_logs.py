@@ -37,12 +37,12 @@ from relay.client.kdf import TEST_KDF
 from relay.client.scenario import build_world
 from relay.server import logs
 from relay.server.app import create_app
+from relay.server.services import periodic
 from relay.server.serving import running
 from relay.server.settings import Settings
 
 from .conftest import MovableClock
 
-PREFIX = "urn:mediation-relay:problem:"
 ID_SHAPE = re.compile(r"[0-9a-f]{16}")
 
 
@@ -285,6 +285,26 @@ async def test_a_whole_exchange_logs_json_with_request_ids_and_no_value(
     text = "\n".join(line.text for line in capture.lines)
     leaked = [what for what, needle in needles.items() if needle and needle in text]
     assert leaked == [], leaked
+
+
+async def test_background_runs_log_under_a_job_id_of_their_own_never_a_requests(capture: Capture) -> None:
+    stop, runs = asyncio.Event(), []
+
+    async def run() -> None:  # the periodic runner of the purge and the scrub, with a run that fails
+        runs.append(logs.JOB_ID.get())
+        logging.getLogger("relay.server.services.retention").info("a run")
+        if len(runs) == 2:
+            stop.set()
+        raise RuntimeError("the disk said no")
+
+    await periodic.every(0.01, stop, run, "retention run")
+    lines = [json.loads(line.text) for line in capture.lines if line.logger.startswith("relay.server.services")]
+    assert [line["message"] for line in lines][:2] == [
+        "a run", "retention run failed (RuntimeError); it runs again in 0 s"]
+    assert all(re.fullmatch(r"retention-run-[0-9a-f]{8}", line["job_id"]) and "request_id" not in line
+               for line in lines)
+    assert len(set(runs)) == 2 and lines[0]["job_id"] == runs[0]  # one id a run
+    assert logs.JOB_ID.get() is None  # nothing leaks out of the run
 
 
 def test_the_text_format_carries_the_same_ids() -> None:
