@@ -134,9 +134,11 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
         ident = fields.pop("request_id", None) or fields.pop("job_id", None) or "-"
-        text = f"{_time(record)} {record.levelname:<7} {record.name} [{ident}] {record.getMessage()}"
-        if fields:
-            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        message = record.getMessage()
+        text = f"{_time(record)} {record.levelname:<7} {record.name} [{ident}] {message}"
+        said = [f"{k}={v}" for k, v in fields.items() if str(v) not in message]  # not twice on a line
+        if said:
+            text += " " + " ".join(said)
         if (exc := _exception(record)) is not None:
             text += f" ({exc})"
         return text
