@@ -295,23 +295,24 @@ CAPTIONS: list[tuple[str, str, str, str]] = [
     ("setup", "POST", "/v1/auth/session", "Sign-in, step 2: the signature of the login statement (see *Signing"
      " in*) wins a session token."),
     ("setup", "POST", "/v1/institutions", "An institution (where terminals stand and cases are held)."),
-    ("setup", "POST", "/v1/people", "Enroll a person: the coordinator signs their enrollment document (the"
-     " person's public keys, generated on the person's own endpoint). A participant enrolled with an"
-     " `institution_id` (a kiosk user) also gets a `kiosk_code`, shown once, and leaves a passphrase-sealed"
-     " `key_bundle`."),
-    ("setup", "POST", "/v1/devices", "Register a device bound to one person (or, for a terminal, to one"
-     " institution). The `device_token` is shown this once."),
+    ("setup", "POST", "/v1/people", "The coordinator signs the person's enrollment document (their public"
+     " keys, generated on their own endpoint). A participant enrolled with an `institution_id` (a kiosk user)"
+     " leaves a passphrase-sealed `key_bundle` and gets a `kiosk_code`, shown once."),
+    ("setup", "POST", "/v1/devices", "A device is bound to one person (a terminal: to one institution). The"
+     " `device_token` is shown this once."),
     ("setup", "POST", "/v1/cases", "Open a case."),
-    ("setup", "POST", "/v1/cases/{id}/participants", "Add a participant to the case."),
+    ("setup", "POST", "/v1/cases/{id}/participants", "A participant joins the case (their consent starts as"
+     " given)."),
     ("setup", "POST", "/v1/cases/{id}/mediators", "Assign the case's mediator."),
     ("setup", "DELETE", "/v1/auth/session", "Sign out."),
     ("send", "POST", "/v1/auth/challenge", "The victim signs in on their own participant device."),
     ("send", "GET", "/v1/limits", "The client checks the relay's limits before sealing anything."),
     ("send", "GET", "/v1/cases/{id}", "Who the case's mediators are: the content key is sealed to them and to"
      " the sender, never to the recipient."),
-    ("send", "GET", "/v1/directory/{id}", "Each reader's signed enrollment, checked along the enrollment chain"
-     " (see *The enrollment chain*) before anything is sealed to their `box_pk`. `enrollment` is the base64 of"
-     " the canonical JSON that was signed."),
+    ("send", "GET", "/v1/directory/{id}", "Each reader's signed enrollment is checked along the enrollment"
+     " chain (see *The enrollment chain*, up to the self-signed one whose key is the trust root) before"
+     " anything is sealed to their `box_pk`. `enrollment` is the base64 of the canonical JSON that was"
+     " signed."),
     ("send", "POST", "/v1/items", "Submit the sealed letter: the signed manifest in `meta`, the ciphertext in"
      " `content`."),
     ("send", "GET", "/v1/items/sent", "The sender's view of what they sent, with neutral status words."),
@@ -319,7 +320,8 @@ CAPTIONS: list[tuple[str, str, str, str]] = [
     ("review", "GET", "/v1/review/queue", "The mediator's queue: items waiting for a decision, screened now."),
     ("review", "GET", "/v1/items/{id}", "The item's signed manifest; the desk verifies the sender's signature"
      " against the sender's enrollment."),
-    ("review", "GET", "/v1/directory/{id}", "The sender's enrollment (and the chain up to the trust root)."),
+    ("review", "GET", "/v1/directory/{id}", "Checked along the chain: the sender's (whose signature the desk"
+     " verifies) and the recipient's (whose `box_pk` the release is sealed to)."),
     ("review", "GET", "/v1/items/{id}/content", "The original ciphertext; the desk checks its size and hash"
      " against the manifest and decrypts with the content key sealed to the mediator."),
     ("review", "POST", "/v1/items/{id}/decision", "The release: the letter re-sealed under a fresh key to the"
@@ -331,8 +333,8 @@ CAPTIONS: list[tuple[str, str, str, str]] = [
     ("receive", "GET", "/v1/inbox", "Released items for this recipient, screened now."),
     ("receive", "GET", "/v1/items/{id}/delivery", "The signed release. The client verifies it with the mediator's"
      " enrolled key, checks it names this item and this reader, and opens its content key."),
-    ("receive", "GET", "/v1/directory/{id}", "The mediator's and the sender's enrollments, checked along the"
-     " chain; the sender's key fingerprint must equal the one the release names."),
+    ("receive", "GET", "/v1/directory/{id}", "Checked along the chain: the mediator's (who signed the release)"
+     " and the sender's, whose key fingerprint must equal the one the release names."),
     ("receive", "GET", "/v1/items/{id}/delivery/content", "The delivery ciphertext (Range supported); its size"
      " and hash are checked against the release, then it is decrypted on the terminal."),
     ("receive", "POST", "/v1/items/{id}/receipt", "The signed receipt: delivered, first opened at this time."),
@@ -349,9 +351,46 @@ PHASES = {"setup": "Setting up: bootstrap, institution, enrollment, devices, cas
           "resumable": "The same, resumably: a letter to the mediators sent with tus"}
 
 
+def _sent(exchange: Exchange) -> Any:
+    try:
+        return _json(exchange.request_body) if "json" in exchange.request_headers.get("Content-Type", "") else None
+    except ValueError:
+        return None
+
+
+def _answer(exchange: Exchange) -> Any:
+    try:
+        return _json(exchange.response_body) if "json" in exchange.response_headers.get("Content-Type", "") else None
+    except ValueError:
+        return None
+
+
+def who(exchange: Exchange) -> str | None:
+    """Whom a request is about, in a few words, from its own bodies (so the words stay true
+    whatever order the SDK asks in)."""
+    route = (exchange.method, template(exchange.path).split("?")[0])
+    sent, answer = _sent(exchange), _answer(exchange)
+    if route == ("GET", "/v1/directory/{id}") and isinstance(answer, dict):
+        return f"the enrollment of {answer['label']} ({answer['role']})"
+    if route == ("POST", "/v1/people") and isinstance(sent, dict):
+        return f"enroll {sent['label']} ({sent['enrollment']['role']})"
+    if route == ("POST", "/v1/devices") and isinstance(sent, dict):
+        return f"register {sent['label']} ({sent['kind']})"
+    if route == ("POST", "/v1/cases/{id}/participants") and isinstance(answer, dict) and isinstance(sent, dict):
+        added = next((p for p in answer.get("participants", []) if p["id"] == sent["person_id"]), None)
+        return f"add {added['label']}" if added else None
+    return {("POST", "/v1/auth/challenge"): "sign in, step 1", ("POST", "/v1/auth/session"): "sign in, step 2",
+            ("DELETE", "/v1/auth/session"): "sign out", ("GET", "/v1/limits"): "the limits",
+            ("GET", "/v1/cases/{id}"): "the case and its mediators"}.get(route)
+
+
 def caption(exchange: Exchange) -> str | None:
     for phase, method, path, text in CAPTIONS:
         if (phase, method, path) == (exchange.phase, exchange.method, template(exchange.path).split("?")[0]):
+            about = who(exchange)
+            if about and exchange.method in ("GET", "POST") and "/v1/auth/" not in exchange.path:
+                return f"{about[0].upper()}{about[1:]}. {text}" if about.startswith(("the enrollment", "enroll",
+                                                                                      "register", "add")) else text
             return text
     return None
 
@@ -369,7 +408,10 @@ def render(exchanges: list[Exchange]) -> str:
         key = (exchange.method, template(exchange.path), json.dumps(request_shape(exchange)),
                json.dumps(response_shape(exchange)), exchange.status)
         if key in shown:
-            out += [f"**{number}.** `{exchange.method} {exchange.path}` → {exchange.status}, as in {shown[key]}.", ""]
+            about = who(exchange)
+            lead = f"{about[0].upper()}{about[1:]}: " if about else ""
+            out += [f"**{number}.** {lead}`{exchange.method} {exchange.path}` → {exchange.status}, as in {shown[key]}.",
+                    ""]
             continue
         shown[key] = number
         request, response = render_exchange(exchange)

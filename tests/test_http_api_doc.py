@@ -79,7 +79,7 @@ def documented_steps(text: str) -> list[Step]:
         number, body = int(match.group(1)), re.sub(r"^#+ .*$", "", match.group(2), flags=re.M)  # a phase's heading
         blocks = re.findall(r"^```http\n(.*?)\n```$", body, flags=re.M | re.S)
         if not blocks:
-            line = re.fullmatch(r"\s*`(\S+) (\S+)` → (\d+), as in \d+\.\s*", body)
+            line = re.fullmatch(r"\s*(?:[^`\n]*: )?`(\S+) (\S+)` → (\d+), as in \d+\.\s*", body)
             assert line, f"step {number} has neither two http blocks nor an 'as in' line"
             steps.append(Step(number, line.group(1), line.group(2), int(line.group(3))))
             continue
@@ -122,7 +122,7 @@ async def test_the_documented_exchange_is_what_the_relay_and_the_sdk_do(relay: R
 async def test_a_repeated_step_points_at_a_step_of_the_same_route() -> None:
     text = DOC.read_text("utf-8")
     steps = {s.number: s for s in documented_steps(text)}
-    for number, method, path, earlier in re.findall(r"^\*\*(\d+)\.\*\* `(\S+) (\S+)` → \d+, as in (\d+)\.$",
+    for number, method, path, earlier in re.findall(r"^\*\*(\d+)\.\*\* (?:[^`\n]*: )?`(\S+) (\S+)` → \d+, as in (\d+)\.$",
                                                    text, flags=re.M):
         shown = steps[int(earlier)]
         assert shown.request_headers is not None and int(earlier) < int(number)
@@ -206,3 +206,21 @@ async def test_a_429_says_when_to_retry_in_retry_after_when_the_relay_knows(tmp_
         assert refused.status == 429
         assert int(refused.response_headers["Retry-After"]) in range(23 * 3600 - 5, 23 * 3600 + 1)
         await victim.close()
+
+
+async def test_a_content_route_answers_one_byte_range(world: Any) -> None:
+    """What the conventions say of content downloads: 206 with Content-Range for one range."""
+    victim = await world.session(world.victim)
+    mediator = await world.session(world.mediator)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"z" * 1000))
+        async with aiohttp.ClientSession() as http:
+            headers = {**mediator._headers(), "Range": "bytes=28-"}
+            async with http.get(f"{world.url}/v1/items/{sent['id']}/content", headers=headers) as response:
+                body = await response.read()
+                assert response.status == 206 and response.headers["Content-Type"] == "application/octet-stream"
+                assert response.headers["Content-Range"] == f"bytes 28-{1045 - 1}/1045" and len(body) == 1045 - 28
+                assert response.headers["ETag"] and response.headers["Cache-Control"] == "no-store"
+    finally:
+        await victim.close()
+        await mediator.close()
