@@ -22,9 +22,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from relay.client.kdf import TEST_KDF
+from relay.client.scenario import build_world
+from relay.client.sdk import ProblemError
+from relay.server.app import create_app
 from relay.server.routes import ROUTES
+from relay.server.settings import Settings
 from tests import http_exchange
-from tests.conftest import Relay
+from tests.conftest import MovableClock, Relay
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "http-api.md"
 REGENERATE = "regenerate with: .venv/bin/python -m tests.http_exchange --write docs/http-api.md"
@@ -161,13 +166,6 @@ async def test_a_429_says_when_to_retry_in_retry_after_when_the_relay_knows(tmp_
     time out of each problem's own extras. Now a kiosk-code lockout and a spent items-per-day
     quota say it in the header too; a pending-bytes quota, which frees up only as the mediator
     decides, does not."""
-    from relay.client.kdf import TEST_KDF
-    from relay.client.scenario import build_world
-    from relay.client.sdk import ProblemError
-    from relay.server.app import create_app
-    from relay.server.settings import Settings
-    from tests.conftest import MovableClock
-
     clock = MovableClock()
     codes: list[str] = []
     app = create_app(Settings(data_dir=tmp_path / "data", kiosk_code_attempts_per_terminal=1, quota_items_per_day=2,
