@@ -12,6 +12,7 @@ When this fails because the exchange changed on purpose, regenerate the doc's se
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -23,8 +24,10 @@ import aiohttp
 import pytest
 
 from relay.client.kdf import TEST_KDF
+from relay.client.profile import Profile
 from relay.client.scenario import build_world
 from relay.client.sdk import ProblemError
+from relay.envelope import documents
 from relay.server.app import create_app
 from relay.server.routes import ROUTES
 from relay.server.settings import Settings
@@ -222,3 +225,25 @@ async def test_a_content_route_answers_one_byte_range(world: Any) -> None:
     finally:
         await victim.close()
         await mediator.close()
+
+
+# -- the examples in the prose ------------------------------------------------------------------
+
+
+def test_the_documented_login_bytes_are_the_prefix_and_the_canonical_statement() -> None:
+    line = next(x.strip() for x in DOC.read_text("utf-8").splitlines() if x.strip().startswith("mediation-relay/v2/login"))
+    prefix, _, canonical = line.partition("\\0")
+    assert (prefix + "\0").encode() == documents.Domain.LOGIN.value
+    statement = json.loads(canonical)
+    assert documents.canonical_json(statement).decode() == canonical
+    assert set(statement) == set(documents.LoginStatement.model_fields)
+
+
+def test_the_documented_profile_is_what_the_client_keeps() -> None:
+    text = DOC.read_text("utf-8")
+    section = text[text.index("## The profile and the trust root"):text.index("## The enrollment chain")]
+    example = json.loads(re.search(r"```json\n(.*?)\n\s*```", section, flags=re.S).group(1))  # type: ignore[union-attr]
+    assert set(example) == {f.name for f in dataclasses.fields(Profile)}
+    assert Profile.from_dict(example).device_token.startswith(example["device_id"] + ".")
+    table = set(re.findall(r"^\s*\| `(\w+)` \|", section, flags=re.M))
+    assert table == set(example)
