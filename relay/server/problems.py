@@ -91,6 +91,8 @@ def headers_for(error: errors.RelayError, lang: str) -> dict[str, str]:
     headers = {"Content-Language": lang, "Server": SERVER_NAME}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="relay"'
+    if error.status == 429 and error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     if error.status == 503:
         headers["Retry-After"] = "30"
     if error.status == 507:
