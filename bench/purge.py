@@ -83,6 +83,15 @@ def seed(data_dir: Path, count: int, other_case: str) -> None:
     conn.close()
 
 
+def run_finished(data_dir: Path) -> bool:
+    conn = sqlite3.connect(f"file:{data_dir / 'relay.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT finished_at FROM retention_runs WHERE items > 0 ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return row is not None and row[0] is not None
+
+
 def remaining(data_dir: Path, case_id: str) -> int:
     conn = sqlite3.connect(f"file:{data_dir / 'relay.sqlite3'}?mode=ro", uri=True)
     try:
@@ -156,8 +165,10 @@ async def main(count: int, baseline_seconds: float, duty: float) -> None:
 
             async def until_purged() -> None:
                 # Counted in a thread: a count of 100,000 rows on this loop would stall the very
-                # requests being timed here and charge the purge with it.
-                while await asyncio.to_thread(remaining, data_dir, other["id"]) > 0:
+                # requests being timed here and charge the purge with it. The run records its end a
+                # few steps after its last delete, so wait for that too before stopping the relay.
+                while (await asyncio.to_thread(remaining, data_dir, other["id"]) > 0
+                       or not await asyncio.to_thread(run_finished, data_dir)):
                     await asyncio.sleep(0.5)
                 stop.set()
 

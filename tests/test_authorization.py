@@ -91,6 +91,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    request_id: str | None = None  # the X-Request-Id header
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -142,7 +143,8 @@ class Env:
             headers["Authorization"] = f"Bearer {session}"
         async with self.http.request(method, self.url + path, json=json_body, data=form,
                                      headers=headers) as response:
-            return Answer(response.status, response.headers.get("Content-Type", ""), await response.read())
+            return Answer(response.status, response.headers.get("Content-Type", ""), await response.read(),
+                          response.headers.get("X-Request-Id"))
 
     async def send(self, method: str, req: Req, caller: Caller) -> Answer:
         session = caller.session if req.session is KEEP else req.session
@@ -999,7 +1001,7 @@ _TYPES_BY_STATUS = {
     403: {"forbidden", "bootstrap-refused"},
     404: {"not-found"},
 }
-_PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance"}
+_PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "request_id"}
 
 
 # Which signed-in callers each route's guard lets through to the object-level checks. A refused
@@ -1077,6 +1079,8 @@ def _judge_refusal(env: Env, probe: Probe, caller: str, req: Req, answer: Answer
         wrong.append(f"{where}: problem status/title do not match: {body}")
     if body.get("instance", req.path) != req.path.split("?")[0]:
         wrong.append(f"{where}: problem instance {body.get('instance')!r} is not the request path")
+    if not answer.request_id or body.get("request_id") != answer.request_id:
+        wrong.append(f"{where}: problem request_id {body.get('request_id')!r} is not X-Request-Id {answer.request_id!r}")
     if set(body) - _PROBLEM_FIELDS:
         wrong.append(f"{where}: the refusal carries extra fields {sorted(set(body) - _PROBLEM_FIELDS)}")
     leaked = sorted(s for s in env.secrets if s and s not in req.path and s in answer.text)
@@ -1234,7 +1238,10 @@ async def test_an_invisible_item_looks_exactly_like_a_missing_one(env: Env, outs
             continue
         assert (real.status, real.content_type) == (fake.status, fake.content_type) == (
             404, "application/problem+json; charset=utf-8"), suffix
-        assert real.text.replace(env.items["pending"], missing) == fake.text, suffix
+        # Byte for byte but for the request's own id (each request has one: the header's).
+        assert real.request_id and fake.request_id and real.request_id != fake.request_id
+        assert (real.text.replace(env.items["pending"], missing).replace(real.request_id, "ID")
+                == fake.text.replace(fake.request_id, "ID")), suffix
 
 
 @MODULE

@@ -206,3 +206,28 @@ async def test_directory_entries_verify_to_the_trust_root(world: World) -> None:
                 await pinned_elsewhere.person(world.mediator.person_id)
     finally:
         await client.close()
+
+
+async def test_a_terminal_refuses_a_key_bundle_whose_keys_the_person_was_not_enrolled_with(
+        relay: Relay, world: World) -> None:
+    """A relay that swaps a kiosk participant's bundle (and the keys it checks sign-ins against)
+    for keys it knows gets a session, but the terminal checks the unlocked keys against the signed
+    enrollment, signs out and wipes them: nothing is signed or opened with a key the relay holds."""
+    from relay.client.sdk import VerificationError
+
+    planted = Identity.generate()
+    passphrase = str(world.offender.passphrase)
+    bundle = world.kdf.seal(planted, passphrase)
+    conn = sqlite3.connect(relay.data_dir / "relay.sqlite3")
+    with conn:
+        conn.execute("UPDATE people SET key_bundle = ?, sign_pk = ?, box_pk = ? WHERE id = ?",
+                     (bundle, envelope.b64e(planted.public.sign_pk), envelope.b64e(planted.public.box_pk),
+                      world.offender.person_id))
+    conn.close()
+    async with world.client(world.terminal_token) as kiosk:
+        identity = await kiosk.unlock_on_terminal(world.offender.person_id, passphrase, **world.kdf.open_kwargs)
+        with pytest.raises(VerificationError, match="enrolled with"):
+            await kiosk.login(world.offender.person_id, identity)
+        assert kiosk.session_token is None and kiosk.identity is None
+        with pytest.raises(envelope.EnvelopeError):
+            identity.signing_key  # noqa: B018 - wiped: reading it fails

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from relay.client.visible import Hidden, changes, hidden_count, segments, strip_hidden
+from relay.client.visible import Gap, Hidden, changes, hidden_count, reveal, segments, strip_hidden
 
 
 def test_segments_mark_every_hidden_character_and_keep_line_ends() -> None:
@@ -35,3 +35,39 @@ def test_a_hostile_letter_cannot_stall_the_comparison() -> None:
     assert time.monotonic() - started < 2
     assert "".join(c.text for c in ops if c.op != "added") == original
     assert "".join(c.text for c in ops if c.op != "removed") == redacted
+
+
+def test_emoji_sequences_are_ordinary_text() -> None:
+    """A heart with its presentation selector, a keycap, a family joined by ZWJ and a skin tone:
+    all drawn as pictures, nothing hidden in them, so nothing marked."""
+    for text in ("Merci ❤️", "1️⃣ then 2️⃣", "👨\u200d👩\u200d👧", "👋🏽\u200d", "🏳️\u200d🌈"):
+        expected = 1 if text.endswith("\u200d") else 0  # a joiner with nothing after it joins nothing
+        assert hidden_count(text) == expected, text
+    assert strip_hidden("Merci ❤️ 👨\u200d👩\u200d👧") == "Merci ❤️ 👨\u200d👩\u200d👧"
+
+
+def test_what_emoji_could_smuggle_stays_marked() -> None:
+    """Variation selectors after an emoji can carry bytes (one per selector), tag characters
+    spell invisible ASCII, and a joiner or selector between letters draws nothing: all marked."""
+    smuggled = "😀" + "".join(chr(0xE0100 + b) for b in b"12 Elm St")
+    assert hidden_count(smuggled) == 9
+    assert hidden_count("😀\ufe0f\ufe0f") == 1  # one selector presents the emoji; the second hides
+    assert hidden_count("🏴" + "".join(chr(0xE0000 + ord(c)) for c in "gbeng") + "\U000e007f") == 6
+    assert hidden_count("a\u200db") == 1 and hidden_count("a\ufe0fb") == 1 and hidden_count("\u200d😀") == 1
+    parts = segments("😀\ufe0f\ufe01")
+    assert [p.char for p in parts if isinstance(p, Hidden)] == ["\ufe01"]
+
+
+def test_a_long_run_of_empty_lines_is_one_counted_mark() -> None:
+    """Forty empty lines could make a reader think the letter ended above what follows."""
+    text = "Dear O-1,\nI forgive nothing.\n" + "\n" * 2 + "  \n" * 38 + "We live at 12 Elm Street.\n"
+    parts = segments(text)
+    gaps = [p for p in parts if isinstance(p, Gap)]
+    assert len(gaps) == 1 and gaps[0].lines == 40 and gaps[0].mark == "⟦↵ × 40⟧\n"
+    assert "".join(p if isinstance(p, str) else p.text if isinstance(p, Gap) else p.char for p in parts) == text
+    assert hidden_count(text) == 1
+    marked, findings = reveal(text)
+    assert "⟦↵ × 40⟧\nWe live at 12 Elm Street." in marked and len(findings) == 1
+    assert hidden_count("a\n\n\n\nb") == 0  # three empty lines are a letter's ordinary spacing
+    # a lone carriage return inside the run is still marked on its own
+    assert hidden_count("a\n" + "\n" * 5 + "\r\n" * 2 + "\rb") == 2

@@ -18,6 +18,16 @@ compares an original with its redaction (:func:`changes`), line by line and then
 ``reveal(text)`` returns ``(marked_text, findings)``; ``reveal_bytes(data)`` does the same for
 UTF-8 bytes, marking each byte that is not valid UTF-8 as ``⟦0xNN⟧``. Line feeds, tabs and
 CR LF line ends are ordinary text and are left alone; a lone carriage return is marked.
+
+Emoji are ordinary text too, including the two invisible characters they are built with: one
+presentation selector (U+FE0F, U+FE0E) right after an emoji or a keycap digit, and a zero-width
+joiner between two emoji (a family, a profession). Anything more stays marked: a run of variation
+selectors after an emoji can carry hidden bytes, and tag characters (used by a few flags) can spell
+out invisible ASCII, so both are shown.
+
+A long run of empty lines can make a reader think a letter has ended above text that follows it:
+more than :data:`MAX_EMPTY_LINES` empty lines in a row are shown as one mark that counts them
+(``⟦↵ × 40⟧``) and count as one finding.
 """
 
 from __future__ import annotations
@@ -36,6 +46,11 @@ _NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x0B: "VT", 0x0C: "FF", 0x0D: "C
 # Letters and marks that draw nothing (Unicode gives them no visible glyph), used to hide text.
 _BLANK_LETTERS = frozenset({0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x2800, 0x3164, 0xFFA0})
 _ORDINARY = frozenset("\n\t")
+_PRESENTATION = frozenset("\ufe0e\ufe0f")
+_ZWJ = "\u200d"
+_KEYCAP_BASES = frozenset("0123456789#*")
+_KEYCAP = "\u20e3"
+MAX_EMPTY_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -76,15 +91,24 @@ def mark_for(char: str) -> str:
 
 
 def reveal(text: str) -> tuple[str, list[Finding]]:
-    """``text`` with every hidden character replaced by a visible mark, and what was found."""
+    """``text`` with every hidden character replaced by a visible mark, each long run of empty
+    lines by one counted mark, and what was found."""
     out: list[str] = []
     findings: list[Finding] = []
-    for index, char in enumerate(text):
-        if char == "\r" and text[index + 1:index + 2] == "\n":
-            out.append(char)  # a CR LF line end
+    runs = {start: (end, lines) for start, end, lines in _empty_runs(text)}
+    index = 0
+    while index < len(text):
+        if index in runs:
+            end, lines = runs[index]
+            mark = gap_mark(lines)
+            findings.append(Finding(index, 0x0A, f"{lines} empty lines", mark.rstrip("\n")))
+            out.append(mark)
+            index = end
             continue
-        if not is_hidden(char):
+        char = text[index]
+        if not _hidden_at(text, index):
             out.append(char)
+            index += 1
             continue
         mark = mark_for(char)
         code = ord(char)
@@ -92,6 +116,7 @@ def reveal(text: str) -> tuple[str, list[Finding]]:
                 else unicodedata.name(char, _NAMES.get(code, f"U+{code:04X}")))
         findings.append(Finding(index, code, name, mark))
         out.append(mark)
+        index += 1
     return "".join(out), findings
 
 
@@ -100,9 +125,52 @@ def reveal_bytes(data: bytes) -> tuple[str, list[Finding]]:
     return reveal(data.decode("utf-8", errors="surrogateescape"))
 
 
+def _is_emoji(char: str) -> bool:
+    # Python's unicodedata has no Emoji property; emoji are "other symbols" (So), which also
+    # covers the regional indicators that make flags.
+    return unicodedata.category(char) == "So"
+
+
+def _emoji_before(text: str, index: int) -> bool:
+    """An emoji ends just before ``index``: an emoji, optionally followed by one presentation
+    selector or one skin-tone modifier (U+1F3FB..U+1F3FF)."""
+    if index > 0 and (text[index - 1] in _PRESENTATION or 0x1F3FB <= ord(text[index - 1]) <= 0x1F3FF):
+        index -= 1
+    return index > 0 and _is_emoji(text[index - 1])
+
+
+def _part_of_emoji(text: str, index: int) -> bool:
+    """The invisible character at ``index`` is one an emoji sequence is made of, in its place."""
+    char = text[index]
+    before = text[index - 1] if index > 0 else ""
+    if char in _PRESENTATION:
+        keycap = before in _KEYCAP_BASES and text[index + 1:index + 2] == _KEYCAP
+        return keycap or (_is_emoji(before) if before else False)
+    if char == _ZWJ:
+        after = text[index + 1:index + 2]
+        return bool(after) and _is_emoji(after) and _emoji_before(text, index)
+    return False
+
+
 def _hidden_at(text: str, index: int) -> bool:
     char = text[index]
-    return is_hidden(char) and not (char == "\r" and text[index + 1:index + 2] == "\n")
+    if not is_hidden(char):
+        return False
+    if char == "\r" and text[index + 1:index + 2] == "\n":
+        return False  # a CR LF line end
+    return not _part_of_emoji(text, index)
+
+
+_EMPTY_RUN = re.compile(r"(?:^[ \t\u00a0\u2000-\u200a\u3000]*\r?\n){%d,}" % (MAX_EMPTY_LINES + 1), re.MULTILINE)
+
+
+def _empty_runs(text: str) -> list[tuple[int, int, int]]:
+    """Runs of more than MAX_EMPTY_LINES empty lines as (start, end, lines)."""
+    return [(m.start(), m.end(), m.group().count("\n")) for m in _EMPTY_RUN.finditer(text)]
+
+
+def gap_mark(lines: int) -> str:
+    return f"{OPEN}↵ × {lines}{CLOSE}\n"
 
 
 @dataclass(frozen=True)
@@ -124,27 +192,51 @@ class Hidden:
         return mark_for(self.char)
 
 
-Segment = str | Hidden
+@dataclass(frozen=True)
+class Gap:
+    """A run of more than MAX_EMPTY_LINES empty lines in :func:`segments`, drawn as one mark."""
+
+    text: str  # the run itself, so the segments still add up to the letter
+
+    @property
+    def lines(self) -> int:
+        return self.text.count("\n")
+
+    @property
+    def mark(self) -> str:
+        return gap_mark(self.lines)
+
+
+Segment = str | Hidden | Gap
 
 
 def segments(text: str) -> list[Segment]:
-    """``text`` as runs of visible text and single :class:`Hidden` characters, in order (what
-    :func:`reveal` marks, as parts a template can draw and label)."""
+    """``text`` as runs of visible text, single :class:`Hidden` characters and :class:`Gap` runs
+    of empty lines, in order (what :func:`reveal` marks, as parts a template can draw and label)."""
     out: list[Segment] = []
-    start = 0
-    for index in range(len(text)):
-        if _hidden_at(text, index):
+    runs = {start: end for start, end, _ in _empty_runs(text)}
+    start = index = 0
+    while index < len(text):
+        if index in runs or _hidden_at(text, index):
             if index > start:
                 out.append(text[start:index])
-            out.append(Hidden(text[index]))
-            start = index + 1
+            if index in runs:
+                out.append(Gap(text[index:runs[index]]))
+                index = runs[index]
+            else:
+                out.append(Hidden(text[index]))
+                index += 1
+            start = index
+            continue
+        index += 1
     if start < len(text):
         out.append(text[start:])
     return out
 
 
 def hidden_count(text: str) -> int:
-    return sum(1 for index in range(len(text)) if _hidden_at(text, index))
+    """Hidden characters and long runs of empty lines: what a reader is warned about."""
+    return sum(1 for index in range(len(text)) if _hidden_at(text, index)) + len(_empty_runs(text))
 
 
 def strip_hidden(text: str) -> str:

@@ -129,7 +129,7 @@ TEXT: dict[str, str] = {
     "fetched-original": N_("Verified the sender's signature and the content; {size} written to {path}."),
     "fetched-note": N_("Verified the mediator's note; {size} written to {path}."),
     "binary-to-terminal": N_("This item is not text ({type}, {size}); it is not written to the terminal. Give --out FILE, or redirect the output to a file."),
-    "hidden-chars": N_("Warning: this letter contains {n} hidden or control character(s), shown above as ⟦…⟧ marks. The recipient would receive them as written. --out FILE writes the exact bytes."),
+    "hidden-chars": N_("Warning: this letter contains {n} hidden or control character(s) or long run(s) of empty lines, shown above as ⟦…⟧ marks. The recipient would receive them as written. --out FILE writes the exact bytes."),
     "marked-read": N_("Marked {id} as read."),
     "resume-failed": N_("Not sent {id}: {reason}. It stays in the outbox: fix the cause and run 'relay resume' again, or remove it with 'relay resume --drop {id}'."),
     "resume-already": N_("Sent {id} (the relay had it already)."),
@@ -240,6 +240,8 @@ TEXT: dict[str, str] = {
     "help.tls-cert": N_("serve https with this certificate chain (PEM); give --tls-key too"),
     "help.tls-key": N_("the private key (PEM) of --tls-cert"),
     "help.behind-proxy": N_("a TLS proxy sits in front of the relay: allow plain http on a non-loopback address"),
+    "help.log-format": N_("how the log on stderr is written: json (one object a line, the default) or text"
+                          " (readable lines, for development)"),
     "tls-pair": N_("--tls-cert and --tls-key go together: give both, or neither."),
     "tls-needed": N_("{host} is not a loopback address, so the relay would send tokens in the clear: give --tls-cert"
                      " and --tls-key, or --behind-proxy if a TLS proxy sits in front of it."),

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from policies.retention import Schedule
 from relay.clock import Clock, SystemClock
-from relay.server import metrics, retention_config
+from relay.server import logs, metrics, retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, STOPPING, Context, begin_stopping, stop_worker
 from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
@@ -40,6 +40,20 @@ SCHEDULE = web.AppKey("retention_schedule", Schedule)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
+    # Start-up and stopping log under job ids of their own; the ids are set and reset within one
+    # step of this generator, so they never leak into the server's context.
+    with logs.job("startup"):
+        db, purger = await _start(app)
+    try:
+        yield
+    finally:
+        with logs.job("stopping"):
+            if purger is not None:
+                await stop_worker(app, purger)
+            await db.close()
+
+
+async def _start(app: web.Application) -> tuple[Database, asyncio.Task[None] | None]:
     settings = app[SETTINGS]
     app[SCHEDULE] = retention_config.load(settings.retention_file)  # a bad file stops the start here
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -47,7 +61,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         # Refuse to run with a data directory others can read (SecureDrop's habit).
         raise RuntimeError(f"{settings.data_dir} is readable by other users; chmod 700 it")
     tighten_existing(settings.data_dir)
-    db = await Database.open(settings.database_path)
+    with logs.job("db-writer"):  # the writer task started here keeps this id: it serves many requests
+        db = await Database.open(settings.database_path)
     blobs = BlobStore(settings.blob_dir)
     swept = blobs.sweep_temp()
     orphans = blobs.sweep_unreferenced(await items.referenced_blobs(db), older_than=3600)
@@ -70,17 +85,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
               if settings.purge_interval_seconds > 0 else None)
     if purger is not None:
         app[PURGER] = purger  # /readyz checks it is alive
-    try:
-        yield
-    finally:
-        if purger is not None:
-            await stop_worker(app, purger)
-        await db.close()
+    return db, purger
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                bootstrap_printer: Callable[[str], None] | None = None) -> web.Application:
-    app = web.Application(middlewares=[metrics.timing, security_headers, problem_middleware],
+    app = web.Application(middlewares=[logs.request_ids, metrics.timing, security_headers, problem_middleware],
                           client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))
     app.on_response_prepare.append(name_the_server)
     app[SETTINGS] = settings

@@ -14,6 +14,7 @@ class RelayError(Exception):
 
     status = 500
     type = "internal-error"
+    retry_after: int | None = None  # seconds, for a Retry-After header, when known (a 429)
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.type)
@@ -112,9 +113,14 @@ class OffenderRequestNotAccepted(RelayError):
 
 
 class RateLimited(RelayError):
-    """Too many attempts in the window."""
+    """Too many attempts in the window; ``retry_after_seconds``, when given, also becomes the
+    Retry-After header."""
 
     status, type = 429, "rate-limited"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = extra.get("retry_after_seconds")
 
 
 class BootstrapRefused(RelayError):

@@ -26,6 +26,8 @@ from relay import i18n
 from relay.envelope.documents import EnvelopeError
 from relay.server import disk, errors
 from relay.server.context import CONTEXT
+from relay.server.logs import HEADER as REQUEST_ID_HEADER
+from relay.server.logs import REQUEST_ID
 from relay.server.metrics import METRICS
 from storage import errors as storage_errors
 
@@ -78,6 +80,10 @@ def document(error: errors.RelayError, lang: str, instance: str | None = None) -
     if instance:
         body["instance"] = instance
     body.update(error.extra)
+    if (request_id := REQUEST_ID.get()) is not None:
+        # The id the log lines of this request carry (and the X-Request-Id header): what a
+        # person quotes to an operator, who finds the request's lines by it.
+        body["request_id"] = request_id
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
@@ -85,6 +91,8 @@ def headers_for(error: errors.RelayError, lang: str) -> dict[str, str]:
     headers = {"Content-Language": lang, "Server": SERVER_NAME}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="relay"'
+    if error.status == 429 and error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     if error.status == 503:
         headers["Retry-After"] = "30"
     if error.status == 507:
@@ -160,6 +168,9 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             error = errors.RelayError()
         elif error.status >= 500:
             log.error("%s on %s %s", error.type, request.method, route_of(request))
+        elif log.isEnabledFor(logging.DEBUG):  # a client's mistake: worth a line when debugging only
+            log.debug("%s on %s %s", error.type, request.method, route_of(request),
+                      extra={"fields": {"problem": error.type, "status": error.status}})
         counted = request.app.get(METRICS)
         if counted is not None:
             counted.problem(error.type)
@@ -177,6 +188,9 @@ class ProblemStatuses(web.StreamResponse):
             return await super().prepare(request)
         lang = i18n.negotiate(request.headers.get("Accept-Language"))
         error = for_status(self.status)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s on %s %s", error.type, request.method, route_of(request),
+                      extra={"fields": {"problem": error.type, "status": error.status}})
         body = document(error, lang, request.path)
         self.content_type = CONTENT_TYPE
         self.charset = "utf-8"
@@ -202,8 +216,11 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: aiohttp would send ``Server: Python/3.x aiohttp/3.y``; say only a name."""
+    """on_response_prepare: aiohttp would send ``Server: Python/3.x aiohttp/3.y``; say only a name.
+    And every response names its request (``relay.server.logs``), streamed ones and problems too."""
     response.headers["Server"] = SERVER_NAME
+    if (request_id := REQUEST_ID.get()) is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
 
 
 __all__ = ["problem", "problem_middleware", "security_headers", "name_the_server", "CONTEXT"]

@@ -37,7 +37,7 @@ from aiohttp.web_protocol import RequestHandler
 from relay import i18n
 from relay.i18n.catalogs import LANGUAGES
 from relay.i18n.cli import say
-from relay.server import errors
+from relay.server import errors, logs
 from relay.server.problems import CONTENT_TYPE, document, for_status, headers_for, route_of
 from relay.server.settings import Settings
 
@@ -129,11 +129,18 @@ http_log.addFilter(_TypeOnly())
 
 
 class RouteAccessLogger(AbstractAccessLogger):
-    """One line per request: method, route template, status, bytes, seconds. Nothing else."""
+    """One line per request: method, route template, status, bytes, milliseconds, and (from the
+    context, like every line) the request id. Nothing else: no path, query, address or agent."""
+
+    @property
+    def enabled(self) -> bool:  # aiohttp skips even the timing when nobody would see the line
+        return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %s %.3f", request.method, route_of(request), response.status,
-                         response.body_length, time)
+        route, ms = route_of(request), round(time * 1000, 1)
+        self.logger.info("%s %s %s %s B %.1f ms", request.method, route, response.status, response.body_length, ms,
+                         extra={"fields": {"method": request.method, "route": route, "status": response.status,
+                                           "bytes": response.body_length, "duration_ms": ms}})
 
 
 # -- answers aiohttp's parser gives ---------------------------------------------------------------
@@ -182,6 +189,8 @@ class ProblemRequestHandler(RequestHandler):
 
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
+        if logs.REQUEST_ID.get() is None:  # refused by the parser: no middleware gave it an id
+            logs.REQUEST_ID.set(logs.new_id())  # this request's own task: the access line sees it too
         http_log.info("refused", exc_info=(type(exc), exc, None) if exc else None)
         if request.writer.output_size > 0:
             raise ConnectionError("the response had begun; the connection is closed")
@@ -190,7 +199,8 @@ class ProblemRequestHandler(RequestHandler):
             error = errors.HeadersTooLarge()
         lang = i18n.negotiate(_safe_header(request, "Accept-Language"))
         response = web.Response(status=error.status, body=document(error, lang),
-                                content_type=CONTENT_TYPE, charset="utf-8", headers=headers_for(error, lang))
+                                content_type=CONTENT_TYPE, charset="utf-8",
+                                headers={**headers_for(error, lang), logs.HEADER: logs.REQUEST_ID.get() or ""})
         response.force_close()
         return response
 
@@ -266,7 +276,8 @@ async def serve(app: web.Application, settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with running(app, settings) as (host, port):
         scheme = "https" if settings.tls else "http"
-        print(f"======== Running on {scheme}://{host}:{port} ========", file=sys.stderr, flush=True)
+        # A log line like the others (stderr carries the log: one JSON object a line).
+        log.info("Running on %s://%s:%s", scheme, host, port)
         await stop.wait()
         log.info("stopping: no new connections; requests in flight have %.0f s to finish",
                  settings.shutdown_grace_seconds)

@@ -14,7 +14,7 @@ import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     behind_proxy: bool = False
+
+    # The log (stderr): one JSON object a line for a log collector (json), or one readable line for
+    # a developer's terminal (text); from log_level up. Either way it names request and job ids,
+    # never a request's values (relay/server/logs.py).
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property
     def tls(self) -> bool:

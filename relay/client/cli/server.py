@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
 import ssl
 import sys
@@ -90,6 +89,7 @@ def _settings_options(p: Any, lang: str) -> None:
     p.add_argument("--tls-cert", type=Path, metavar="FILE", help=say("help.tls-cert", lang))
     p.add_argument("--tls-key", type=Path, metavar="FILE", help=say("help.tls-key", lang))
     p.add_argument("--behind-proxy", action="store_true", default=None, help=say("help.behind-proxy", lang))
+    p.add_argument("--log-format", choices=["json", "text"], help=say("help.log-format", lang))
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     given = {"data_dir": args.data_dir, "host": args.host, "port": args.port, "retention_file": args.retention,
              "purge_interval_seconds": args.purge_interval, "purge_duty": args.purge_duty,
              "shutdown_grace_seconds": args.shutdown_grace, "tls_cert": args.tls_cert, "tls_key": args.tls_key,
-             "behind_proxy": args.behind_proxy}
+             "behind_proxy": args.behind_proxy, "log_format": args.log_format}
     return {k: v.resolve() if isinstance(v, Path) else v for k, v in given.items() if v is not None}
 
 
@@ -121,9 +121,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     settings = report.settings
     assert settings is not None
+    from relay.server import logs
     from relay.server.app import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format, settings.log_level)  # stderr, one JSON object a line by default
     address = relay_address(settings.host, settings.port, args.lang, tls=settings.tls)
 
     # The first-start code goes to the terminal only (or a private file), never to the log; the

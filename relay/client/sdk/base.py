@@ -153,7 +153,25 @@ class BaseClient:
         self.session_token = session["session_token"]
         self.person_id = person_id
         self.identity = identity
+        if identity is self._unlocked:
+            await self._check_unlocked_keys(person_id, identity)
         return session  # type: ignore[no-any-return]
+
+    async def _check_unlocked_keys(self, person_id: str, identity: Identity) -> None:
+        """A key bundle comes from the relay, so before a terminal acts with it, its keys must be
+        the ones the person was enrolled with (verified along the chain to the trust root): a
+        swapped bundle would otherwise sign with a key the relay knows."""
+        try:
+            enrolled = await self.person(person_id)
+            if enrolled.keys != identity.public:
+                raise VerificationError("the key bundle does not hold the keys this person was enrolled with")
+        except BaseException:
+            try:
+                await self.logout()
+            finally:
+                self.person_id = self.identity = None
+                identity.wipe()
+            raise
 
     async def logout(self) -> None:
         if self.session_token:

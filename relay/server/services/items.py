@@ -199,7 +199,7 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
         for blob_id in kept:
             ctx.blobs.delete(blob_id)
         if isinstance(exc, storage_errors.QuotaExceeded):  # a parallel submission took the room
-            raise limits.refusal(exc) from None
+            raise limits.refusal(ctx, exc) from None
         if isinstance(exc, StorageConflict) and not await _may_read_original(ctx, who, manifest.item_id):
             # The id is taken by an item the caller may not see: answer as every read does.
             raise NotFound() from None

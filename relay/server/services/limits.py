@@ -4,6 +4,7 @@ a person submits, security events aggregated per window, and what ``GET /v1/limi
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from relay.server.principal import Principal
 from relay.wire import PAUSE_REASONS, RESUME_REASONS, WITHHOLD_REASONS
 from storage import accounts, items
 from storage import errors as storage_errors
-from storage.clock import iso
+from storage.clock import iso, parse
 from storage.rows import Actor
 
 DAY = timedelta(days=1)
@@ -49,8 +50,13 @@ def quota_for(ctx: Context, who: Principal) -> items.Quota:
         since=iso(ctx.clock.now() - DAY))
 
 
-def refusal(exc: storage_errors.QuotaExceeded) -> QuotaExceeded:
-    return QuotaExceeded(quota=exc.quota, limit=exc.limit, used=exc.used, resets_at=exc.resets_at)
+def refusal(ctx: Context, exc: storage_errors.QuotaExceeded) -> QuotaExceeded:
+    """The problem for a spent quota; when it frees up at a known time (the daily count), the
+    seconds until then also go in Retry-After. Pending bytes free up only as the mediator decides."""
+    error = QuotaExceeded(quota=exc.quota, limit=exc.limit, used=exc.used, resets_at=exc.resets_at)
+    if exc.resets_at is not None:
+        error.retry_after = max(1, math.ceil((parse(exc.resets_at) - ctx.clock.now()).total_seconds()))
+    return error
 
 
 async def check_quota(ctx: Context, who: Principal, *, size: int) -> None:
@@ -59,7 +65,7 @@ async def check_quota(ctx: Context, who: Principal, *, size: int) -> None:
     try:
         await items.check_quota(ctx.db, who.person_id, quota_for(ctx, who), size=size)
     except storage_errors.QuotaExceeded as exc:
-        raise refusal(exc) from None
+        raise refusal(ctx, exc) from None
 
 
 # -- what the relay announces ----------------------------------------------------------------
