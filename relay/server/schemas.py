@@ -646,3 +646,5 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = Field(default=None, description="invalid-field: which fields, and why")
+    request_id: str | None = Field(default=None, description="the id of this request in the relay's log (also "
+                                                             "the X-Request-Id header): what to quote to an operator")
