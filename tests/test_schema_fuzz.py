@@ -97,6 +97,7 @@ class LiveRelay:
             self.run(self.runner.cleanup())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        self.loop.close()  # its self-pipe sockets too
 
 
 @pytest.fixture
