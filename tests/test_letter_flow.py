@@ -113,6 +113,8 @@ async def test_letter_to_the_mediator_arrives_without_review(world: World) -> No
     try:
         sent = await victim.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"Can we meet?"))
         assert sent["to_mediators"] and sent["state"] == "released"
+        # Nobody released it: the sender is told it was sent to the mediators, in both languages.
+        assert sent["status"] == {"en": "Sent to your mediators", "fr": "Envoyé à vos médiateurs"}
         assert await mediator.call("GET", "/v1/review/queue") == []
         inbox = await mediator.call("GET", "/v1/review/inbox")
         assert [i["id"] for i in inbox] == [sent["id"]]
@@ -121,6 +123,8 @@ async def test_letter_to_the_mediator_arrives_without_review(world: World) -> No
         assert text.getvalue() == b"Can we meet?"
         read = await mediator.call("POST", f"/v1/items/{sent['id']}/read")
         assert read["state"] == "delivered"
+        [listed] = [i for i in await victim.call("GET", "/v1/items/sent") if i["id"] == sent["id"]]
+        assert listed["status"]["en"] == "Sent to your mediators"
     finally:
         await victim.close()
         await mediator.close()

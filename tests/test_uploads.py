@@ -67,6 +67,19 @@ async def test_the_relay_announces_tus_and_its_limits(world: World) -> None:
         assert int(headers["Tus-Max-Size"]) > 0 and "sha256" in headers["Tus-Checksum-Algorithm"]
         limits = await client.call("GET", "/v1/limits")
         assert limits["max_letter_bytes"] > 0 and limits["kinds"] == ["letter", "video"]
+        # What tus announces is what the relay takes: the largest item, not a bigger ceiling.
+        largest = max(limits["max_video_bytes"], limits["max_letter_bytes"])
+        assert int(headers["Tus-Max-Size"]) == limits["max_upload_bytes"] == largest
+        victim = await world.session(world.victim)
+        try:
+            status, _, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(largest + 1)})
+            assert status == 413
+            status, _, _ = await tus(victim, "POST", "/v1/uploads", headers={"Upload-Length": str(largest)})
+            assert status == 201
+        finally:
+            await victim.close()
+        # Whole hours are a JSON integer (a strict reader refuses 24.0 where it expects a count).
+        assert isinstance(limits["upload_expiry_hours"], int) and limits["upload_expiry_hours"] > 0
 
 
 async def test_a_resumable_letter_goes_the_whole_way(world: World) -> None:

@@ -49,6 +49,7 @@ MESSAGES: Mapping[str, str] = {
     "internal-error": N_("Something went wrong on the relay. Nothing was changed. Try again later."),
     "state.pending_review": N_("Waiting for your mediator's review"),
     "state.released": N_("Released by your mediator; not yet opened"),
+    "state.to-mediators": N_("Sent to your mediators"),
     "state.delivered": N_("Opened by the recipient"),
     "state.returned": N_("Returned to you by your mediator, with a note"),
     "state.withheld": N_("Not passed on by your mediator. Your mediator can tell you more."),

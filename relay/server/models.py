@@ -258,8 +258,9 @@ class NewApproval(Strict):
 
 
 class CasePause(Strict):
-    """A case's mediator pauses (``paused: true``) or resumes it, with a reason code from
-    ``relay.wire.PAUSE_REASONS`` or ``RESUME_REASONS`` (checked by the service, which names the list)."""
+    """A case's mediator pauses (``paused: true``) or resumes it, with a reason code from the
+    ``pause_reasons`` or ``resume_reasons`` that ``GET /v1/limits`` announces (another is refused
+    with the list)."""
 
     paused: StrictBool
     reason: str = Field(min_length=1, max_length=40)

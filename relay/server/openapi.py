@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from relay import ids
+from relay import i18n, ids
 from relay.server import errors, models, schemas
 from relay.server.api import BLOB, EMPTY, TEXT, Operation, operation_of
 from relay.server.auth import Access
@@ -170,7 +170,8 @@ def _problem_responses(problems: list[type[errors.RelayError]], problem_ref: dic
     for status, kinds in sorted(by_status.items()):
         types = [TYPE_PREFIX + k.type for k in kinds]
         out[str(status)] = {
-            "description": "; ".join(f"`{k.type}`: {(k.__doc__ or '').strip().splitlines()[0].rstrip('.')}" for k in kinds),
+            # The English title a client shows (the problem's own words), not the class's docstring.
+            "description": "; ".join(f"`{k.type}`: {i18n.text(k.type, 'en').rstrip('.')}" for k in kinds),
             "content": {PROBLEM_JSON: {"schema": {
                 "allOf": [problem_ref, {"properties": {"type": {"enum": types}}}]}}},
         }

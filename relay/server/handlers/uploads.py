@@ -50,7 +50,7 @@ async def options(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     return web.Response(status=204, headers={
         **TUS, "Tus-Version": "1.0.0", "Tus-Extension": "creation,expiration,termination,checksum",
-        "Tus-Max-Size": str(ctx.settings.max_upload_bytes),
+        "Tus-Max-Size": str(uploads.largest_upload(ctx)),
         "Tus-Checksum-Algorithm": ",".join(sorted(uploads.CHECKSUM_ALGORITHMS))})
 
 

@@ -605,8 +605,11 @@ _STAFF_EXTRA = ("screening_code", "damaged_at", "damaged_part")
 def sender_view(item: dict[str, Any]) -> dict[str, Any]:
     """What a sender sees: the state in neutral words, never a reason or hold code."""
     state = item["state"]
-    return {**{k: item.get(k) for k in _COMMON}, "to_mediators": item.get("recipient_id") is None,
-            "status": i18n.both(f"state.{state}"), "note_available": state == "returned"}
+    to_mediators = item.get("recipient_id") is None
+    # A letter to the mediators is released on arrival: nobody "released" it, it simply arrived.
+    words = "state.to-mediators" if to_mediators and state in ("released", "delivered") else f"state.{state}"
+    return {**{k: item.get(k) for k in _COMMON}, "to_mediators": to_mediators,
+            "status": i18n.both(words), "note_available": state == "returned"}
 
 
 def staff_view(item: dict[str, Any], ctx: Context) -> dict[str, Any]:

@@ -37,12 +37,18 @@ CHECKSUM_ALGORITHMS = {"sha1": "sha1", "sha256": "sha256"}
 MAX_OPEN_PER_PERSON = 5  # unfinished uploads at once: a person cannot fill the relay's disk
 
 
+def largest_upload(ctx: Context) -> int:
+    """The largest upload that could ever become an item: what Tus-Max-Size and the limits announce."""
+    return min(ctx.settings.max_upload_bytes, max(ctx.settings.max_video_bytes, ctx.settings.max_letter_bytes))
+
+
 def limits(ctx: Context) -> dict[str, Any]:
     """What a client checks before it starts (and the relay checks again)."""
-    return {"max_upload_bytes": ctx.settings.max_upload_bytes, "max_letter_bytes": ctx.settings.max_letter_bytes,
+    hours = ctx.schedule.abandoned_upload.total_seconds() / 3600
+    return {"max_upload_bytes": largest_upload(ctx), "max_letter_bytes": ctx.settings.max_letter_bytes,
             "max_video_bytes": ctx.settings.max_video_bytes, "max_video_seconds": 20 * 60,
             "video_containers": ["mp4", "mov", "webm", "mkv"], "delivery_profile": "H.264/AAC MP4, at most 1280x720,"
-            " 30 fps, metadata stripped", "upload_expiry_hours": ctx.schedule.abandoned_upload.total_seconds() / 3600,
+            " 30 fps, metadata stripped", "upload_expiry_hours": int(hours) if hours.is_integer() else hours,
             "kinds": ["letter", "video"],
             "chunk_size": 64 * 1024, "checksum_algorithms": sorted(CHECKSUM_ALGORITHMS)}
 
@@ -54,7 +60,7 @@ def _expiry(ctx: Context) -> str:
 async def create(ctx: Context, who: Principal, length: int) -> dict[str, Any]:
     if length <= 0:
         raise InvalidField(errors=[{"field": "Upload-Length", "message": "a positive number of bytes"}])
-    largest = min(ctx.settings.max_upload_bytes, max(ctx.settings.max_video_bytes, ctx.settings.max_letter_bytes))
+    largest = largest_upload(ctx)
     if length > largest:  # nothing bigger could ever become an item
         raise BodyTooLarge(limit=largest)
     disk.check_reserve(ctx)  # a new upload is refused early while the disk is nearly full
