@@ -195,6 +195,12 @@ def test_the_client_refuses_plain_http_beyond_loopback() -> None:
         Client("http://relay.example.org")
     Client("https://relay.example.org")
     Client("http://127.0.0.1:8787")
+    Client("http://[::1]:8787")
+    Client("http://localhost:8787")
+    # Names that only look like loopback resolve wherever their owner wants.
+    for lookalike in ("http://127.0.0.1.example.org", "http://127.attacker.example", "http://localhost.example.org:8787"):
+        with pytest.raises(InsecureTransport):
+            Client(lookalike)
 
 
 async def test_a_read_cancelled_mid_snapshot_does_not_freeze_its_connection(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -227,10 +228,21 @@ class BaseClient:
         return person
 
 
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1), never a name that merely starts
+    like one: ``127.0.0.1.example.org`` resolves wherever its owner wants."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True  # RFC 6761: resolvers answer these with loopback, never ask the network
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _require_tls(url: str) -> None:
     """Tokens, key bundles and sealed keys travel in requests: plain HTTP only on loopback."""
     parts = urlsplit(url)
-    loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+    loopback = _is_loopback(parts.hostname or "")
     if parts.scheme == "https" or (parts.scheme == "http" and loopback):
         return
     if parts.scheme == "http" and os.environ.get("RELAY_ALLOW_PLAIN_HTTP") == "1":
