@@ -14,7 +14,7 @@ from relay.i18n.catalogs import LANGUAGES, N_, translation
 __all__ = ["LANGUAGES", "MESSAGES", "both", "negotiate", "text"]
 
 MESSAGES: Mapping[str, str] = {
-    "malformed-request": N_("The request could not be read. Check that it is well-formed JSON and try again."),
+    "malformed-request": N_("The request could not be read: its body or one of its headers is not well-formed. Check them and try again."),
     "invalid-field": N_("Some fields are missing or not valid. Correct them and try again."),
     "body-too-large": N_("The request is larger than the relay accepts. Send a smaller file."),
     "unauthenticated": N_("This device is not approved or its token is not valid. Ask the coordinator to register it."),
