@@ -307,8 +307,16 @@ async def main(options: argparse.Namespace) -> int:
                 bare_tally.latencies.clear()
                 runs["bare"] = await phase(options.baseline_seconds, bare_poll, clients, [], bare.pid)
                 tallies["inbox"] = Tally()
+                spy = None
+                if options.py_spy:  # a profile of the relay during the inbox-only phase
+                    spy = await asyncio.create_subprocess_exec(
+                        options.py_spy, "record", "--gil", "--pid", str(running.process.pid), "--format", "raw",
+                        "--duration", str(int(options.baseline_seconds)), "--output", str(options.profile),
+                        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 runs["inbox"] = await phase(options.baseline_seconds, terminal_poller(tallies["inbox"]), clients, [],
                                             running.process.pid)
+                if spy is not None:
+                    await spy.wait()
                 mixed = tallies["mixed"] = Tally()
                 extra = ([queue_lister(d, mixed) for d in cast.mediators]
                          + [uploader(u, mixed) for u in cast.uploaders])
@@ -356,6 +364,8 @@ if __name__ == "__main__":
     parser.add_argument("--upload-mib", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=60, help="the mixed load's duration")
     parser.add_argument("--baseline-seconds", type=float, default=20, help="the bare and inbox-only phases'")
+    parser.add_argument("--py-spy", help="path of py-spy: profile the relay during the inbox-only phase")
+    parser.add_argument("--profile", type=Path, default=Path("load-profile.txt"), help="where py-spy writes")
     parser.add_argument("--quick", action="store_true", help="20 terminals, 4 mediators, 4 uploads, 3 s (CI)")
     options = parser.parse_args()
     if options.quick:

@@ -8,6 +8,11 @@ back after the commit, so an acknowledged write is durable. A caller that was ca
 waiting is skipped; one cancelled while its task runs does not break the writer.
 
 Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
+Every ``await`` on an aiosqlite connection is a round trip between the event loop and that
+connection's thread, which costs more than the small indexed select it carries (bench/load.py:
+an inbox request made 25 of them). Hot reads that need several statements therefore go through
+:meth:`Database.snapshot`: a plain function over a ``sqlite3`` connection, run whole on a reader
+thread in one trip, inside one transaction.
 
 Deleting must delete: the writer runs with ``secure_delete`` (freed pages are zeroed, so a purged
 manifest does not linger in the file) and :meth:`Database.checkpoint` truncates the WAL, whose
@@ -17,6 +22,7 @@ old page images would otherwise keep the bytes of deleted rows.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import importlib.resources
 import logging
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
 ReadFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+SnapshotFn = Callable[[sqlite3.Connection], T]
 
 _MAX_BATCH = 64
 
@@ -59,6 +66,23 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def _snapshot_reader(path: Path) -> sqlite3.Connection:
+    # Used by one pool thread at a time (the pool's queue hands it out), never by two at once.
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: SnapshotFn[T]) -> T:
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        conn.execute("COMMIT")  # read-only: nothing to undo, and the snapshot must always end
+
+
 async def _configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
     conn.row_factory = aiosqlite.Row
     await conn.execute("PRAGMA foreign_keys = ON")
@@ -79,6 +103,10 @@ class Database:
         for conn in readers:
             self._readers.put_nowait(conn)
         self._reader_count = len(readers)
+        self._snapshot_readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        for _ in readers:
+            self._snapshot_readers.put_nowait(_snapshot_reader(path))
+        self._snapshot_pool = concurrent.futures.ThreadPoolExecutor(len(readers), thread_name_prefix="db-snapshot")
         self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
         self._checkpoint_wanted: asyncio.Future[bool] | None = None
         # Set by whoever deletes rows that must not linger in the WAL; cleared by a checkpoint.
@@ -116,6 +144,8 @@ class Database:
         for _ in range(self._reader_count):
             conn = await self._readers.get()
             await conn.close()
+            (await self._snapshot_readers.get()).close()
+        self._snapshot_pool.shutdown()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -259,6 +289,18 @@ class Database:
             if conn.in_transaction:
                 await asyncio.shield(conn.execute("COMMIT"))
             self._readers.put_nowait(conn)
+
+    async def snapshot(self, fn: SnapshotFn[T]) -> T:
+        """Run the plain function ``fn(conn)`` on a read-only ``sqlite3`` connection, whole, in one
+        trip to a reader thread and inside one transaction (a consistent snapshot). ``fn`` must
+        only read, and must not keep the connection or its cursors."""
+        if self._closed:
+            raise StorageError("database is closed")
+        conn = await self._snapshot_readers.get()
+        job = asyncio.get_running_loop().run_in_executor(self._snapshot_pool, _in_transaction, conn, fn)
+        # Back in the pool only once the thread is done with it, even if the caller was cancelled.
+        job.add_done_callback(lambda _: self._snapshot_readers.put_nowait(conn))
+        return await asyncio.shield(job)
 
     async def fetchone(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)

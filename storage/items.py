@@ -3,6 +3,7 @@ the state it expects, inside the single writer, with its audit entry in the same
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from . import audit
 from .clock import iso, parse
 from .db import Database
 from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded
-from .rows import Actor, insert, one
+from .rows import Actor, insert, many_now, one
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (
@@ -177,8 +178,12 @@ async def sent_by(db: Database, person_id: str) -> list[dict[str, Any]]:
 async def released_to(db: Database, person_id: str) -> list[dict[str, Any]]:
     """Items released to this participant, including those a hold may have set aside since
     (screening at fetch, the caller's job, decides which are served now)."""
-    return await _summaries(db, "recipient_id = ? AND (state IN ('released', 'delivered') OR (state = 'held'"
-                            " AND held_from = 'released')) ORDER BY decided_at", (person_id,))
+    return await db.snapshot(lambda conn: released_now(conn, person_id))
+
+
+def released_now(conn: sqlite3.Connection, person_id: str) -> list[dict[str, Any]]:
+    return many_now(conn, f"SELECT {_SUMMARY} FROM items WHERE recipient_id = ? AND (state IN ('released',"
+                    " 'delivered') OR (state = 'held' AND held_from = 'released')) ORDER BY decided_at", (person_id,))
 
 
 _OF_MY_CASES = "case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?)"
