@@ -56,7 +56,6 @@ from relay.client.kdf import TEST_KDF  # noqa: E402
 from relay.client.scenario import World, build_world  # noqa: E402
 from relay.client.sdk import Client  # noqa: E402
 from relay.envelope import Identity  # noqa: E402
-from relay.wire import DEVICE_HEADER  # noqa: E402
 
 BARE = """
 import json, sys

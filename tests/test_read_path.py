@@ -1,0 +1,142 @@
+"""The read path terminals poll: few trips to the database's threads per request (each trip costs
+more than the selects it carries: bench/load.py), a snapshot that is one consistent state, and
+nothing about who is asking kept between requests (a revocation counts on the very next one)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+
+from relay.client.scenario import World
+from relay.client.sdk import ProblemError
+from storage.db import Database
+from tests.conftest import Relay, close, everyone
+
+LETTER = b"A short letter."
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "db" / "relay.sqlite3")
+    yield database
+    await database.close()
+
+
+def add_institution(name: str):  # type: ignore[no-untyped-def]
+    async def run(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO institutions (id, name, created_at) VALUES (?, ?, 'now')", (name, name))
+
+    return run
+
+
+def count_institutions(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM institutions").fetchone()[0])
+
+
+async def test_a_snapshot_is_one_state_while_a_write_commits(db: Database) -> None:
+    counted, written = threading.Event(), threading.Event()
+
+    def twice(conn: sqlite3.Connection) -> tuple[int, int]:
+        before = count_institutions(conn)
+        counted.set()
+        assert written.wait(10)
+        return before, count_institutions(conn)
+
+    reading = asyncio.create_task(db.snapshot(twice))
+    assert await asyncio.to_thread(counted.wait, 10)
+    await db.write(add_institution("new"))
+    written.set()
+    assert await reading == (0, 0)  # the write committed in between is not half-seen
+    assert await db.snapshot(count_institutions) == 1  # and the next snapshot sees it
+
+
+async def test_a_snapshot_cannot_write(db: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError):
+        await db.snapshot(lambda conn: conn.execute("INSERT INTO institutions (id, name, created_at)"
+                                                    " VALUES ('r', 'r', 'now')"))
+    assert await db.snapshot(count_institutions) == 0
+
+
+async def test_a_cancelled_snapshot_keeps_its_connection_until_its_thread_is_done(db: Database) -> None:
+    running, finish = threading.Event(), threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        running.set()
+        assert finish.wait(10)
+        return count_institutions(conn)
+
+    first = asyncio.create_task(db.snapshot(slow))
+    assert await asyncio.to_thread(running.wait, 10)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # The cancelled one's connection is still in use: every other one still serves, in parallel.
+    others = [asyncio.create_task(db.snapshot(count_institutions)) for _ in range(4)]
+    assert await asyncio.wait_for(asyncio.gather(*others), 10) == [0, 0, 0, 0]
+    finish.set()
+    await asyncio.sleep(0.1)
+    assert await db.snapshot(count_institutions) == 0
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every trip from the event loop to a database thread (an aiosqlite call or a snapshot),
+    counted on the way to the real ones."""
+    seen: list[str] = []
+    real_execute, real_snapshot = aiosqlite.Connection._execute, getattr(Database, "snapshot", None)
+
+    async def execute(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append("aiosqlite")
+        return await real_execute(self, fn, *args, **kwargs)
+
+    async def snapshot(self: Database, fn: Any) -> Any:
+        seen.append("snapshot")
+        assert real_snapshot is not None
+        return await real_snapshot(self, fn)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", execute)
+    monkeypatch.setattr(Database, "snapshot", snapshot, raising=False)
+    return seen
+
+
+async def test_an_inbox_request_takes_two_trips_to_the_database(world: World, trips: list[str]) -> None:
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        for _ in range(2):
+            await mediator.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                src=io.BytesIO(LETTER))
+        trips.clear()
+        listed = await offender.call("GET", "/v1/inbox")
+        assert len(listed) == 2
+        # Who is asking (device, session, person, where a kiosk may serve them) in one; the items
+        # and their case (what screening decides on) in the other. It was 25.
+        assert trips == ["snapshot", "snapshot"]
+    finally:
+        await close(coordinator, victim, mediator, offender)
+
+
+async def test_a_revocation_counts_on_the_very_next_request(relay: Relay, world: World) -> None:
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        assert await victim.call("GET", "/v1/inbox") == []
+        await coordinator.call("POST", f"/v1/devices/{victim._device_id()}/revoke", json_body={})
+        with pytest.raises(ProblemError) as refused:
+            await victim.call("GET", "/v1/inbox")
+        assert refused.value.status == 401
+        assert await offender.call("GET", "/v1/inbox") == []
+        token = offender.session_token
+        await offender.logout()
+        offender.session_token = token  # the ended session's token, shown again
+        with pytest.raises(ProblemError) as ended:
+            await offender.call("GET", "/v1/inbox")
+        assert ended.value.status == 401
+    finally:
+        await close(coordinator, victim, mediator, offender)
