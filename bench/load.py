@@ -49,13 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import child, cores, free_port, rss_mib  # noqa: E402
+from _world import Case, Population, populate  # noqa: E402
 
-from relay.client import passphrase  # noqa: E402
 from relay.client.demo import local_relay  # noqa: E402
 from relay.client.kdf import TEST_KDF  # noqa: E402
 from relay.client.scenario import World, build_world  # noqa: E402
 from relay.client.sdk import Client  # noqa: E402
-from relay.envelope import Identity  # noqa: E402
 
 BARE = """
 import json, sys
@@ -95,82 +94,37 @@ class Signed:
     headers: dict[str, str]
 
 
-@dataclass
-class Cast:
-    terminals: list[Signed] = field(default_factory=list)  # offenders signed in on kiosk terminals
-    mediators: list[Signed] = field(default_factory=list)
-    uploaders: list[Signed] = field(default_factory=list)  # victims on their own devices
-    inbox_sizes: dict[str, int] = field(default_factory=dict)
-    clients: list[Client] = field(default_factory=list)
-
-
 def signed(client: Client) -> Signed:
     assert client.person_id is not None
     return Signed(client.person_id, client._headers())
 
 
+@dataclass
+class Cast:
+    terminals: list[Signed]  # offenders signed in on kiosk terminals
+    mediators: list[Signed]
+    uploaders: list[Signed]  # victims on their own devices
+    inbox_sizes: dict[str, int]
+    people: Population
+
+
 async def set_up(world: World, http: aiohttp.ClientSession, *, terminals: int, mediators: int, uploads: int,
                  released_each: int) -> Cast:
-    """``terminals`` cases at the world's institution, shared round-robin by ``mediators``
-    mediators; each offender on a terminal of their own with ``released_each`` released items."""
-    cast = Cast()
-    console = world.client(str(world.coordinator.device_token), http)
-    await console.login(world.coordinator.person_id, world.coordinator.identity)
-    cast.clients.append(console)
+    """``terminals`` cases (bench/_world.py); each offender with ``released_each`` mediator's
+    messages released in their inbox, each victim with a letter waiting in the review queue."""
+    people = await populate(world, http, cases=terminals, mediators=mediators)
     gate = asyncio.Semaphore(8)
 
-    async def device(kind: str, **where: str) -> str:
-        made = await console.call("POST", "/v1/devices", json_body={"kind": kind, "label": f"load {kind}", **where})
-        return str(made["device_token"])
-
-    async def enroll(label: str, role: str, relation: str | None, terminal_user: bool = False
-                     ) -> tuple[str, Identity, str | None]:
-        identity = Identity.generate()
-        secret = passphrase.generate() if terminal_user else None
-        person = await console.enroll(public=identity.public, label=label, role=role, relation=relation,
-                                      institution_id=world.institution_id if terminal_user else None,
-                                      key_bundle=world.kdf.seal(identity, secret) if secret else None)
-        return str(person["id"]), identity, secret
-
-    async def sign_in(token: str, person_id: str, identity: Identity | None, secret: str | None = None) -> Client:
-        client = world.client(token, http)
-        if secret is not None:
-            identity = await client.unlock_on_terminal(person_id, secret, **world.kdf.open_kwargs)
-        assert identity is not None
-        await client.login(person_id, identity)
-        cast.clients.append(client)
-        return client
-
-    desks = [await sign_in(str(world.mediator.device_token), world.mediator.person_id, world.mediator.identity)]
-    for n in range(1, mediators):
-        person_id, identity, _ = await enroll(f"Mediator {n}", "mediator", None)
-        desks.append(await sign_in(await device("mediator_desk", person_id=person_id), person_id, identity))
-    cast.mediators = [signed(d) for d in desks]
-
-    async def one_case(n: int) -> None:
+    async def letters(case: Case) -> None:
         async with gate:
-            desk = desks[n % len(desks)]
-            victim_id, victim_identity, _ = await enroll(f"Victim {n}", "participant", "victim")
-            offender_id, _, secret = await enroll(f"Offender {n}", "participant", "offender", terminal_user=True)
-            case = await console.call("POST", "/v1/cases", json_body={
-                "referral_source": "victim", "institution_id": world.institution_id})
-            for person_id in (victim_id, offender_id):
-                await console.call("POST", f"/v1/cases/{case['id']}/participants", json_body={"person_id": person_id})
-            await console.call("POST", f"/v1/cases/{case['id']}/mediators", json_body={"person_id": desk.person_id})
-            kiosk = await sign_in(await device("terminal", institution_id=world.institution_id), offender_id, None,
-                                  secret)
-            victim = await sign_in(await device("participant_device", person_id=victim_id), victim_id,
-                                   victim_identity)
             for _ in range(released_each):  # a mediator's own message is released as it is sent
-                await desk.send(case_id=case["id"], recipient=offender_id, src=io.BytesIO(LETTER))
-            await victim.send(case_id=case["id"], recipient=offender_id, src=io.BytesIO(LETTER))  # waits in review
-            cast.terminals.append(signed(kiosk))
-            cast.inbox_sizes[offender_id] = released_each
-            if len(cast.uploaders) < uploads:
-                cast.uploaders.append(signed(victim))
+                await case.desk.send(case_id=case.id, recipient=str(case.offender.person_id), src=io.BytesIO(LETTER))
+            await case.victim.send(case_id=case.id, recipient=str(case.offender.person_id), src=io.BytesIO(LETTER))
 
-    await asyncio.gather(*(one_case(n) for n in range(terminals)))
-    return cast
+    await asyncio.gather(*(letters(case) for case in people.cases))
+    return Cast(terminals=[signed(c.offender) for c in people.cases], mediators=[signed(d) for d in people.desks],
+                uploaders=[signed(c.victim) for c in people.cases[:uploads]],
+                inbox_sizes={str(c.offender.person_id): released_each for c in people.cases}, people=people)
 
 
 @dataclass
@@ -306,24 +260,31 @@ async def main(options: argparse.Namespace) -> int:
                 bare_tally.latencies.clear()
                 runs["bare"] = await phase(options.baseline_seconds, bare_poll, clients, [], bare.pid)
                 tallies["inbox"] = Tally()
-                spy = None
-                if options.py_spy:  # a profile of the relay during the inbox-only phase
+
+                async def profiled(name: str, seconds: float, run: Awaitable[tuple[float, float, float]]
+                                   ) -> tuple[float, float, float]:
+                    """``run``, with the relay sampled by py-spy meanwhile (where its GIL time goes)."""
+                    if not options.py_spy:
+                        return await run
+                    out = options.profile.with_name(f"{options.profile.stem}-{name}{options.profile.suffix}")
                     spy = await asyncio.create_subprocess_exec(
                         options.py_spy, "record", "--gil", "--pid", str(running.process.pid), "--format", "raw",
-                        "--duration", str(int(options.baseline_seconds)), "--output", str(options.profile),
+                        "--duration", str(int(seconds)), "--output", str(out),
                         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-                runs["inbox"] = await phase(options.baseline_seconds, terminal_poller(tallies["inbox"]), clients, [],
-                                            running.process.pid)
-                if spy is not None:
-                    await spy.wait()
+                    try:
+                        return await run
+                    finally:
+                        await spy.wait()
+
+                runs["inbox"] = await profiled("inbox", options.baseline_seconds, phase(
+                    options.baseline_seconds, terminal_poller(tallies["inbox"]), clients, [], running.process.pid))
                 mixed = tallies["mixed"] = Tally()
                 extra = ([queue_lister(d, mixed) for d in cast.mediators]
                          + [uploader(u, mixed) for u in cast.uploaders])
-                runs["mixed"] = await phase(options.seconds, terminal_poller(mixed), clients, extra,
-                                            running.process.pid)
+                runs["mixed"] = await profiled("mixed", options.seconds, phase(
+                    options.seconds, terminal_poller(mixed), clients, extra, running.process.pid))
                 relay_peak, bare_peak = rss_mib(running.process.pid, "VmHWM"), rss_mib(bare.pid, "VmHWM")
-            for client in cast.clients:
-                await client.close()
+            await cast.people.close()
 
     def figures(name: str) -> tuple[float, float, float]:
         tally, (wall, _, _) = tallies[name], runs[name]
@@ -363,8 +324,10 @@ if __name__ == "__main__":
     parser.add_argument("--upload-mib", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=60, help="the mixed load's duration")
     parser.add_argument("--baseline-seconds", type=float, default=20, help="the bare and inbox-only phases'")
-    parser.add_argument("--py-spy", help="path of py-spy: profile the relay during the inbox-only phase")
-    parser.add_argument("--profile", type=Path, default=Path("load-profile.txt"), help="where py-spy writes")
+    parser.add_argument("--py-spy", help="path of py-spy: sample the relay during its two phases (GIL holder,"
+                        " collapsed stacks)")
+    parser.add_argument("--profile", type=Path, default=Path("load-profile.txt"),
+                        help="where py-spy writes (-inbox and -mixed are added to the name)")
     parser.add_argument("--quick", action="store_true", help="20 terminals, 4 mediators, 4 uploads, 3 s (CI)")
     options = parser.parse_args()
     if options.quick:
