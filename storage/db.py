@@ -111,6 +111,9 @@ class Database:
         self._checkpoint_wanted: asyncio.Future[bool] | None = None
         # Set by whoever deletes rows that must not linger in the WAL; cleared by a checkpoint.
         self.wal_holds_deleted_rows = False
+        # Write transactions committed, and the writes they held (group commit: several a commit).
+        self.commits = 0
+        self.committed_writes = 0
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
         self._closed = False
 
@@ -231,6 +234,8 @@ class Database:
                     await self._writer.execute("RELEASE task")
                     outcomes.append((future, True, result))
             await self._writer.execute("COMMIT")
+            self.commits += 1
+            self.committed_writes += sum(1 for _, ok, _ in outcomes if ok)
         except Exception as exc:
             log.error("write transaction failed: %s", type(exc).__name__)
             try:

@@ -1,6 +1,7 @@
-"""The read path terminals poll: few trips to the database's threads per request (each trip costs
-more than the selects it carries: bench/load.py), a snapshot that is one consistent state, and
-nothing about who is asking kept between requests (a revocation counts on the very next one)."""
+"""The paths under load (bench/load.py, bench/writes.py): few trips to the database's threads per
+request (each trip costs more than the selects it carries), a snapshot that is one consistent
+state, nothing about who is asking kept between requests (a revocation counts on the very next
+one), and writes that arrive together sharing one commit."""
 
 from __future__ import annotations
 
@@ -140,3 +141,10 @@ async def test_a_revocation_counts_on_the_very_next_request(relay: Relay, world:
         assert ended.value.status == 401
     finally:
         await close(coordinator, victim, mediator, offender)
+
+
+async def test_writes_that_arrive_together_share_a_commit(db: Database) -> None:
+    await asyncio.gather(*(db.write(add_institution(f"i{n:02}")) for n in range(50)))
+    assert db.committed_writes == 50
+    assert db.commits <= 5, db.commits  # group commit: one fsync for many writes, not one each
+    assert await db.snapshot(count_institutions) == 50
