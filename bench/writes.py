@@ -34,6 +34,7 @@ import io
 import os
 import re
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -217,7 +218,16 @@ async def main(options: argparse.Namespace) -> int:
                 phase = phases[name] = Phase()
                 work = [[sender(phase, h) for h in held[case.id]] for case in people.cases]
                 commits0, writes0 = await counters()
+                spy = None
+                if options.py_spy:  # where the relay's GIL time goes in this phase (collapsed stacks)
+                    out = options.profile.with_name(f"{options.profile.stem}-{name}{options.profile.suffix}")
+                    spy = await asyncio.create_subprocess_exec(
+                        options.py_spy, "record", "--gil", "--pid", str(running.process.pid), "--format", "raw",
+                        "--output", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 await timed(phase, work, running.process.pid)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes what it has and stops
+                    await spy.wait()
                 commits1, writes1 = await counters()
                 phase.commits, phase.writes = commits1 - commits0, writes1 - writes0
                 return {case_id: [h.item_id for h in requests] for case_id, requests in held.items()}
@@ -303,6 +313,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--each", type=int, default=20, help="letters each client's case goes through")
+    parser.add_argument("--py-spy", help="path of py-spy: sample the relay during each relay phase")
+    parser.add_argument("--profile", type=Path, default=Path("writes-profile.txt"),
+                        help="where py-spy writes (the phase's name is added)")
     parser.add_argument("--quick", action="store_true", help="10 clients, 3 letters each (CI)")
     options = parser.parse_args()
     if options.quick:

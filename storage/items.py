@@ -43,17 +43,19 @@ _WAITING = "state IN ('pending_review', 'held', 'uploading') AND decided_at IS N
 
 
 async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota, size: int) -> None:
-    async with conn.execute("SELECT COUNT(*), MIN(submitted_at) FROM items WHERE sender_id = ? AND submitted_at > ?",
-                            (person_id, quota.since)) as cur:
-        count, oldest = await cur.fetchone()  # type: ignore[misc]
+    used = await one(conn, "SELECT COUNT(*) AS n, MIN(submitted_at) AS oldest FROM items WHERE sender_id = ?"
+                     " AND submitted_at > ?", (person_id, quota.since))
+    assert used is not None  # an aggregate always answers one row
+    count, oldest = used["n"], used["oldest"]
     if count >= quota.items_per_day:
         # A rolling day: the oldest counted item leaves the window a day after it was sent.
         resets = iso(parse(oldest) + timedelta(days=1)) if oldest else None
         raise QuotaExceeded("items_per_day", quota.items_per_day, int(count), resets)
     if quota.pending_bytes is not None:
-        async with conn.execute(f"SELECT COALESCE(SUM(size), 0) FROM items WHERE sender_id = ? AND {_WAITING}"
-                                " AND recipient_id IS NOT NULL", (person_id,)) as cur:
-            (pending,) = await cur.fetchone()  # type: ignore[misc]
+        waiting = await one(conn, f"SELECT COALESCE(SUM(size), 0) AS bytes FROM items WHERE sender_id = ? AND"
+                            f" {_WAITING} AND recipient_id IS NOT NULL", (person_id,))
+        assert waiting is not None
+        pending = waiting["bytes"]
         if pending + size > quota.pending_bytes:
             raise QuotaExceeded("pending_bytes", quota.pending_bytes, int(pending), None)
 
