@@ -42,31 +42,32 @@ class Quota:
 _WAITING = "state IN ('pending_review', 'held', 'uploading') AND decided_at IS NULL"
 
 
-async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota, size: int) -> None:
-    used = await one(conn, "SELECT COUNT(*) AS n, MIN(submitted_at) AS oldest FROM items WHERE sender_id = ?"
-                     " AND submitted_at > ?", (person_id, quota.since))
-    assert used is not None  # an aggregate always answers one row
-    count, oldest = used["n"], used["oldest"]
-    if count >= quota.items_per_day:
+# What a sender has used of their quota, in one statement (one trip to the database's thread).
+_QUOTA_USE = ("SELECT COUNT(*) AS sent, MIN(submitted_at) AS oldest, (SELECT COALESCE(SUM(size), 0) FROM items"
+              f" WHERE sender_id = :person AND {_WAITING} AND recipient_id IS NOT NULL) AS pending"
+              " FROM items WHERE sender_id = :person AND submitted_at > :since")
+
+
+def _judge_quota(used: dict[str, Any], quota: Quota, size: int) -> None:
+    if used["sent"] >= quota.items_per_day:
         # A rolling day: the oldest counted item leaves the window a day after it was sent.
-        resets = iso(parse(oldest) + timedelta(days=1)) if oldest else None
-        raise QuotaExceeded("items_per_day", quota.items_per_day, int(count), resets)
-    if quota.pending_bytes is not None:
-        waiting = await one(conn, f"SELECT COALESCE(SUM(size), 0) AS bytes FROM items WHERE sender_id = ? AND"
-                            f" {_WAITING} AND recipient_id IS NOT NULL", (person_id,))
-        assert waiting is not None
-        pending = waiting["bytes"]
-        if pending + size > quota.pending_bytes:
-            raise QuotaExceeded("pending_bytes", quota.pending_bytes, int(pending), None)
+        resets = iso(parse(used["oldest"]) + timedelta(days=1)) if used["oldest"] else None
+        raise QuotaExceeded("items_per_day", quota.items_per_day, int(used["sent"]), resets)
+    if quota.pending_bytes is not None and used["pending"] + size > quota.pending_bytes:
+        raise QuotaExceeded("pending_bytes", quota.pending_bytes, int(used["pending"]), None)
+
+
+async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota, size: int) -> None:
+    used = await one(conn, _QUOTA_USE, {"person": person_id, "since": quota.since})
+    assert used is not None  # aggregates always answer one row
+    _judge_quota(used, quota, size)
 
 
 async def check_quota(db: Database, person_id: str, quota: Quota, *, size: int) -> None:
     """Raise QuotaExceeded if an item of ``size`` bytes would pass the person's quota now."""
-
-    async def run(conn: aiosqlite.Connection) -> None:
-        await _check_quota(conn, person_id, quota, size)
-
-    await db.read(run)
+    used = await db.fetchone(_QUOTA_USE, {"person": person_id, "since": quota.since})
+    assert used is not None
+    _judge_quota(dict(used), quota, size)
 
 
 async def create(db: Database, row: dict[str, Any], *, actor: Actor, quota: Quota | None = None) -> dict[str, Any]:

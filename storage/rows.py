@@ -31,7 +31,8 @@ async def insert(conn: aiosqlite.Connection, table: str, row: dict[str, Any]) ->
 # fetch, close the cursor): each trip costs more than the small selects these helpers carry.
 
 
-async def one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+async def one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+              ) -> dict[str, Any] | None:
     rows = await conn.execute_fetchall(sql, params)
     return next((dict(r) for r in rows), None)
 

@@ -148,3 +148,24 @@ async def test_writes_that_arrive_together_share_a_commit(db: Database) -> None:
     assert db.committed_writes == 50
     assert db.commits <= 5, db.commits  # group commit: one fsync for many writes, not one each
     assert await db.snapshot(count_institutions) == 50
+
+
+async def test_a_letters_state_changes_take_few_trips_to_the_database(world: World, trips: list[str]) -> None:
+    """Submitted, released, received: each whole SDK step (its reads and its one durable write on
+    the single writer, whose trips follow one another) in few trips."""
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        trips.clear()
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(LETTER))
+        submitted = len(trips)
+        trips.clear()
+        await mediator.release(sent["id"])
+        released = len(trips)
+        trips.clear()
+        await offender.fetch(sent["id"], io.BytesIO())
+        received = len(trips)
+        # Before: 47, 28 and 26 (the quota and the audit chain's last entry read through cursors,
+        # three trips a statement, and the case read in 20).
+        assert submitted <= 23 and released <= 26 and received <= 24, (submitted, released, received)
+    finally:
+        await close(coordinator, victim, mediator, offender)
