@@ -164,8 +164,8 @@ async def test_a_letters_state_changes_take_few_trips_to_the_database(world: Wor
         trips.clear()
         await offender.fetch(sent["id"], io.BytesIO())
         received = len(trips)
-        # Before: 47, 28 and 26 (the quota and the audit chain's last entry read through cursors,
-        # three trips a statement, and the case read in 20).
+        # Before: 106, 118 and 103 (every request's credentials in four reads, every screening's
+        # case in 20 trips, the quota and the audit chain's last entry through cursors).
         assert submitted <= 23 and released <= 26 and received <= 24, (submitted, released, received)
     finally:
         await close(coordinator, victim, mediator, offender)
