@@ -9,7 +9,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from relay.server.auth import guard, principal_of, public
-from relay.server.bodies import whole_number, within
+from relay.server.bodies import media_type, whole_number, within
 from relay.server.context import CONTEXT
 from relay.server.errors import MalformedRequest, TusVersionUnsupported, UnsupportedMediaType
 from relay.server.handlers.common import ok
@@ -61,7 +61,7 @@ async def head(request: web.Request) -> web.Response:
 @sender
 async def patch(request: web.Request) -> web.Response:
     _tus(request)
-    if request.content_type != "application/offset+octet-stream":
+    if media_type(request) != "application/offset+octet-stream":
         raise UnsupportedMediaType()
 
     async def body() -> AsyncIterator[bytes]:
