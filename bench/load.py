@@ -11,9 +11,9 @@ terminal of their own institution, one of ``--mediators`` mediators), each offen
 mediators' messages released in their inbox and each victim's letter waiting in a mediator's
 review queue. Then, each for ``--seconds``:
 
-* bare: each of ``--terminals`` clients asks a bare aiohttp handler for "its" inbox: one select
-  of the same items (``SELECT * FROM items WHERE recipient_id = ? ...``) through aiosqlite on a
-  copy of the relay's own database file, rows answered as JSON; no authentication, no screening;
+* bare: each of ``--terminals`` clients asks a bare aiohttp handler for "its" inbox: the relay's
+  own select of the same items and fields, through aiosqlite on a copy of the relay's database
+  file (same rows, same size), answered as JSON; no authentication, no screening;
 * relay, inbox only: the same clients, each a terminal session, ``GET /v1/inbox`` (device token,
   session token, screening of every item as of now);
 * relay, mixed: the same, while ``--mediators`` desks list their review queues in a loop and
@@ -57,12 +57,14 @@ from relay.client.scenario import World, build_world  # noqa: E402
 from relay.client.sdk import Client  # noqa: E402
 
 BARE = """
-import json, sys
+import sys
 import aiosqlite
 from aiohttp import web
 
-INBOX = ("SELECT * FROM items WHERE recipient_id = ? AND (state IN ('released', 'delivered')"
-         " OR (state = 'held' AND held_from = 'released')) ORDER BY decided_at")
+# The relay's own inbox select, answering the fields the relay's inbox answers.
+INBOX = ("SELECT id, case_id, kind, sender_id, state, decided_at, decided_by, first_opened_at FROM items"
+         " WHERE recipient_id = ? AND (state IN ('released', 'delivered') OR (state = 'held' AND held_from = 'released'))"
+         " ORDER BY decided_at")
 
 async def make_app():
     conn = await aiosqlite.connect(f"file:{sys.argv[2]}?mode=ro", uri=True, isolation_level=None)
