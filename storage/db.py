@@ -10,9 +10,11 @@ waiting is skipped; one cancelled while its task runs does not break the writer.
 Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
 Every ``await`` on an aiosqlite connection is a round trip between the event loop and that
 connection's thread, which costs more than the small indexed select it carries (bench/load.py:
-an inbox request made 25 of them). Hot reads that need several statements therefore go through
-:meth:`Database.snapshot`: a plain function over a ``sqlite3`` connection, run whole on a reader
-thread in one trip, inside one transaction.
+an inbox request made 25 of them, and each trip still cost 40% of a request's time). The small
+reads by key every request makes (who is asking, the case screening decides on, an inbox) go
+through :meth:`Database.snapshot`: a plain function over a ``sqlite3`` connection, run whole on
+the event loop itself inside one transaction, never waiting for a lock (or on a reader thread
+when SQLite says it would have to).
 
 Deleting must delete: the writer runs with ``secure_delete`` (freed pages are zeroed, so a purged
 manifest does not linger in the file) and :meth:`Database.checkpoint` truncates the WAL, whose
@@ -66,12 +68,12 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def _snapshot_reader(path: Path) -> sqlite3.Connection:
-    # Used by one pool thread at a time (the pool's queue hands it out), never by two at once.
+def _snapshot_reader(path: Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    # Used by one thread at a time (the event loop's, or a pool thread the pool's queue handed it to).
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     return conn
 
 
@@ -80,7 +82,12 @@ def _in_transaction(conn: sqlite3.Connection, fn: SnapshotFn[T]) -> T:
     try:
         return fn(conn)
     finally:
-        conn.execute("COMMIT")  # read-only: nothing to undo, and the snapshot must always end
+        if conn.in_transaction:
+            conn.execute("COMMIT")  # read-only: nothing to undo, and the snapshot must always end
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 async def _configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
@@ -103,9 +110,11 @@ class Database:
         for conn in readers:
             self._readers.put_nowait(conn)
         self._reader_count = len(readers)
+        # No busy timeout: the event loop must never wait for a lock (busy: a reader thread waits).
+        self._on_loop = _snapshot_reader(path, busy_timeout_ms=0)
         self._snapshot_readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
         for _ in readers:
-            self._snapshot_readers.put_nowait(_snapshot_reader(path))
+            self._snapshot_readers.put_nowait(_snapshot_reader(path, busy_timeout_ms=5000))
         self._snapshot_pool = concurrent.futures.ThreadPoolExecutor(len(readers), thread_name_prefix="db-snapshot")
         self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
         self._checkpoint_wanted: asyncio.Future[bool] | None = None
@@ -149,6 +158,7 @@ class Database:
             await conn.close()
             (await self._snapshot_readers.get()).close()
         self._snapshot_pool.shutdown()
+        self._on_loop.close()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -296,11 +306,20 @@ class Database:
             self._readers.put_nowait(conn)
 
     async def snapshot(self, fn: SnapshotFn[T]) -> T:
-        """Run the plain function ``fn(conn)`` on a read-only ``sqlite3`` connection, whole, in one
-        trip to a reader thread and inside one transaction (a consistent snapshot). ``fn`` must
-        only read, and must not keep the connection or its cursors."""
+        """Run the plain function ``fn(conn)`` on a read-only ``sqlite3`` connection, whole, inside
+        one transaction (a consistent snapshot). ``fn`` must only read, a few rows by key (it runs
+        on the event loop, which waits for nothing else meanwhile), and must not keep the
+        connection or its cursors.
+
+        It never waits for a lock on the event loop: if SQLite answers busy (a recovery, a
+        checkpoint resetting the WAL), ``fn`` runs again from the start on a reader thread."""
         if self._closed:
             raise StorageError("database is closed")
+        try:
+            return _in_transaction(self._on_loop, fn)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
         conn = await self._snapshot_readers.get()
         job = asyncio.get_running_loop().run_in_executor(self._snapshot_pool, _in_transaction, conn, fn)
         # Back in the pool only once the thread is done with it, even if the caller was cancelled.
