@@ -54,8 +54,9 @@ async def create_person(db: Database, row: dict[str, Any], *, now: str, actor: A
 
 
 async def get_person(db: Database, person_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone(f"SELECT {PERSON_PUBLIC} FROM people WHERE id = ?", (person_id,))
-    return dict(row) if row else None
+    # By key, read by most requests about an item or a person: a snapshot (no trip to a thread).
+    return await db.snapshot(lambda conn: one_now(conn, f"SELECT {PERSON_PUBLIC} FROM people WHERE id = ?",
+                                                  (person_id,)))
 
 
 async def list_people(db: Database) -> list[dict[str, Any]]:

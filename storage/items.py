@@ -14,7 +14,7 @@ from . import audit
 from .clock import iso, parse
 from .db import Database
 from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded
-from .rows import Actor, insert, many_now, one
+from .rows import Actor, insert, many_now, one, one_now
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (
@@ -105,8 +105,8 @@ async def _activity(conn: aiosqlite.Connection, case_id: str, now: str) -> None:
 
 
 async def get(db: Database, item_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM items WHERE id = ?", (item_id,))
-    return dict(row) if row else None
+    # By key, read by most requests about an item: a snapshot (no trip to a thread).
+    return await db.snapshot(lambda conn: one_now(conn, "SELECT * FROM items WHERE id = ?", (item_id,)))
 
 
 async def decide(
