@@ -229,3 +229,21 @@ async def test_uploads_are_told_apart_without_the_e_mail_header_parser(world: Wo
         assert [c for c in calls if c.startswith(("multipart/", "application/offset"))] == []
     finally:
         await close(coordinator, victim, mediator, offender)
+
+
+async def test_a_failing_write_in_a_batch_is_undone_alone_in_one_trip_per_task(db: Database, trips: list[str]) -> None:
+    async def failing(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO institutions (id, name, created_at) VALUES ('b', 'b', 'now')")
+        raise ValueError("the task's own failure")
+
+    commits = db.commits
+    trips.clear()
+    done = await asyncio.gather(db.write(add_institution("a")), db.write(failing), db.write(add_institution("c")),
+                                return_exceptions=True)
+    assert done[0] is None and isinstance(done[1], ValueError) and done[2] is None
+    assert db.commits == commits + 1  # one transaction for the three
+    assert await db.snapshot(lambda conn: [r[0] for r in conn.execute("SELECT id FROM institutions ORDER BY id")]
+                             ) == ["a", "c"]
+    # BEGIN, a savepoint and a statement each, the failed one's ROLLBACK TO, COMMIT (was 12: a
+    # RELEASE after each task too).
+    assert trips.count("aiosqlite") == 9, trips
