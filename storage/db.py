@@ -5,7 +5,10 @@ SQLite in WAL mode, foreign keys on, ``synchronous=FULL`` so that an acknowledge
 (datasette's pattern): each queued task runs inside a savepoint of one ``BEGIN IMMEDIATE``
 transaction per tick, so small writes that arrive together share one commit. A caller only hears
 back after the commit, so an acknowledged write is durable. A caller that was cancelled while
-waiting is skipped; one cancelled while its task runs does not break the writer.
+waiting is skipped; one cancelled while its task runs does not break the writer. The writer and
+the tasks it runs (storage's own functions: SQL only) live on an event loop of their own, in a
+thread of its own: each statement is a trip to the connection's thread, and on the relay's busy
+loop each trip waited for a turn of it (bench/writes.py: the writer's chain was the bound).
 
 Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
 Every ``await`` on an aiosqlite connection is a round trip between the event loop and that
@@ -30,6 +33,7 @@ import importlib.resources
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,7 +127,13 @@ class Database:
         # Write transactions committed, and the writes they held (group commit: several a commit).
         self.commits = 0
         self.committed_writes = 0
-        self._task = asyncio.create_task(self._write_loop(), name="db-writer")
+        # The writer's chain of trips to its connection's thread runs on an event loop of its own:
+        # on the relay's, each trip waited for a turn of a loop busy with requests.
+        self._loop = asyncio.get_running_loop()
+        self._writer_loop = asyncio.new_event_loop()
+        self._writer_thread = threading.Thread(target=self._writer_loop.run_forever, name="db-writer", daemon=True)
+        self._writer_thread.start()
+        self._task = asyncio.run_coroutine_threadsafe(self._write_loop(), self._writer_loop)
         self._closed = False
 
     @classmethod
@@ -150,9 +160,12 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        await self._queue.put(None)
-        await self._task
-        await self._writer.close()
+        self._enqueue(None)
+        await asyncio.wrap_future(self._task)
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._writer.close(), self._writer_loop))
+        self._writer_loop.call_soon_threadsafe(self._writer_loop.stop)
+        await asyncio.to_thread(self._writer_thread.join)
+        self._writer_loop.close()
         for _ in range(self._reader_count):
             conn = await self._readers.get()
             await conn.close()
@@ -166,8 +179,8 @@ class Database:
         """Run ``fn(conn)`` inside the single writer's transaction; return after the commit."""
         if self._closed:
             raise StorageError("database is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, future))
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._enqueue((fn, future))
         # Shielded: a caller cancelled while its task runs does not cancel the write, which may
         # still commit. Callers must not undo side effects on cancellation (only on a failure).
         return await asyncio.shield(future)
@@ -180,9 +193,23 @@ class Database:
         if self._closed:
             raise StorageError("database is closed")
         if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
-            self._checkpoint_wanted = asyncio.get_running_loop().create_future()
-            await self._queue.put((_CHECKPOINT, self._checkpoint_wanted))
+            self._checkpoint_wanted = self._loop.create_future()
+            self._enqueue((_CHECKPOINT, self._checkpoint_wanted))
         return await asyncio.shield(self._checkpoint_wanted)
+
+    def _enqueue(self, task: tuple[WriteFn[Any], asyncio.Future[Any]] | None) -> None:
+        self._writer_loop.call_soon_threadsafe(self._queue.put_nowait, task)
+
+    def _settle(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """From the writer's thread: the caller's future, settled on the caller's loop."""
+        def settle() -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self._loop.call_soon_threadsafe(settle)
 
     async def _run_checkpoint(self, future: asyncio.Future[Any]) -> None:
         try:
@@ -194,11 +221,9 @@ class Database:
             finally:
                 await self._writer.execute("PRAGMA busy_timeout = 5000")
         except Exception as exc:
-            if not future.done():
-                future.set_exception(StorageError(f"checkpoint failed: {type(exc).__name__}"))
+            self._settle(future, False, StorageError(f"checkpoint failed: {type(exc).__name__}"))
             return
-        if not future.done():
-            future.set_result(row is not None and row[0] == 0)
+        self._settle(future, True, row is not None and row[0] == 0)
 
     async def _write_loop(self) -> None:
         while True:
@@ -255,16 +280,10 @@ class Database:
             # A full disk is the one failure a caller can act on (retry later): say so.
             failure = StorageFull if _disk_full(exc) else StorageError
             for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure("the write could not be committed"))
+                self._settle(future, False, failure("the write could not be committed"))
             return
         for future, ok, value in outcomes:
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            self._settle(future, ok, value)
 
     # -- backup -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import asyncio
 import io
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,21 @@ async def test_a_failing_write_in_a_batch_is_undone_alone_in_one_trip_per_task(d
     # BEGIN, a savepoint and a statement each, the failed one's ROLLBACK TO, COMMIT (was 12: a
     # RELEASE after each task too).
     assert trips.count("aiosqlite") == 9, trips
+
+
+async def test_the_single_writer_goes_on_while_the_relays_event_loop_is_busy(db: Database) -> None:
+    """Each statement of a write is a trip to the writer connection's thread; on the relay's own
+    event loop each trip waited for a turn of a loop busy with requests (bench/writes.py)."""
+    async def statements(conn: aiosqlite.Connection) -> None:
+        for n in range(200):
+            await conn.execute("INSERT INTO institutions (id, name, created_at) VALUES (?, ?, 'now')", (n, n))
+
+    writing = asyncio.create_task(db.write(statements))
+    await asyncio.sleep(0)  # handed to the writer
+    time.sleep(1.5)  # this event loop busy, without a turn
+    outside = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
+    try:
+        assert outside.execute("SELECT COUNT(*) FROM institutions").fetchone()[0] == 200  # committed meanwhile
+    finally:
+        outside.close()
+    await writing
