@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import aiosqlite
 
-from . import audit, security
+from . import audit, cases, security
 from .db import Database
 from .errors import Conflict, NotFound
-from .rows import Actor, insert, one
+from .rows import Actor, insert, one, one_now
 
 # -- institutions ---------------------------------------------------------------------------
 
@@ -53,8 +54,9 @@ async def create_person(db: Database, row: dict[str, Any], *, now: str, actor: A
 
 
 async def get_person(db: Database, person_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone(f"SELECT {PERSON_PUBLIC} FROM people WHERE id = ?", (person_id,))
-    return dict(row) if row else None
+    # By key, read by most requests about an item or a person: a snapshot (no trip to a thread).
+    return await db.snapshot(lambda conn: one_now(conn, f"SELECT {PERSON_PUBLIC} FROM people WHERE id = ?",
+                                                  (person_id,)))
 
 
 async def list_people(db: Database) -> list[dict[str, Any]]:
@@ -202,11 +204,6 @@ async def create_device(db: Database, row: dict[str, Any], *, now: str, actor: A
     return await db.write(run)
 
 
-async def get_device_with_hash(db: Database, device_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone(f"SELECT {DEVICE_PUBLIC}, token_hash FROM devices WHERE id = ?", (device_id,))
-    return dict(row) if row else None
-
-
 async def list_devices(db: Database) -> list[dict[str, Any]]:
     return [dict(r) for r in await db.fetchall(f"SELECT {DEVICE_PUBLIC} FROM devices ORDER BY created_at")]
 
@@ -316,9 +313,23 @@ async def create_session(db: Database, row: dict[str, Any], *, actor: Actor, ref
     await db.write(run)
 
 
-async def get_session(db: Database, session_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM sessions WHERE id = ?", (session_id,))
-    return dict(row) if row else None
+async def credentials(db: Database, device_id: str, session_id: str | None
+                      ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """What a request's tokens name, read together in one trip to a reader thread (every request
+    needs it): the device with its token hash, and the session (if ``session_id``) with its
+    person (``person``, public columns) and the institutions where that person has an open case
+    (``institutions``: where a terminal may serve them). Nothing is checked here."""
+
+    def run(conn: sqlite3.Connection) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        device = one_now(conn, f"SELECT {DEVICE_PUBLIC}, token_hash FROM devices WHERE id = ?", (device_id,))
+        session = one_now(conn, "SELECT * FROM sessions WHERE id = ?", (session_id,)) if session_id else None
+        if session is not None:
+            session["person"] = one_now(conn, f"SELECT {PERSON_PUBLIC} FROM people WHERE id = ?",
+                                        (session["person_id"],))
+            session["institutions"] = cases.institutions_now(conn, session["person_id"])
+        return device, session
+
+    return await db.snapshot(run)
 
 
 async def touch_session(db: Database, session_id: str, now: str) -> None:

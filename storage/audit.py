@@ -28,6 +28,7 @@ import aiosqlite
 
 from .db import Database
 from .hashing import new_hasher
+from .rows import one
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at", "action", "actor_person", "actor_device", "case_id", "item_id", "subject", "code")
@@ -53,9 +54,8 @@ async def append(
     code: str | None = None,
 ) -> int:
     """Append one entry inside the caller's write transaction (so it commits with the change)."""
-    async with conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cur:
-        last = await cur.fetchone()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    last = await one(conn, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
     entry = {
         "seq": seq, "at": at, "action": action, "actor_person": actor_person,
         "actor_device": actor_device, "case_id": case_id, "item_id": item_id,
@@ -73,9 +73,8 @@ async def append_many(conn: aiosqlite.Connection, entries: list[dict[str, Any]],
     """Append several entries in one statement (a purge's tombstones), linked in order."""
     if not entries:
         return
-    async with conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cur:
-        last = await cur.fetchone()
-    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    last = await one(conn, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS)
     rows = []
     for given in entries:
         seq += 1

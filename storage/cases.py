@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import aiosqlite
 from . import audit, conditions, items, retention
 from .db import Database
 from .errors import Conflict, NotFound, PausedByCoordinator
-from .rows import Actor, insert, many, one
+from .rows import Actor, insert, many, many_now, one, one_now
 
 
 async def create_case(db: Database, row: dict[str, Any], *, now: str, actor: Actor) -> dict[str, Any]:
@@ -164,31 +165,43 @@ async def set_pause(db: Database, *, case_id: str, paused: bool, reason: str, no
 
 async def get_case(db: Database, case_id: str) -> dict[str, Any] | None:
     """The case with its members, conditions and approvals, in one snapshot: what screening decides on."""
+    return await db.snapshot(lambda conn: case_now(conn, case_id))  # read on every screening: one trip
 
-    async def run(conn: aiosqlite.Connection) -> dict[str, Any] | None:
-        case = await one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
-        if case is None:
-            return None
-        case["participants"] = await many(
-            conn,
-            "SELECT p.id, p.label, p.relation, p.status, p.institution_id, cp.consent, cp.consent_changed_at"
-            " FROM case_participants cp JOIN people p ON p.id = cp.person_id WHERE cp.case_id = ?"
-            " ORDER BY p.created_at",
-            (case_id,),
-        )
-        case["mediators"] = await many(
-            conn,
-            "SELECT p.id, p.label, p.status FROM case_mediators cm JOIN people p ON p.id = cm.person_id"
-            " WHERE cm.case_id = ? ORDER BY p.created_at",
-            (case_id,),
-        )
-        members = [p["id"] for p in case["participants"]]
-        case["conditions"] = await conditions.for_case(conn, case_id, members)
-        case["approvals"] = await conditions.approvals_for_case(conn, case_id)
-        case["retention_overrides"] = await retention.overrides_of(conn, case_id)
-        return case
 
-    return await db.read(run)
+async def released_with_cases(db: Database, person_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Items released to this participant (:func:`storage.items.released_now`) and their cases
+    by id (as :func:`get_case`), in one snapshot: what an inbox screens, in one trip."""
+
+    def run(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        released = items.released_now(conn, person_id)
+        return released, {case_id: case_now(conn, case_id) for case_id in {i["case_id"] for i in released}}
+
+    return await db.snapshot(run)
+
+
+def case_now(conn: sqlite3.Connection, case_id: str) -> dict[str, Any] | None:
+    """:func:`get_case` inside a snapshot."""
+    case = one_now(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
+    if case is None:
+        return None
+    case["participants"] = many_now(
+        conn,
+        "SELECT p.id, p.label, p.relation, p.status, p.institution_id, cp.consent, cp.consent_changed_at"
+        " FROM case_participants cp JOIN people p ON p.id = cp.person_id WHERE cp.case_id = ?"
+        " ORDER BY p.created_at",
+        (case_id,),
+    )
+    case["mediators"] = many_now(
+        conn,
+        "SELECT p.id, p.label, p.status FROM case_mediators cm JOIN people p ON p.id = cm.person_id"
+        " WHERE cm.case_id = ? ORDER BY p.created_at",
+        (case_id,),
+    )
+    members = [p["id"] for p in case["participants"]]
+    case["conditions"] = conditions.for_case(conn, case_id, members)
+    case["approvals"] = conditions.approvals_for_case(conn, case_id)
+    case["retention_overrides"] = retention.overrides_of(conn, case_id)
+    return case
 
 
 async def list_cases(db: Database, *, member: str | None = None) -> list[dict[str, Any]]:
@@ -206,9 +219,13 @@ async def list_cases(db: Database, *, member: str | None = None) -> list[dict[st
 
 async def institutions_of_person(db: Database, person_id: str) -> set[str]:
     """Institutions where this person has a case: where a terminal may serve them."""
-    rows = await db.fetchall(
+    return await db.snapshot(lambda conn: institutions_now(conn, person_id))
+
+
+def institutions_now(conn: sqlite3.Connection, person_id: str) -> set[str]:
+    rows = conn.execute(
         "SELECT DISTINCT c.institution_id FROM cases c JOIN case_participants cp ON cp.case_id = c.id"
         " WHERE cp.person_id = ? AND c.status != 'closed'",
         (person_id,),
-    )
+    ).fetchall()
     return {r[0] for r in rows}

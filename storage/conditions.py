@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import aiosqlite
@@ -10,7 +11,7 @@ import aiosqlite
 from . import audit
 from .db import Database
 from .errors import Conflict, NotFound
-from .rows import Actor, insert, many, one
+from .rows import Actor, insert, many_now, one
 
 _FIELDS = ("kind", "reference", "restricted_id", "protected_people", "protected_case_id", "protected_side",
            "direction", "effective_from", "effective_until", "program_exception")
@@ -108,7 +109,7 @@ async def list_all(db: Database) -> list[dict[str, Any]]:
     return [_decode(dict(r)) for r in await db.fetchall("SELECT * FROM conditions ORDER BY created_at")]
 
 
-async def for_case(conn: aiosqlite.Connection, case_id: str, member_ids: list[str]) -> list[dict[str, Any]]:
+def for_case(conn: sqlite3.Connection, case_id: str, member_ids: list[str]) -> list[dict[str, Any]]:
     """Unlifted conditions restricting a member: the only ones that can cover an exchange in this case.
 
     Runs on the caller's read connection so it belongs to the same snapshot as the case.
@@ -116,13 +117,13 @@ async def for_case(conn: aiosqlite.Connection, case_id: str, member_ids: list[st
     if not member_ids:
         return []
     marks = ", ".join("?" for _ in member_ids)
-    rows = await many(conn, f"SELECT * FROM conditions WHERE restricted_id IN ({marks}) AND lifted_at IS NULL",
-                      tuple(member_ids))
+    rows = many_now(conn, f"SELECT * FROM conditions WHERE restricted_id IN ({marks}) AND lifted_at IS NULL",
+                    tuple(member_ids))
     return [_decode(r) for r in rows]
 
 
-async def approvals_for_case(conn: aiosqlite.Connection, case_id: str) -> list[dict[str, Any]]:
-    rows = await many(conn, "SELECT * FROM approvals WHERE case_id = ? AND revoked_at IS NULL", (case_id,))
+def approvals_for_case(conn: sqlite3.Connection, case_id: str) -> list[dict[str, Any]]:
+    rows = many_now(conn, "SELECT * FROM approvals WHERE case_id = ? AND revoked_at IS NULL", (case_id,))
     return [{**r, "directions": json.loads(r["directions"]), "kinds": json.loads(r["kinds"])} for r in rows]
 
 

@@ -5,9 +5,19 @@ SQLite in WAL mode, foreign keys on, ``synchronous=FULL`` so that an acknowledge
 (datasette's pattern): each queued task runs inside a savepoint of one ``BEGIN IMMEDIATE``
 transaction per tick, so small writes that arrive together share one commit. A caller only hears
 back after the commit, so an acknowledged write is durable. A caller that was cancelled while
-waiting is skipped; one cancelled while its task runs does not break the writer.
+waiting is skipped; one cancelled while its task runs does not break the writer. The writer and
+the tasks it runs (storage's own functions: SQL only) live on an event loop of their own, in a
+thread of its own: each statement is a trip to the connection's thread, and on the relay's busy
+loop each trip waited for a turn of it (bench/writes.py: the writer's chain was the bound).
 
 Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
+Every ``await`` on an aiosqlite connection is a round trip between the event loop and that
+connection's thread, which costs more than the small indexed select it carries (bench/load.py:
+an inbox request made 25 of them, and each trip still cost 40% of a request's time). The small
+reads by key every request makes (who is asking, the case screening decides on, an inbox) go
+through :meth:`Database.snapshot`: a plain function over a ``sqlite3`` connection, run whole on
+the event loop itself inside one transaction, never waiting for a lock (or on a reader thread
+when SQLite says it would have to).
 
 Deleting must delete: the writer runs with ``secure_delete`` (freed pages are zeroed, so a purged
 manifest does not linger in the file) and :meth:`Database.checkpoint` truncates the WAL, whose
@@ -17,11 +27,13 @@ old page images would otherwise keep the bytes of deleted rows.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import importlib.resources
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
 ReadFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+SnapshotFn = Callable[[sqlite3.Connection], T]
 
 _MAX_BATCH = 64
 
@@ -59,6 +72,28 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def _snapshot_reader(path: Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    # Used by one thread at a time (the event loop's, or a pool thread the pool's queue handed it to).
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    return conn
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: SnapshotFn[T]) -> T:
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")  # read-only: nothing to undo, and the snapshot must always end
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 async def _configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
     conn.row_factory = aiosqlite.Row
     await conn.execute("PRAGMA foreign_keys = ON")
@@ -79,11 +114,26 @@ class Database:
         for conn in readers:
             self._readers.put_nowait(conn)
         self._reader_count = len(readers)
+        # No busy timeout: the event loop must never wait for a lock (busy: a reader thread waits).
+        self._on_loop = _snapshot_reader(path, busy_timeout_ms=0)
+        self._snapshot_readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        for _ in readers:
+            self._snapshot_readers.put_nowait(_snapshot_reader(path, busy_timeout_ms=5000))
+        self._snapshot_pool = concurrent.futures.ThreadPoolExecutor(len(readers), thread_name_prefix="db-snapshot")
         self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
         self._checkpoint_wanted: asyncio.Future[bool] | None = None
         # Set by whoever deletes rows that must not linger in the WAL; cleared by a checkpoint.
         self.wal_holds_deleted_rows = False
-        self._task = asyncio.create_task(self._write_loop(), name="db-writer")
+        # Write transactions committed, and the writes they held (group commit: several a commit).
+        self.commits = 0
+        self.committed_writes = 0
+        # The writer's chain of trips to its connection's thread runs on an event loop of its own:
+        # on the relay's, each trip waited for a turn of a loop busy with requests.
+        self._loop = asyncio.get_running_loop()
+        self._writer_loop = asyncio.new_event_loop()
+        self._writer_thread = threading.Thread(target=self._writer_loop.run_forever, name="db-writer", daemon=True)
+        self._writer_thread.start()
+        self._task = asyncio.run_coroutine_threadsafe(self._write_loop(), self._writer_loop)
         self._closed = False
 
     @classmethod
@@ -110,12 +160,18 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        await self._queue.put(None)
-        await self._task
-        await self._writer.close()
+        self._enqueue(None)
+        await asyncio.wrap_future(self._task)
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._writer.close(), self._writer_loop))
+        self._writer_loop.call_soon_threadsafe(self._writer_loop.stop)
+        await asyncio.to_thread(self._writer_thread.join)
+        self._writer_loop.close()
         for _ in range(self._reader_count):
             conn = await self._readers.get()
             await conn.close()
+            (await self._snapshot_readers.get()).close()
+        self._snapshot_pool.shutdown()
+        self._on_loop.close()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -123,8 +179,8 @@ class Database:
         """Run ``fn(conn)`` inside the single writer's transaction; return after the commit."""
         if self._closed:
             raise StorageError("database is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, future))
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._enqueue((fn, future))
         # Shielded: a caller cancelled while its task runs does not cancel the write, which may
         # still commit. Callers must not undo side effects on cancellation (only on a failure).
         return await asyncio.shield(future)
@@ -137,9 +193,23 @@ class Database:
         if self._closed:
             raise StorageError("database is closed")
         if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
-            self._checkpoint_wanted = asyncio.get_running_loop().create_future()
-            await self._queue.put((_CHECKPOINT, self._checkpoint_wanted))
+            self._checkpoint_wanted = self._loop.create_future()
+            self._enqueue((_CHECKPOINT, self._checkpoint_wanted))
         return await asyncio.shield(self._checkpoint_wanted)
+
+    def _enqueue(self, task: tuple[WriteFn[Any], asyncio.Future[Any]] | None) -> None:
+        self._writer_loop.call_soon_threadsafe(self._queue.put_nowait, task)
+
+    def _settle(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """From the writer's thread: the caller's future, settled on the caller's loop."""
+        def settle() -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self._loop.call_soon_threadsafe(settle)
 
     async def _run_checkpoint(self, future: asyncio.Future[Any]) -> None:
         try:
@@ -151,11 +221,9 @@ class Database:
             finally:
                 await self._writer.execute("PRAGMA busy_timeout = 5000")
         except Exception as exc:
-            if not future.done():
-                future.set_exception(StorageError(f"checkpoint failed: {type(exc).__name__}"))
+            self._settle(future, False, StorageError(f"checkpoint failed: {type(exc).__name__}"))
             return
-        if not future.done():
-            future.set_result(row is not None and row[0] == 0)
+        self._settle(future, True, row is not None and row[0] == 0)
 
     async def _write_loop(self) -> None:
         while True:
@@ -187,20 +255,22 @@ class Database:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             await self._writer.execute("BEGIN IMMEDIATE")
-            for fn, future in batch:
+            # One savepoint a task, left open (COMMIT releases them all): a task costs one trip
+            # to the writer's thread more than its own statements, not two.
+            for n, (fn, future) in enumerate(batch):
                 if future.cancelled():
                     continue
-                await self._writer.execute("SAVEPOINT task")
+                await self._writer.execute(f"SAVEPOINT task{n}")
                 try:
                     result = await fn(self._writer)
                 except Exception as exc:  # the task's own failure: undo just that task
-                    await self._writer.execute("ROLLBACK TO task")
-                    await self._writer.execute("RELEASE task")
+                    await self._writer.execute(f"ROLLBACK TO task{n}")
                     outcomes.append((future, False, exc))
                 else:
-                    await self._writer.execute("RELEASE task")
                     outcomes.append((future, True, result))
             await self._writer.execute("COMMIT")
+            self.commits += 1
+            self.committed_writes += sum(1 for _, ok, _ in outcomes if ok)
         except Exception as exc:
             log.error("write transaction failed: %s", type(exc).__name__)
             try:
@@ -210,16 +280,10 @@ class Database:
             # A full disk is the one failure a caller can act on (retry later): say so.
             failure = StorageFull if _disk_full(exc) else StorageError
             for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure("the write could not be committed"))
+                self._settle(future, False, failure("the write could not be committed"))
             return
         for future, ok, value in outcomes:
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            self._settle(future, ok, value)
 
     # -- backup -------------------------------------------------------------------------------
 
@@ -259,6 +323,27 @@ class Database:
             if conn.in_transaction:
                 await asyncio.shield(conn.execute("COMMIT"))
             self._readers.put_nowait(conn)
+
+    async def snapshot(self, fn: SnapshotFn[T]) -> T:
+        """Run the plain function ``fn(conn)`` on a read-only ``sqlite3`` connection, whole, inside
+        one transaction (a consistent snapshot). ``fn`` must only read, a few rows by key (it runs
+        on the event loop, which waits for nothing else meanwhile), and must not keep the
+        connection or its cursors.
+
+        It never waits for a lock on the event loop: if SQLite answers busy (a recovery, a
+        checkpoint resetting the WAL), ``fn`` runs again from the start on a reader thread."""
+        if self._closed:
+            raise StorageError("database is closed")
+        try:
+            return _in_transaction(self._on_loop, fn)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        conn = await self._snapshot_readers.get()
+        job = asyncio.get_running_loop().run_in_executor(self._snapshot_pool, _in_transaction, conn, fn)
+        # Back in the pool only once the thread is done with it, even if the caller was cancelled.
+        job.add_done_callback(lambda _: self._snapshot_readers.put_nowait(conn))
+        return await asyncio.shield(job)
 
     async def fetchone(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)

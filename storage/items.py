@@ -3,6 +3,7 @@ the state it expects, inside the single writer, with its audit entry in the same
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from . import audit
 from .clock import iso, parse
 from .db import Database
 from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded
-from .rows import Actor, insert, one
+from .rows import Actor, insert, many_now, one, one_now
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (
@@ -41,29 +42,32 @@ class Quota:
 _WAITING = "state IN ('pending_review', 'held', 'uploading') AND decided_at IS NULL"
 
 
-async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota, size: int) -> None:
-    async with conn.execute("SELECT COUNT(*), MIN(submitted_at) FROM items WHERE sender_id = ? AND submitted_at > ?",
-                            (person_id, quota.since)) as cur:
-        count, oldest = await cur.fetchone()  # type: ignore[misc]
-    if count >= quota.items_per_day:
+# What a sender has used of their quota, in one statement (one trip to the database's thread).
+_QUOTA_USE = ("SELECT COUNT(*) AS sent, MIN(submitted_at) AS oldest, (SELECT COALESCE(SUM(size), 0) FROM items"
+              f" WHERE sender_id = :person AND {_WAITING} AND recipient_id IS NOT NULL) AS pending"
+              " FROM items WHERE sender_id = :person AND submitted_at > :since")
+
+
+def _judge_quota(used: dict[str, Any], quota: Quota, size: int) -> None:
+    if used["sent"] >= quota.items_per_day:
         # A rolling day: the oldest counted item leaves the window a day after it was sent.
-        resets = iso(parse(oldest) + timedelta(days=1)) if oldest else None
-        raise QuotaExceeded("items_per_day", quota.items_per_day, int(count), resets)
-    if quota.pending_bytes is not None:
-        async with conn.execute(f"SELECT COALESCE(SUM(size), 0) FROM items WHERE sender_id = ? AND {_WAITING}"
-                                " AND recipient_id IS NOT NULL", (person_id,)) as cur:
-            (pending,) = await cur.fetchone()  # type: ignore[misc]
-        if pending + size > quota.pending_bytes:
-            raise QuotaExceeded("pending_bytes", quota.pending_bytes, int(pending), None)
+        resets = iso(parse(used["oldest"]) + timedelta(days=1)) if used["oldest"] else None
+        raise QuotaExceeded("items_per_day", quota.items_per_day, int(used["sent"]), resets)
+    if quota.pending_bytes is not None and used["pending"] + size > quota.pending_bytes:
+        raise QuotaExceeded("pending_bytes", quota.pending_bytes, int(used["pending"]), None)
+
+
+async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota, size: int) -> None:
+    used = await one(conn, _QUOTA_USE, {"person": person_id, "since": quota.since})
+    assert used is not None  # aggregates always answer one row
+    _judge_quota(used, quota, size)
 
 
 async def check_quota(db: Database, person_id: str, quota: Quota, *, size: int) -> None:
     """Raise QuotaExceeded if an item of ``size`` bytes would pass the person's quota now."""
-
-    async def run(conn: aiosqlite.Connection) -> None:
-        await _check_quota(conn, person_id, quota, size)
-
-    await db.read(run)
+    used = await db.fetchone(_QUOTA_USE, {"person": person_id, "since": quota.since})
+    assert used is not None
+    _judge_quota(dict(used), quota, size)
 
 
 async def create(db: Database, row: dict[str, Any], *, actor: Actor, quota: Quota | None = None) -> dict[str, Any]:
@@ -101,8 +105,8 @@ async def _activity(conn: aiosqlite.Connection, case_id: str, now: str) -> None:
 
 
 async def get(db: Database, item_id: str) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT * FROM items WHERE id = ?", (item_id,))
-    return dict(row) if row else None
+    # By key, read by most requests about an item: a snapshot (no trip to a thread).
+    return await db.snapshot(lambda conn: one_now(conn, "SELECT * FROM items WHERE id = ?", (item_id,)))
 
 
 async def decide(
@@ -177,8 +181,12 @@ async def sent_by(db: Database, person_id: str) -> list[dict[str, Any]]:
 async def released_to(db: Database, person_id: str) -> list[dict[str, Any]]:
     """Items released to this participant, including those a hold may have set aside since
     (screening at fetch, the caller's job, decides which are served now)."""
-    return await _summaries(db, "recipient_id = ? AND (state IN ('released', 'delivered') OR (state = 'held'"
-                            " AND held_from = 'released')) ORDER BY decided_at", (person_id,))
+    return await db.snapshot(lambda conn: released_now(conn, person_id))
+
+
+def released_now(conn: sqlite3.Connection, person_id: str) -> list[dict[str, Any]]:
+    return many_now(conn, f"SELECT {_SUMMARY} FROM items WHERE recipient_id = ? AND (state IN ('released',"
+                    " 'delivered') OR (state = 'held' AND held_from = 'released')) ORDER BY decided_at", (person_id,))
 
 
 _OF_MY_CASES = "case_id IN (SELECT case_id FROM case_mediators WHERE person_id = ?)"

@@ -20,6 +20,7 @@ override or a delivery that arrived since the caller looked is always respected.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ import aiosqlite
 from . import audit
 from .db import Database
 from .errors import Conflict, LegalHoldActive, NotFound
-from .rows import SYSTEM, Actor, many, one
+from .rows import SYSTEM, Actor, many, many_now, one
 
 OVERRIDABLE = ("review_wait", "released_undelivered", "after_delivery", "returned_or_withheld", "closed_case")
 # States retention decides on. 'uploading' never holds content; 'expired' is already being purged.
@@ -94,8 +95,8 @@ async def set_override(db: Database, *, case_id: str, rule: str, days: int | Non
     await db.write(run)
 
 
-async def overrides_of(conn: aiosqlite.Connection, case_id: str) -> dict[str, int]:
-    return {r["rule"]: r["days"] for r in await many(
+def overrides_of(conn: sqlite3.Connection, case_id: str) -> dict[str, int]:
+    return {r["rule"]: r["days"] for r in many_now(
         conn, "SELECT rule, days FROM retention_overrides WHERE case_id = ?", (case_id,))}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +27,27 @@ async def insert(conn: aiosqlite.Connection, table: str, row: dict[str, Any]) ->
     await conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
 
 
-async def one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
-    async with conn.execute(sql, params) as cur:
-        row = await cur.fetchone()
-    return dict(row) if row is not None else None
+# One trip to the connection's thread each (execute and fetch together), not three (execute,
+# fetch, close the cursor): each trip costs more than the small selects these helpers carry.
+
+
+async def one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+              ) -> dict[str, Any] | None:
+    rows = await conn.execute_fetchall(sql, params)
+    return next((dict(r) for r in rows), None)
 
 
 async def many(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    async with conn.execute(sql, params) as cur:
-        return [dict(r) for r in await cur.fetchall()]
+    return [dict(r) for r in await conn.execute_fetchall(sql, params)]
+
+
+# The same over a plain connection, inside :meth:`storage.db.Database.snapshot`.
+
+
+def one_now(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+    row = conn.execute(sql, params).fetchone()
+    return dict(row) if row is not None else None
+
+
+def many_now(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(sql, params).fetchall()]

@@ -18,8 +18,8 @@ RATIO_LINE = re.compile(r"^.*ratio[^\n:]*:\s+\d+\.\d+", re.MULTILINE)
 
 
 def test_every_benchmark_is_covered() -> None:
-    assert {p.stem for p in BENCHMARKS} >= {"download", "letter_roundtrip", "purge", "screening", "sealing",
-                                             "transcode", "upload"}
+    assert {p.stem for p in BENCHMARKS} >= {"download", "letter_roundtrip", "load", "purge", "screening", "sealing",
+                                             "transcode", "upload", "writes"}
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)

@@ -53,6 +53,9 @@ async def test_metrics_show_the_relay_at_work_and_no_identifier(relay: Relay, wo
     assert re.search(r"relay_failed_sign_ins_total [1-9]", text)
     assert re.search(r'relay_problems_total\{type="login-refused"\} [1-9]', text)
     assert "relay_disk_free_bytes" in text and "relay_purged_items" in text
+    commits = float(re.search(r"relay_db_commits_total ([0-9.e+]+)", text).group(1))  # type: ignore[union-attr]
+    writes = float(re.search(r"relay_db_writes_total ([0-9.e+]+)", text).group(1))  # type: ignore[union-attr]
+    assert 1 <= commits <= writes
     assert not IDENTIFIER.search(text), IDENTIFIER.search(text)
 
 

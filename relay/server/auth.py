@@ -43,15 +43,18 @@ def guard(
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             ctx = request.app[CONTEXT]
-            device = await sessions.authenticate_device(ctx, request.headers.get(DEVICE_HEADER))
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            bearer = token if session and scheme.lower() == "bearer" and token else None
+            # Device and session read together, as they are now (one trip to the database).
+            shown = await sessions.presented(ctx, request.headers.get(DEVICE_HEADER), bearer)
+            device = await sessions.authenticate_device(ctx, shown)
             if devices is not None and device["kind"] not in devices:
                 raise Forbidden()
             principal = Principal(device=device)
             if session:
-                scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not token:
+                if bearer is None:
                     raise SessionRequired()
-                principal = await sessions.resume_session(ctx, device, token)
+                principal = await sessions.resume_session(ctx, device, shown)
                 if roles is not None and principal.role not in roles:
                     raise Forbidden()
             request[PRINCIPAL] = principal

@@ -165,9 +165,15 @@ class Upload:
             yield chunk
 
 
+def media_type(request: web.Request) -> str:
+    """The request's media type, lowercased, without parameters. (aiohttp's ``content_type`` runs
+    the standard library's e-mail header parser: a fifth of a decision's time under load.)"""
+    return request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+
+
 def _multipart_form(request: web.Request) -> None:
     """Refuse, before aiohttp's reader sees it, a body that is not form-data with a valid boundary."""
-    if request.content_type != "multipart/form-data":
+    if media_type(request) != "multipart/form-data":
         raise MalformedRequest("expected multipart/form-data with a meta part and a content part")
     boundary = request.headers.get("Content-Type", "")
     parameters = dict(_parameters(boundary))

@@ -73,6 +73,10 @@ class _StoreCollector:
         yield purged
         yield GaugeMetricFamily("relay_disk_free_bytes", "Free space where the relay keeps its data",
                                 value=snap.get("disk_free_bytes", 0))
+        yield CounterMetricFamily("relay_db_commits", "Write transactions committed (one fsync each)",
+                                  value=snap.get("db_commits", 0))
+        yield CounterMetricFamily("relay_db_writes", "Writes committed (group commit: several share a transaction)",
+                                  value=snap.get("db_writes", 0))
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -118,7 +122,8 @@ async def refresh(app: web.Application, ctx: Any) -> None:
     app[METRICS].snapshot = {
         "items_by_state": status["items_by_state"], "purged_by_rule": status["purged_by_rule"],
         "queue_depth": depth, "queue_oldest_seconds": oldest,
-        "disk_free_bytes": shutil.disk_usage(ctx.settings.data_dir).free}
+        "disk_free_bytes": shutil.disk_usage(ctx.settings.data_dir).free,
+        "db_commits": ctx.db.commits, "db_writes": ctx.db.committed_writes}
 
 
 def exposition(app: web.Application) -> tuple[bytes, str]:

@@ -10,7 +10,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from relay.server.api import EMPTY, operation
 from relay.server.auth import guard, principal_of, public
-from relay.server.bodies import whole_number, within
+from relay.server.bodies import media_type, whole_number, within
 from relay.server.context import CONTEXT
 from relay.server.errors import (
     BodyTooLarge,
@@ -80,7 +80,7 @@ async def head(request: web.Request) -> web.StreamResponse:
 async def patch(request: web.Request) -> web.StreamResponse:
     """Append bytes (``application/offset+octet-stream``) at ``Upload-Offset``."""
     _tus(request)
-    if request.content_type != "application/offset+octet-stream":
+    if media_type(request) != "application/offset+octet-stream":
         raise UnsupportedMediaType()
 
     async def body() -> AsyncIterator[bytes]:

@@ -416,11 +416,11 @@ async def _screened_for_recipient(ctx: Context, who: Principal, item: dict[str, 
 
 
 async def inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
-    """What the recipient may open now, each screened as of now (one read per case, not per item)."""
-    listed, facts = [], {}
-    for item in await items.released_to(ctx.db, who.person_id):
-        if item["case_id"] not in facts:
-            facts[item["case_id"]] = await cases.get_case(ctx.db, item["case_id"])
+    """What the recipient may open now, each screened as of now (the items and their cases read
+    in one snapshot: terminals poll this)."""
+    listed = []
+    released, facts = await cases.released_with_cases(ctx.db, who.person_id)
+    for item in released:
         case = facts[item["case_id"]]
         if case is None or not visible_to(case, who):
             continue

@@ -9,6 +9,7 @@ device may no longer serve the person (a terminal whose institution no longer ho
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -39,10 +40,29 @@ def _window_end(ctx: Context) -> str:
     return iso(ctx.clock.now() + timedelta(seconds=ctx.settings.security_event_window_seconds))
 
 
-async def authenticate_device(ctx: Context, token: str | None) -> dict[str, Any]:
-    """The approved, unrevoked device this token belongs to, or Unauthenticated."""
-    parts = tokens.split(token) if token else None
-    device = await accounts.get_device_with_hash(ctx.db, parts[0]) if parts else None
+@dataclass(frozen=True)
+class Presented:
+    """A request's tokens (split into id and secret) and the rows they name, read in one
+    snapshot as the request arrives, nothing cached: not yet checked."""
+
+    device_token: tuple[str, str] | None
+    device: dict[str, Any] | None
+    session_token: tuple[str, str] | None
+    session: dict[str, Any] | None  # with its "person" and "institutions" (storage.accounts.credentials)
+
+
+async def presented(ctx: Context, device_token: str | None, session_token: str | None) -> Presented:
+    device_parts = tokens.split(device_token) if device_token else None
+    session_parts = tokens.split(session_token) if session_token else None
+    if device_parts is None:
+        return Presented(None, None, session_parts, None)
+    device, session = await accounts.credentials(ctx.db, device_parts[0], session_parts[0] if session_parts else None)
+    return Presented(device_parts, device, session_parts, session)
+
+
+async def authenticate_device(ctx: Context, presented: Presented) -> dict[str, Any]:
+    """The approved, unrevoked device the device token belongs to, or Unauthenticated."""
+    parts, device = presented.device_token, presented.device
     if parts is None or device is None or not tokens.matches(parts[1], device["token_hash"]):
         # Same answer for unknown, malformed and wrong: nothing to learn by probing.
         raise Unauthenticated()
@@ -51,15 +71,21 @@ async def authenticate_device(ctx: Context, token: str | None) -> dict[str, Any]
             ctx.db, action="device.refused", now=ctx.now_iso(),
             actor=Actor(person=None, device=device["id"]), code="revoked", window_end=_window_end(ctx))
         raise Unauthenticated()
-    device.pop("token_hash")
-    return device
+    return {k: v for k, v in device.items() if k != "token_hash"}
 
 
 async def may_serve(ctx: Context, device: dict[str, Any], person: dict[str, Any]) -> bool:
+    institutions = await cases.institutions_of_person(ctx.db, person["id"]) if device["kind"] == "terminal" else set()
+    return serves(device, person, institutions)
+
+
+def serves(device: dict[str, Any], person: dict[str, Any], institutions: set[str]) -> bool:
+    """Whether this device may serve this person now; ``institutions``: where the person has an
+    open case (a terminal serves only people with a case at its institution)."""
     if person["status"] != "active" or SERVES.get(device["kind"]) != person["role"]:
         return False
     if device["kind"] == "terminal":
-        return device["institution_id"] in await cases.institutions_of_person(ctx.db, person["id"])
+        return device["institution_id"] in institutions
     return bool(device["person_id"] == person["id"])
 
 
@@ -113,10 +139,9 @@ async def open_session(ctx: Context, device: dict[str, Any], challenge_id: str, 
             "person_id": person["id"], "role": person["role"]}
 
 
-async def resume_session(ctx: Context, device: dict[str, Any], token: str) -> Principal:
-    """The principal for a session token presented with this device, or SessionRequired."""
-    parts = tokens.split(token)
-    session = await accounts.get_session(ctx.db, parts[0]) if parts else None
+async def resume_session(ctx: Context, device: dict[str, Any], presented: Presented) -> Principal:
+    """The principal for the session token presented with this device, or SessionRequired."""
+    parts, session = presented.session_token, presented.session
     if parts is None or session is None or not tokens.matches(parts[1], session["secret_hash"]):
         raise SessionRequired()
     now = ctx.clock.now()
@@ -124,8 +149,8 @@ async def resume_session(ctx: Context, device: dict[str, Any], token: str) -> Pr
     if (session["device_id"] != device["id"] or session["ended_at"] is not None
             or now >= parse(session["expires_at"]) or now >= idle_limit):
         raise SessionRequired()
-    person = await accounts.get_person(ctx.db, session["person_id"])
-    if person is None or not await may_serve(ctx, device, person):
+    person = session["person"]  # read with the session, in the same snapshot
+    if person is None or not serves(device, person, session["institutions"]):
         raise SessionRequired()
     if now - parse(session["last_seen_at"]) >= _TOUCH_EVERY:
         await accounts.touch_session(ctx.db, session["id"], iso(now))
