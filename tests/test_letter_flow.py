@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -173,3 +174,22 @@ async def test_participant_cannot_seal_the_key_to_the_recipient(world: World) ->
         assert await victim.call("GET", "/v1/items/sent") == []
     finally:
         await victim.close()
+
+
+async def test_many_openings_at_once_in_one_process_all_finish(world: World) -> None:
+    """Each opening decrypts on a thread of its own: when openings held the loop's few pool
+    threads (cores + 4) and each needed one more to wait on its full queue, a dozen concurrent
+    fetches of a large letter waited on each other forever."""
+    victim, mediator = await world.session(world.victim), await world.session(world.mediator)
+    offender = await world.session(world.offender, on_terminal=True)
+    try:
+        letter = b"a long letter " * 700_000  # ~10 MB: more than the opener's queue holds at once
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(letter))
+        await mediator.release(sent["id"])
+        outs = [io.BytesIO() for _ in range(12)]
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(offender.fetch(sent["id"], out) for out in outs))
+        assert all(out.getvalue() == letter for out in outs)
+    finally:
+        for client in (victim, mediator, offender):
+            await client.close()

@@ -183,6 +183,36 @@ class Transfer(BaseClient):
 _RECEIVE = 1 << 20  # up to this much crosses from the event loop to the opening thread at a time
 
 
+def _own_thread(fn: Callable[[], None]) -> asyncio.Future[None]:
+    """Run ``fn`` on a thread of its own, settled on the loop when it ends. Not the loop's default
+    pool: an opening holds its thread for the whole download and needs a pool thread meanwhile
+    (to wait on its full queue), so openings holding every pool thread would wait forever."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            fn()
+        except BaseException as exc:  # handed to whoever awaits the future
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=run, name="relay-open", daemon=False).start()
+    return done
+
+
 class _Opener:
     """Hash, decrypt and write a blob of known ``size`` on a thread of its own, fed from the loop.
 
@@ -198,7 +228,7 @@ class _Opener:
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self._failed: BaseException | None = None
         self._closed = False
-        self._thread = asyncio.ensure_future(asyncio.to_thread(self._run))
+        self._thread = _own_thread(self._run)
 
     async def put(self, piece: bytes) -> None:
         if self._failed is not None:
