@@ -101,6 +101,8 @@ class LiveRelay:
         self.requests = 0  # plain HTTP calls the checks made
         self.checks = 0  # invariant checks (after every step)
         self.examples = 0
+        self.audit_head: str | None = None  # the chain's head at the last check, and its seq
+        self.audit_seq: int | None = None
         self.tally: Counter[str] = Counter()  # what the runs did, to see that every rule was reached
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
@@ -312,7 +314,6 @@ class Lifecycle(RuleBasedStateMachine):
         self.relay = relay
         self.counter = 0
         self.small_advances = 0
-        self.head: str | None = None
         self.parties: list[Party] = []
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -410,6 +411,7 @@ class Lifecycle(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.forget_sessions()
+        self.verify_whole_chain()
 
     def participant(self, name: str) -> Party:
         return {"victim": self.victim, "offender": self.offender}[name]
@@ -469,7 +471,7 @@ class Lifecycle(RuleBasedStateMachine):
     # -- review -------------------------------------------------------------------------------
 
     def pending(self) -> list[Item]:
-        return sorted((i for i in self.model.items.values() if i.state == "pending"), key=lambda i: i.id)
+        return [i for i in self.model.items.values() if i.state == "pending"]  # in the order sent: ids are random
 
     @precondition(lambda self: bool(self.pending()))
     @rule(data=st.data(), redact=st.booleans())
@@ -521,7 +523,7 @@ class Lifecycle(RuleBasedStateMachine):
 
     def deliverable_items(self) -> list[Item]:
         now = self.now()
-        return sorted((i for i in self.model.items.values() if self.model.deliverable(i, now)), key=lambda i: i.id)
+        return [i for i in self.model.items.values() if self.model.deliverable(i, now)]
 
     @precondition(lambda self: bool(self.deliverable_items()))
     @rule(data=st.data(), acknowledge=st.booleans())
@@ -554,7 +556,7 @@ class Lifecycle(RuleBasedStateMachine):
     def someone_probes_an_item(self, data: st.DataObject, who: str) -> None:
         """Any participant asks for any item's delivery, its original and its note."""
         self.relay.tally["someone_probes_an_item"] += 1
-        item = data.draw(st.sampled_from(sorted(self.model.items.values(), key=lambda i: i.id)), label="item")
+        item = data.draw(st.sampled_from(list(self.model.items.values())), label="item")
         party = {"victim": self.victim, "offender": self.offender, "outsider-device": self.outsiders[0],
                  "outsider-kiosk": self.outsiders[1]}[who]
         if not self.signed_in_or_refused(party):
@@ -612,7 +614,7 @@ class Lifecycle(RuleBasedStateMachine):
                                         m.sides[protected.id] if by_side else None, direction, exception, until)
 
     def unlifted(self) -> list[Cond]:
-        return sorted((c for c in self.model.conditions.values() if not c.lifted), key=lambda c: c.id)
+        return [c for c in self.model.conditions.values() if not c.lifted]
 
     @precondition(lambda self: bool(self.unlifted()))
     @rule(data=st.data())
@@ -636,7 +638,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.model.approvals[made["id"]] = Appr(made["id"], cond.id, frozenset(directions), frozenset(kinds), until)
 
     def standing_approvals(self) -> list[Appr]:
-        return sorted((a for a in self.model.approvals.values() if not a.revoked), key=lambda a: a.id)
+        return [a for a in self.model.approvals.values() if not a.revoked]
 
     @precondition(lambda self: bool(self.standing_approvals()))
     @rule(data=st.data())
@@ -717,6 +719,7 @@ class Lifecycle(RuleBasedStateMachine):
         m = self.model
         before = {e["item_id"] for e in self.run(self._tombstones())}
         self.run(retention.purge(self.relay.ctx))
+        self.verify_whole_chain()
         now = self.now()
         purged = {e["item_id"] for e in self.run(self._tombstones())} - before
         live = {i.id: i for i in m.live() if i.recipient is not None or True}
@@ -784,9 +787,31 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def the_audit_chain_verifies(self) -> None:
-        result = self.run(audit.verify(self.relay.ctx.db, expect_head=self.head))
+        """After every step, the entries added since the last check link on from the head seen
+        then, each hash recomputed (``storage.audit.entry_hash``); at the end of every case and
+        after every purge, the relay's whole-chain ``audit.verify`` with that head expected. (The whole walk after every step grows with the chain the run builds.)"""
+        if self.relay.audit_head is None or self.relay.audit_seq is None:
+            self.verify_whole_chain()
+            return
+        rows = self.run(audit.entries(self.relay.ctx.db, after_seq=self.relay.audit_seq - 1, limit=1_000_000))
+        if not rows or rows[0]["seq"] != self.relay.audit_seq:  # pruned past it: only the whole walk can tell
+            self.verify_whole_chain()
+            return
+        assert rows[0]["hash"] == self.relay.audit_head, "audit chain: the last entry seen has changed"
+        prev, seq = self.relay.audit_head, self.relay.audit_seq
+        for row in rows[1:]:
+            assert row["seq"] == seq + 1, f"audit chain: entry {seq + 1} missing"
+            assert row["prev_hash"] == prev, f"audit chain: entry {row['seq']} does not link"
+            assert audit.entry_hash(prev, row) == row["hash"], f"audit chain: entry {row['seq']} altered"
+            prev, seq = row["hash"], row["seq"]
+        self.relay.audit_head, self.relay.audit_seq = prev, seq
+
+    def verify_whole_chain(self) -> None:
+        result = self.run(audit.verify(self.relay.ctx.db, expect_head=self.relay.audit_head))
         assert result.ok, f"audit chain: {result.problem} at {result.bad_seq}"
-        self.head = result.head
+        last = self.run(audit.entries(self.relay.ctx.db, after_seq=result.first_seq + result.entries - 2, limit=1))
+        self.relay.audit_head, self.relay.audit_seq = result.head, last[0]["seq"] if last else None
+        self.relay.tally["whole audit chain verified"] += 1
 
 
 def test_no_recipient_ever_sees_what_release_and_screening_do_not_allow(live_relay: LiveRelay) -> None:
