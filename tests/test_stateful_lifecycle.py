@@ -304,10 +304,6 @@ def letter_text(n: int) -> bytes:
     return f"Letter {n}: words only its reader should see. \u00e9\u00e8 {os.urandom(6).hex()}".encode()
 
 
-class Refused(Exception):
-    """The relay answered with a problem where the model expected success (or the reverse)."""
-
-
 class Lifecycle(RuleBasedStateMachine):
     def __init__(self, relay: LiveRelay) -> None:
         super().__init__()
@@ -726,16 +722,16 @@ class Lifecycle(RuleBasedStateMachine):
         self.verify_whole_chain()
         now = self.now()
         purged = {e["item_id"] for e in self.run(self._tombstones())} - before
-        live = {i.id: i for i in m.live() if i.recipient is not None or True}
+        live = {i.id: i for i in m.live()}
         assert purged <= set(live), f"purged twice or unknown: {purged - set(live)}"
         for item in live.values():
-            if item.recipient is None:
-                continue  # to the mediators: its state (read or not) is the mediator's, not modelled
-            earliest, latest = m.purge_window(item)
             gone = item.id in purged
             if m.legal_hold:
                 assert not gone, f"{item.id} purged under a legal hold"
                 continue
+            if item.recipient is None:
+                continue  # to the mediators: its state (read or not) is the mediator's, not modelled
+            earliest, latest = m.purge_window(item)
             assert not (gone and now < earliest), f"{item.id} ({item.state}) purged before its period"
             assert gone or now < latest, f"{item.id} ({item.state}) kept past its period"
         for item_id in purged:
@@ -767,8 +763,13 @@ class Lifecycle(RuleBasedStateMachine):
         for party in (self.victim, self.offender, *self.outsiders):
             if not self.signed_in_or_refused(party):
                 continue
-            listed = {entry["id"] for entry in self.call(party, "GET", "/v1/inbox")}
+            entries = self.call(party, "GET", "/v1/inbox")
+            listed = {entry["id"] for entry in entries}
             expected = m.deliverable_to(party.id, self.now())
+            for entry in entries:
+                if entry["id"] in expected:  # as the model has it: opened or not, and from whom
+                    item = m.items[entry["id"]]
+                    assert (entry["state"], entry["sender_id"]) == (item.state, item.sender), entry
             extra, missing = listed - expected, expected - listed
             assert not extra, f"{party.who.label} sees {extra} that the model does not allow"
             assert not missing, f"{party.who.label} misses {missing} that the model says are deliverable"
