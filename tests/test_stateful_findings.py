@@ -1,4 +1,14 @@
-"""Sequences the stateful proof (tests/test_stateful_lifecycle.py) found, each as a plain test."""
+"""Sequences the stateful proof (tests/test_stateful_lifecycle.py) found, each as a plain test.
+
+The machine's failing sequence (700 cases of 50 steps, before the fix in ``storage/cases.py``):
+a letter from the offender, released; the mediator pauses the case (the victim's next listing
+holds it, code ``case-paused``); the victim's consent is withdrawn (which held only items in
+``pending_review`` or ``released``, so this one kept its pause hold and its release); the case
+resumes; consent returns (which sent back to review only items held for the withdrawal); the
+victim's next listing cleared the pause hold and served the letter on the release made before
+the withdrawal. The same cause, in a closed case: a withhold of an item the model had back in
+review was refused as "already decided", since the old release still stood.
+"""
 
 from __future__ import annotations
 

@@ -80,8 +80,8 @@ from storage.clock import iso
 
 from .conftest import MovableClock
 
-EXAMPLES = int(os.environ.get("RELAY_STATEFUL_EXAMPLES", "10"))
-STEPS = int(os.environ.get("RELAY_STATEFUL_STEPS", "25"))
+EXAMPLES = int(os.environ.get("RELAY_STATEFUL_EXAMPLES", "50"))
+STEPS = int(os.environ.get("RELAY_STATEFUL_STEPS", "30"))
 DAY = timedelta(days=1)
 T = TypeVar("T")
 
