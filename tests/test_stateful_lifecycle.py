@@ -364,6 +364,8 @@ class Lifecycle(RuleBasedStateMachine):
     def open_case(self) -> None:
         world = self.relay.world
         self.relay.examples += 1
+        if self.relay.examples % 100 == 0:  # long runs (RELAY_STATEFUL_EXAMPLES) show they are alive
+            print(f"stateful lifecycle: {self.relay.examples} cases so far", flush=True)
         self.coordinator = Party(self.relay, world.coordinator)
 
         async def setup() -> tuple[Someone, Someone, Someone, str]:
