@@ -80,7 +80,7 @@ from storage.clock import iso
 
 from .conftest import MovableClock
 
-EXAMPLES = int(os.environ.get("RELAY_STATEFUL_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("RELAY_STATEFUL_EXAMPLES", "100"))
 STEPS = int(os.environ.get("RELAY_STATEFUL_STEPS", "30"))
 DAY = timedelta(days=1)
 T = TypeVar("T")
