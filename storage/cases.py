@@ -94,11 +94,15 @@ async def set_consent(
         theirs = "case_id = ? AND (sender_id = ? OR recipient_id = ?) AND recipient_id IS NOT NULL"
         if consent == "withdrawn":
             # Letters to the mediators are not held: writing to the mediator is never stopped.
-            for item in await many(conn, f"SELECT id, state FROM items WHERE {theirs}"
-                                         " AND state IN ('pending_review', 'released')", (case_id, person_id, person_id)):
+            # An item a fetch already held for another reason (a pause, a condition) is taken
+            # too: otherwise, once that reason lapsed, its old release would reach the recipient
+            # although consent was withdrawn and returned in between (found by the stateful proof).
+            for item in await many(conn, f"SELECT id, state, held_from FROM items WHERE {theirs}"
+                                         " AND (state IN ('pending_review', 'released') OR (state = 'held'"
+                                         " AND COALESCE(hold_code, '') != 'consent-withdrawn'))", (case_id, person_id, person_id)):
                 await conn.execute(
                     "UPDATE items SET state = 'held', held_from = ?, hold_code = 'consent-withdrawn' WHERE id = ?",
-                    (item["state"], item["id"]),
+                    (item["held_from"] if item["state"] == "held" else item["state"], item["id"]),
                 )
                 await audit.append(conn, at=now, action="item.held", actor_person=actor.person,
                                    actor_device=actor.device, case_id=case_id, item_id=item["id"],
