@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from policies.screening import Decision, Outcome
+from policies.screening import CaseFacts, Decision, Outcome
 from relay import i18n, ids
 from relay.envelope import documents
 from relay.server.bodies import Upload
@@ -394,7 +394,7 @@ async def _deliverable(ctx: Context, who: Principal, item_id: str) -> dict[str, 
 
 
 async def _screened_for_recipient(ctx: Context, who: Principal, item: dict[str, Any],
-                                  case: dict[str, Any]) -> dict[str, Any] | None:
+                                  case: dict[str, Any], facts: CaseFacts | None = None) -> dict[str, Any] | None:
     """Screening at fetch: the item as it may be served now, or None. A release that screening
     now blocks is held; a hold that has lapsed (condition expired, approval, case resumed) clears."""
     if item["recipient_id"] != who.person_id:
@@ -404,7 +404,7 @@ async def _screened_for_recipient(ctx: Context, who: Principal, item: dict[str, 
     if not (was_released or clearable):
         return None
     decision = screening.decide(case, moment="fetch", kind=item["kind"], sender_id=item["sender_id"],
-                                recipient_id=item["recipient_id"], now=ctx.clock.now())
+                                recipient_id=item["recipient_id"], now=ctx.clock.now(), facts=facts)
     if not decision.allowed:
         if was_released:
             await items.hold(ctx.db, item_id=item["id"], code=decision.code, now=ctx.now_iso(), actor=who.actor)
@@ -419,12 +419,15 @@ async def inbox(ctx: Context, who: Principal) -> list[dict[str, Any]]:
     """What the recipient may open now, each screened as of now (the items and their cases read
     in one snapshot: terminals poll this)."""
     listed = []
-    released, facts = await cases.released_with_cases(ctx.db, who.person_id)
+    released, by_id = await cases.released_with_cases(ctx.db, who.person_id)
+    screened: dict[str, CaseFacts | None] = {}  # built once a case: an inbox holds several items of one
     for item in released:
-        case = facts[item["case_id"]]
+        case = by_id[item["case_id"]]
         if case is None or not visible_to(case, who):
             continue
-        served = await _screened_for_recipient(ctx, who, item, case)
+        if case["id"] not in screened:
+            screened[case["id"]] = screening.facts_of(case)
+        served = await _screened_for_recipient(ctx, who, item, case, screened[case["id"]])
         if served is not None:
             listed.append(recipient_view(served))
     return listed
@@ -526,14 +529,15 @@ async def note(ctx: Context, who: Principal, item_id: str) -> tuple[dict[str, An
 async def queue(ctx: Context, who: Principal) -> list[dict[str, Any]]:
     """The review queue, oldest first, each item screened as of now (one read per case, not per
     item), with what the desk shows: labels, never raw ids alone, and the flags a mediator acts on."""
-    listed, facts = [], {}
+    listed, loaded = [], {}
     now = ctx.clock.now()
     for item in await items.review_queue(ctx.db, who.person_id):
-        if item["case_id"] not in facts:
-            facts[item["case_id"]] = await cases.get_case(ctx.db, item["case_id"])
-        case = facts[item["case_id"]]
-        decision = screening.decide(case, moment="release", kind=item["kind"],
-                                    sender_id=item["sender_id"], recipient_id=item["recipient_id"], now=now)
+        if item["case_id"] not in loaded:
+            case = await cases.get_case(ctx.db, item["case_id"])
+            loaded[item["case_id"]] = (case, screening.facts_of(case))
+        case, facts = loaded[item["case_id"]]
+        decision = screening.decide(case, moment="release", kind=item["kind"], sender_id=item["sender_id"],
+                                    recipient_id=item["recipient_id"], now=now, facts=facts)
         needed = screening.approval_needed(case, decision, item["kind"])
         listed.append({**desk_view(item, case, ctx), "awaiting_approval": decision.outcome is Outcome.REFER,
                        "screening": {"outcome": decision.outcome.value, "code": decision.code, "rule": decision.rule},

@@ -46,9 +46,10 @@ def _approval(row: dict[str, Any]) -> Approval:
 
 
 def decide(case: dict[str, Any] | None, *, moment: str, kind: str, sender_id: str, recipient_id: str | None,
-           now: datetime) -> Decision:
-    """Screen against facts already loaded (one read serves a whole queue)."""
-    return screen(facts_of(case), Exchange(moment, kind, sender_id, recipient_id), now)
+           now: datetime, facts: CaseFacts | None = None) -> Decision:
+    """Screen against facts already loaded (one read serves a whole queue). A caller screening
+    several items of one case passes its ``facts_of(case)`` once, built from that same ``case``."""
+    return screen(facts if facts is not None else facts_of(case), Exchange(moment, kind, sender_id, recipient_id), now)
 
 
 async def check(ctx: Context, *, moment: str, case_id: str, kind: str, sender_id: str,
