@@ -419,8 +419,8 @@ class RecordedApproval(Approval):
 # -- items ------------------------------------------------------------------------------------------
 
 
-class SentItem(Reply):
-    """An item as its sender sees it: the state in neutral words, never a reason or hold code."""
+class _ItemCommon(Reply):
+    """What every view of an item shows (the services' ``_COMMON``), never content."""
 
     id: str
     case_id: str
@@ -434,25 +434,18 @@ class SentItem(Reply):
     decided_at: Time | None
     first_opened_at: Time | None
     to_mediators: bool
+
+
+class SentItem(_ItemCommon):
+    """An item as its sender sees it: the state in neutral words, never a reason or hold code."""
+
     status: Words
     note_available: bool
 
 
-class StaffItem(Reply):
+class StaffItem(_ItemCommon):
     """An item as the case's mediators and the coordinator see it (metadata, never content)."""
 
-    id: str
-    case_id: str
-    kind: ItemKind
-    sender_id: str
-    recipient_id: str | None
-    state: ItemState
-    content_type: str
-    created_at: Time
-    submitted_at: Time
-    decided_at: Time | None
-    first_opened_at: Time | None
-    to_mediators: bool
     size: int
     decision: DecisionKind | None
     decided_by: str | None
