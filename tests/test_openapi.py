@@ -40,7 +40,7 @@ from .conftest import MovableClock, Relay
 
 ROOT = Path(__file__).resolve().parents[1]
 # Base classes that only lend fields to models that are in the document (never a body themselves).
-BASES = {"Strict", "Reply", "Enrollment", "SignedManifest", "SignedDecision"}
+BASES = {"Strict", "Reply", "Enrollment", "SignedManifest", "SignedDecision", "ItemCommon"}
 
 
 async def _document(relay: Relay) -> dict[str, Any]:

@@ -419,7 +419,7 @@ class RecordedApproval(Approval):
 # -- items ------------------------------------------------------------------------------------------
 
 
-class _ItemCommon(Reply):
+class ItemCommon(Reply):
     """What every view of an item shows (the services' ``_COMMON``), never content."""
 
     id: str
@@ -436,14 +436,14 @@ class _ItemCommon(Reply):
     to_mediators: bool
 
 
-class SentItem(_ItemCommon):
+class SentItem(ItemCommon):
     """An item as its sender sees it: the state in neutral words, never a reason or hold code."""
 
     status: Words
     note_available: bool
 
 
-class StaffItem(_ItemCommon):
+class StaffItem(ItemCommon):
     """An item as the case's mediators and the coordinator see it (metadata, never content)."""
 
     size: int
