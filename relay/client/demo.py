@@ -240,7 +240,8 @@ async def open_the_desk(world: World, where: Path, *, no_browser: bool) -> None:
     from relay.client.web.app import start as start_interface
     from relay.client.web.config import WebConfig
 
-    secret = passphrase.generate()
+    # One passphrase a person, as in real life: the desk's and the app's are not the same.
+    secrets = {"desk": passphrase.generate(), "app": passphrase.generate()}
     profiles = {}
     for name, kind, someone, token in (("desk", "mediator_desk", world.mediator, world.mediator.device_token),
                                        ("app", "participant_device", world.victim, world.victim.device_token),
@@ -249,7 +250,7 @@ async def open_the_desk(world: World, where: Path, *, no_browser: bool) -> None:
         Profile(url=world.url, device_id=str(token).split(".", 1)[0], device_token=str(token), device_kind=kind,
                 trust_root=world.trust_root, person_id=someone.person_id if someone else None).save(directory)
         if someone is not None:
-            write_private(directory / IDENTITY_FILE, PRODUCTION_KDF.seal(someone.identity, secret))
+            write_private(directory / IDENTITY_FILE, PRODUCTION_KDF.seal(someone.identity, secrets[name]))
         profiles[name] = directory
     victim = await world.session(world.victim)
     try:
@@ -259,7 +260,8 @@ async def open_the_desk(world: World, where: Path, *, no_browser: bool) -> None:
         await victim.close()
     desk = await start_interface(WebConfig(kind="desk", profile_dir=profiles["desk"], lang=LANG))
     try:
-        print("\n" + say("demo.keep", LANG, link=desk.link, passphrase=secret, where=where,
+        print("\n" + say("demo.keep", LANG, link=desk.link, passphrase=secrets["desk"],
+                          app_passphrase=secrets["app"], where=where,
                           code=world.offender.kiosk_code, offender_passphrase=world.offender.passphrase,
                           relay=world.url), file=sys.stderr, flush=True)
         if not no_browser:

@@ -33,7 +33,7 @@ TEXT: dict[str, str] = {
                     "The mediator's passphrase: {passphrase}\n"
                     "A new letter waits for review; it hides a line, which the desk shows.\n\n"
                     "The kiosk: relay kiosk --profile {where}/kiosk  (code {code}, passphrase {offender_passphrase})\n"
-                    "The victim's app: relay app --profile {where}/app  (passphrase {passphrase})\n\n"
+                    "The victim's app: relay app --profile {where}/app  (passphrase {app_passphrase})\n\n"
                     "Ctrl-C stops the relay and the desk; everything stays in {where}."),
     "help.backup": N_("copy the database and the blobs, consistently, while the relay runs (on the relay's host)"),
     "help.backup.dest": N_("an empty (or new) directory for the backup"),

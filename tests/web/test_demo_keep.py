@@ -10,6 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
+from relay.client.kdf import PRODUCTION_KDF
+from relay.client.profile import IDENTITY_FILE
+from relay.envelope import EnvelopeError
 from tests.web.support import http_client
 
 
@@ -42,6 +47,13 @@ async def test_demo_keep_leaves_the_desk_open_with_a_letter_to_review(tmp_path: 
             assert "This letter contains 2 hidden characters" in letter and "555-0142" in letter
         for name in ("desk", "kiosk", "app"):
             assert (tmp_path / "kept" / name / "profile.json").is_file()
+        # Each person has a passphrase of their own: the app's opens the app's keys, not the desk's.
+        app = re.search(r"relay app --profile \S+  \(passphrase (\S+)\)", seen)
+        assert app and app.group(1) != secret.group(1), seen
+        sealed = (tmp_path / "kept" / "app" / IDENTITY_FILE).read_bytes()
+        PRODUCTION_KDF.open(sealed, app.group(1))
+        with pytest.raises(EnvelopeError):
+            PRODUCTION_KDF.open(sealed, secret.group(1))
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
