@@ -250,12 +250,14 @@ async def back_to_review(conn: aiosqlite.Connection, item_id: str, *, now: str, 
     return superseded if superseded and superseded != item["blob_id"] else None
 
 
-async def unhold(db: Database, *, item_id: str, now: str, actor: Actor) -> bool:
-    """Put a held item back where screening found it (a release stays signed and valid)."""
+async def unhold(db: Database, *, item_id: str, code: str, now: str, actor: Actor) -> bool:
+    """Put a held item back where screening found it (a release stays signed and valid), only if
+    it is still held for ``code``, the hold the caller screened as lapsed: a withdrawal of consent
+    committed since the caller read the item relabels the hold, and must then win."""
 
     async def run(conn: aiosqlite.Connection) -> bool:
-        item = await one(conn, "SELECT case_id, state, held_from FROM items WHERE id = ?", (item_id,))
-        if item is None or item["state"] != "held" or item["held_from"] is None:
+        item = await one(conn, "SELECT case_id, state, held_from, hold_code FROM items WHERE id = ?", (item_id,))
+        if item is None or item["state"] != "held" or item["held_from"] is None or item["hold_code"] != code:
             return False
         await conn.execute("UPDATE items SET state = held_from, held_from = NULL, hold_code = NULL WHERE id = ?",
                            (item_id,))

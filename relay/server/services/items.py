@@ -410,8 +410,12 @@ async def _screened_for_recipient(ctx: Context, who: Principal, item: dict[str, 
             await items.hold(ctx.db, item_id=item["id"], code=decision.code, now=ctx.now_iso(), actor=who.actor)
         return None
     if clearable:
-        await items.unhold(ctx.db, item_id=item["id"], now=ctx.now_iso(), actor=who.actor)
-        return await items.get(ctx.db, item["id"]) or item
+        # Served only if the hold it read is the hold it clears: anything committed meanwhile (a
+        # withdrawal of consent) wins, and the item is not served on this request.
+        if not await items.unhold(ctx.db, item_id=item["id"], code=item["hold_code"], now=ctx.now_iso(),
+                                  actor=who.actor):
+            return None
+        return await items.get(ctx.db, item["id"])
     return item
 
 

@@ -70,7 +70,8 @@ async def release_holds(ctx: Context, who: Principal, case_ids: list[str],
                 continue
             decision = decide(case, moment="fetch", kind=item["kind"], sender_id=item["sender_id"],
                               recipient_id=item["recipient_id"], now=now)
-            if decision.allowed and await items.unhold(ctx.db, item_id=item["id"], now=ctx.now_iso(),
+            if decision.allowed and await items.unhold(ctx.db, item_id=item["id"], code=item["hold_code"],
+                                                       now=ctx.now_iso(),
                                                        actor=who.actor):
                 released += 1
     return released
