@@ -34,6 +34,7 @@ import logging
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,20 +73,51 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def _snapshot_reader(path: Path, *, busy_timeout_ms: int) -> sqlite3.Connection:
+class _SnapshotConnection(sqlite3.Connection):
+    """Remembers the cursors a snapshot opened, to close them all when it ends: a cursor left
+    half-read and still referenced (by an exception's traceback, say) would otherwise keep its
+    statement, and with it the read transaction, open, so every later snapshot on this
+    connection would see the database as it was then (a revocation not seen)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+
+    def tracked(self) -> sqlite3.Cursor:
+        cursor = super().cursor()
+        self._cursors.add(cursor)
+        return cursor
+
+    # sqlite3's own execute makes its cursor in C, past any override of cursor(): a snapshot's
+    # statements go through a tracked cursor instead.
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.tracked().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        return self.tracked().executemany(sql, parameters)
+
+    def close_cursors(self) -> None:
+        for cursor in list(self._cursors):
+            cursor.close()
+        self._cursors.clear()
+
+
+def _snapshot_reader(path: Path, *, busy_timeout_ms: int) -> _SnapshotConnection:
     # Used by one thread at a time (the event loop's, or a pool thread the pool's queue handed it to).
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                           factory=_SnapshotConnection)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     return conn
 
 
-def _in_transaction(conn: sqlite3.Connection, fn: SnapshotFn[T]) -> T:
+def _in_transaction(conn: _SnapshotConnection, fn: SnapshotFn[T]) -> T:
     conn.execute("BEGIN")
     try:
         return fn(conn)
     finally:
+        conn.close_cursors()  # each statement reset, whoever still holds its cursor
         if conn.in_transaction:
             conn.execute("COMMIT")  # read-only: nothing to undo, and the snapshot must always end
 
@@ -116,7 +148,7 @@ class Database:
         self._reader_count = len(readers)
         # No busy timeout: the event loop must never wait for a lock (busy: a reader thread waits).
         self._on_loop = _snapshot_reader(path, busy_timeout_ms=0)
-        self._snapshot_readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        self._snapshot_readers: asyncio.Queue[_SnapshotConnection] = asyncio.Queue()
         for _ in readers:
             self._snapshot_readers.put_nowait(_snapshot_reader(path, busy_timeout_ms=5000))
         self._snapshot_pool = concurrent.futures.ThreadPoolExecutor(len(readers), thread_name_prefix="db-snapshot")

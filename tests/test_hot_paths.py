@@ -103,6 +103,25 @@ async def test_a_snapshot_cannot_write(db: Database) -> None:
     assert await db.snapshot(count_institutions) == 0
 
 
+async def test_a_cursor_left_half_read_does_not_freeze_later_snapshots(db: Database) -> None:
+    """Found by review: a snapshot that failed with a cursor half-read, the cursor still held (by
+    the exception's traceback), kept its read transaction open, so every later snapshot on the
+    loop's connection saw the database as it was (a revocation committed since: not seen)."""
+    for name in ("a", "b"):
+        await db.write(add_institution(name))
+
+    def fails_half_read(conn: sqlite3.Connection) -> None:
+        cursor = conn.execute("SELECT id FROM institutions")
+        cursor.fetchone()
+        raise LookupError("half-read")
+
+    with pytest.raises(LookupError) as kept:  # the traceback keeps the cursor alive
+        await db.snapshot(fails_half_read)
+    await db.write(add_institution("c"))
+    assert await db.snapshot(count_institutions) == 3
+    assert kept.value is not None
+
+
 async def test_a_cancelled_snapshot_keeps_its_thread_connection_until_its_thread_is_done(db: Database) -> None:
     running, finish = threading.Event(), threading.Event()
 
