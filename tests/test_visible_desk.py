@@ -71,3 +71,16 @@ def test_a_long_run_of_empty_lines_is_one_counted_mark() -> None:
     assert hidden_count("a\n\n\n\nb") == 0  # three empty lines are a letter's ordinary spacing
     # a lone carriage return inside the run is still marked on its own
     assert hidden_count("a\n" + "\n" * 5 + "\r\n" * 2 + "\rb") == 2
+
+
+def test_no_selector_rides_on_a_symbol_that_draws_nothing_and_stripping_leaves_nothing_hidden() -> None:
+    """Found by review: the blank braille pattern is a symbol (So) that draws nothing; selectors
+    after it passed as an emoji's, and stripping left a run of selectors after the emoji."""
+    text = "😀" + "\u2800\ufe0f\u2800\ufe0f" * 4
+    assert hidden_count(text) == 16
+    assert strip_hidden(text) == "😀"
+    for text in ("a😀\u200d\u2800b", "😀\ufe0f\ufe0f\u2800\ufe0f", "x\u2800\u200d😀\ufe0e"):
+        stripped = strip_hidden(text)
+        assert hidden_count(stripped) == 0 and strip_hidden(stripped) == stripped, text
+    # The text presentation selector is a choice a keyboard does not make: it stays marked.
+    assert hidden_count("©\ufe0e ♥\ufe0e") == 2 and hidden_count("©\ufe0f ♥\ufe0f") == 0

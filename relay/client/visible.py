@@ -20,7 +20,7 @@ UTF-8 bytes, marking each byte that is not valid UTF-8 as ``⟦0xNN⟧``. Line f
 CR LF line ends are ordinary text and are left alone; a lone carriage return is marked.
 
 Emoji are ordinary text too, including the two invisible characters they are built with: one
-presentation selector (U+FE0F, U+FE0E) right after an emoji or a keycap digit, and a zero-width
+emoji presentation selector (U+FE0F) right after an emoji or a keycap digit, and a zero-width
 joiner between two emoji (a family, a profession). Anything more stays marked: a run of variation
 selectors after an emoji can carry hidden bytes, and tag characters (used by a few flags) can spell
 out invisible ASCII, so both are shown.
@@ -46,7 +46,9 @@ _NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x0B: "VT", 0x0C: "FF", 0x0D: "C
 # Letters and marks that draw nothing (Unicode gives them no visible glyph), used to hide text.
 _BLANK_LETTERS = frozenset({0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x2800, 0x3164, 0xFFA0})
 _ORDINARY = frozenset("\n\t")
-_PRESENTATION = frozenset("\ufe0e\ufe0f")
+# Only the emoji presentation selector is ordinary after an emoji (what keyboards type); the text
+# one stays marked, so a sender's choice between the two cannot carry hidden bits.
+_EMOJI_PRESENTATION = "\ufe0f"
 _ZWJ = "\u200d"
 _KEYCAP_BASES = frozenset("0123456789#*")
 _KEYCAP = "\u20e3"
@@ -127,14 +129,15 @@ def reveal_bytes(data: bytes) -> tuple[str, list[Finding]]:
 
 def _is_emoji(char: str) -> bool:
     # Python's unicodedata has no Emoji property; emoji are "other symbols" (So), which also
-    # covers the regional indicators that make flags.
-    return unicodedata.category(char) == "So"
+    # covers the regional indicators that make flags. A symbol that draws nothing (the blank
+    # braille pattern) is no emoji: selectors after it would hide bytes.
+    return unicodedata.category(char) == "So" and not is_hidden(char)
 
 
 def _emoji_before(text: str, index: int) -> bool:
-    """An emoji ends just before ``index``: an emoji, optionally followed by one presentation
-    selector or one skin-tone modifier (U+1F3FB..U+1F3FF)."""
-    if index > 0 and (text[index - 1] in _PRESENTATION or 0x1F3FB <= ord(text[index - 1]) <= 0x1F3FF):
+    """An emoji ends just before ``index``: an emoji, optionally followed by one emoji
+    presentation selector or one skin-tone modifier (U+1F3FB..U+1F3FF)."""
+    if index > 0 and (text[index - 1] == _EMOJI_PRESENTATION or 0x1F3FB <= ord(text[index - 1]) <= 0x1F3FF):
         index -= 1
     return index > 0 and _is_emoji(text[index - 1])
 
@@ -143,7 +146,7 @@ def _part_of_emoji(text: str, index: int) -> bool:
     """The invisible character at ``index`` is one an emoji sequence is made of, in its place."""
     char = text[index]
     before = text[index - 1] if index > 0 else ""
-    if char in _PRESENTATION:
+    if char == _EMOJI_PRESENTATION:
         keycap = before in _KEYCAP_BASES and text[index + 1:index + 2] == _KEYCAP
         return keycap or (_is_emoji(before) if before else False)
     if char == _ZWJ:
@@ -240,8 +243,14 @@ def hidden_count(text: str) -> int:
 
 
 def strip_hidden(text: str) -> str:
-    """``text`` without its hidden characters (a mediator's choice before a release)."""
-    return "".join(char for index, char in enumerate(text) if not _hidden_at(text, index))
+    """``text`` without its hidden characters (a mediator's choice before a release). Removing
+    one can change what its neighbours are part of (a selector then follows a different
+    character), so it repeats until nothing hidden is left; each round removes at least one."""
+    while True:
+        kept = "".join(char for index, char in enumerate(text) if not _hidden_at(text, index))
+        if kept == text:
+            return text
+        text = kept
 
 
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
