@@ -230,9 +230,10 @@ class BaseClient:
 
 def _is_loopback(host: str) -> bool:
     """``localhost`` or a loopback address (127.0.0.0/8, ::1), never a name that merely starts
-    like one: ``127.0.0.1.example.org`` resolves wherever its owner wants."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True  # RFC 6761: resolvers answer these with loopback, never ask the network
+    like one: ``127.0.0.1.example.org`` resolves wherever its owner wants. Not ``*.localhost``
+    either: RFC 6761 says resolvers should answer it with loopback, but glibc asks the network."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
