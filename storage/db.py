@@ -165,7 +165,10 @@ class Database:
         self._writer_loop = asyncio.new_event_loop()
         self._writer_thread = threading.Thread(target=self._writer_loop.run_forever, name="db-writer", daemon=True)
         self._writer_thread.start()
+        self._failed = False  # the writer's loop died: every write is refused, none waits forever
+        self._in_flight: list[tuple[WriteFn[Any], asyncio.Future[Any]]] = []
         self._task = asyncio.run_coroutine_threadsafe(self._write_loop(), self._writer_loop)
+        self._task.add_done_callback(self._writer_stopped)
         self._closed = False
 
     @classmethod
@@ -193,7 +196,10 @@ class Database:
             return
         self._closed = True
         self._enqueue(None)
-        await asyncio.wrap_future(self._task)
+        try:
+            await asyncio.wrap_future(self._task)
+        except BaseException:  # it died earlier (logged then): still release everything below
+            pass
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._writer.close(), self._writer_loop))
         self._writer_loop.call_soon_threadsafe(self._writer_loop.stop)
         await asyncio.to_thread(self._writer_thread.join)
@@ -209,8 +215,8 @@ class Database:
 
     async def write(self, fn: WriteFn[T]) -> T:
         """Run ``fn(conn)`` inside the single writer's transaction; return after the commit."""
-        if self._closed:
-            raise StorageError("database is closed")
+        if self._closed or self._failed:
+            raise StorageError("database is closed" if self._closed else "the database writer stopped")
         future: asyncio.Future[T] = self._loop.create_future()
         self._enqueue((fn, future))
         # Shielded: a caller cancelled while its task runs does not cancel the write, which may
@@ -230,7 +236,31 @@ class Database:
         return await asyncio.shield(self._checkpoint_wanted)
 
     def _enqueue(self, task: tuple[WriteFn[Any], asyncio.Future[Any]] | None) -> None:
-        self._writer_loop.call_soon_threadsafe(self._queue.put_nowait, task)
+        self._writer_loop.call_soon_threadsafe(self._accept, task)
+
+    def _accept(self, task: tuple[WriteFn[Any], asyncio.Future[Any]] | None) -> None:
+        """On the writer's thread: queue ``task``, or refuse it if the writer has died."""
+        if self._failed and task is not None:
+            self._settle(task[1], False, StorageError("the database writer stopped"))
+        else:
+            self._queue.put_nowait(task)
+
+    def _writer_stopped(self, task: concurrent.futures.Future[None]) -> None:
+        """On the writer's thread, when its loop ends. It returns only when closed; if it died
+        instead, the writes it held and every queued one fail now (and later ones are refused)
+        rather than wait forever for a commit that cannot come."""
+        if not task.cancelled() and task.exception() is None:
+            return
+        self._failed = True
+        error = task.exception() if not task.cancelled() else None
+        log.error("the database writer stopped: %s", type(error).__name__ if error else "cancelled")
+        pending = [future for _, future in self._in_flight]
+        while not self._queue.empty():
+            queued = self._queue.get_nowait()
+            if queued is not None:
+                pending.append(queued[1])
+        for future in pending:
+            self._settle(future, False, StorageError("the database writer stopped"))
 
     def _settle(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         """From the writer's thread: the caller's future, settled on the caller's loop."""
@@ -241,7 +271,10 @@ class Database:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-        self._loop.call_soon_threadsafe(settle)
+        try:
+            self._loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+            pass
 
     async def _run_checkpoint(self, future: asyncio.Future[Any]) -> None:
         try:
@@ -284,6 +317,7 @@ class Database:
                 return
 
     async def _run_batch(self, batch: list[tuple[WriteFn[Any], asyncio.Future[Any]]]) -> None:
+        self._in_flight = batch
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             await self._writer.execute("BEGIN IMMEDIATE")

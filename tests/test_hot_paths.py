@@ -23,6 +23,7 @@ import pytest
 from relay.client.scenario import World
 from relay.client.sdk import ProblemError
 from storage.db import Database
+from storage.errors import StorageError
 from tests.conftest import Relay, close, everyone
 
 LETTER = b"A short letter."
@@ -120,6 +121,24 @@ async def test_a_cursor_left_half_read_does_not_freeze_later_snapshots(db: Datab
     await db.write(add_institution("c"))
     assert await db.snapshot(count_institutions) == 3
     assert kept.value is not None
+
+
+async def test_a_writer_that_died_fails_its_writes_instead_of_leaving_them_waiting(db: Database) -> None:
+    """Found by review: if anything escaped the writer's loop, every write then waited forever.
+    The writes it held fail, and later ones are refused at once; close still releases all."""
+
+    class Escapes(BaseException):  # not an Exception: past the batch's own error handling
+        pass
+
+    async def fatal(conn: aiosqlite.Connection) -> None:
+        raise Escapes()
+
+    async with asyncio.timeout(10):
+        with pytest.raises(StorageError, match="writer stopped"):
+            await db.write(fatal)
+        with pytest.raises(StorageError, match="writer stopped"):
+            await db.write(add_institution("after"))
+    assert await db.snapshot(count_institutions) == 0  # reads still work
 
 
 async def test_a_cancelled_snapshot_keeps_its_thread_connection_until_its_thread_is_done(db: Database) -> None:
