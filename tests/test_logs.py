@@ -190,9 +190,10 @@ async def test_a_whole_exchange_logs_json_with_request_ids_and_no_value(
                                 headers={**offender._headers(), "Range": "bytes=99999999-"}) as r:
                 assert r.status == 416
                 failures["range"] = (await problem_of(r))["request_id"]
-            # A proxy's tame id is kept (both logs correlate); anything else is replaced, not echoed.
+            # Not behind a proxy: even a tame id from the caller is replaced (a client cannot make
+            # its lines carry another request's id); junk is never echoed either.
             async with http.get(f"{served.url}/healthz", headers={"X-Request-Id": "proxy-0123-abcd"}) as r:
-                assert r.headers["X-Request-Id"] == "proxy-0123-abcd"
+                assert ID_SHAPE.fullmatch(r.headers["X-Request-Id"])
             async with http.get(f"{served.url}/nothing", headers={"X-Request-Id": f"{marker} <script>"}) as r:
                 problem = await problem_of(r)
                 assert ID_SHAPE.fullmatch(problem["request_id"]) and marker not in json.dumps(problem)
@@ -329,6 +330,20 @@ def test_an_exception_is_logged_by_its_type_and_place_never_its_message() -> Non
         line = logs.formatter(kind).format(record)
         assert "builtins.ValueError at test_logs.py:" in line
         assert "hunter2" not in line and "Traceback" not in line
+
+
+async def test_only_a_relay_behind_a_proxy_takes_the_proxys_request_id(tmp_path: Path, aiohttp_client: Any) -> None:
+    """Behind a proxy (which sets X-Request-Id itself) its tame id is kept, so both logs
+    correlate; a relay facing clients directly always uses its own."""
+    for behind, expected in ((True, "proxy-0123-abcd"), (False, None)):
+        app = create_app(Settings(data_dir=tmp_path / str(behind), behind_proxy=behind), clock=MovableClock(),
+                         bootstrap_printer=lambda code: None)
+        client = await aiohttp_client(app)
+        response = await client.get("/healthz", headers={"X-Request-Id": "proxy-0123-abcd"})
+        got = response.headers["X-Request-Id"]
+        assert got == expected if expected else (ID_SHAPE.fullmatch(got) and got != "proxy-0123-abcd")
+        junk = await client.get("/healthz", headers={"X-Request-Id": "has space <script>"})
+        assert ID_SHAPE.fullmatch(junk.headers["X-Request-Id"])
 
 
 def test_incoming_request_ids_are_taken_only_when_tame() -> None:

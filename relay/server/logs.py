@@ -2,8 +2,8 @@
 belongs to, and nothing a request carried.
 
 - **Request ids.** :func:`request_ids` (the outermost middleware) gives every request an id: 16
-  random hex characters, or the caller's own ``X-Request-Id`` when it matches ``INCOMING`` (a
-  proxy's id, so both logs correlate; anything else is replaced, never quoted). The id sits in the
+  random hex characters, or, behind a proxy only, the proxy's ``X-Request-Id`` when it matches
+  ``INCOMING`` (so both logs correlate; anything else is replaced, never quoted). The id sits in the
   ``REQUEST_ID`` context variable, so every line logged while the request is served, in a handler,
   a service, a read or the problem mapping, carries it; it goes back in the ``X-Request-Id``
   header of every response (:func:`relay.server.problems.name_the_server`) and as ``request_id``
@@ -62,14 +62,23 @@ def accept(incoming: str | None) -> str:
     return new_id()
 
 
-@web.middleware
-async def request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
-    # Cheap on purpose (it runs for every request): one header lookup, a regex or 8 random bytes,
-    # one ContextVar.set. The response header is added in on_response_prepare, which every
-    # response passes through, streamed ones and the problems file responses write too.
-    REQUEST_ID.set(accept(request.headers.get(HEADER)))
-    response: web.StreamResponse = await handler(request)
-    return response
+def request_ids(*, trust_incoming: bool) -> Any:
+    """The outermost middleware. ``trust_incoming`` (the relay runs ``--behind-proxy``): the
+    proxy's ``X-Request-Id`` is taken when tame, so both logs correlate; the proxy must set it
+    itself (nginx: ``proxy_set_header X-Request-Id $request_id``), replacing whatever a client
+    sent. Otherwise every id is the relay's own: a client cannot make its lines carry another
+    request's id."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        # Cheap on purpose (it runs for every request): one header lookup, a regex or 8 random
+        # bytes, one ContextVar.set. The response header is added in on_response_prepare, which
+        # every response passes through, streamed ones and the problems file responses write too.
+        REQUEST_ID.set(accept(request.headers.get(HEADER)) if trust_incoming else new_id())
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return middleware
 
 
 @contextlib.contextmanager
