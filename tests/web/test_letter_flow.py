@@ -73,3 +73,31 @@ async def test_a_hidden_letter_is_flagged_redacted_released_and_read_exactly(wor
         # What the participant reads is exactly the text the mediator confirmed, hidden marks included.
         assert "12 Elm Street" not in shown
         assert "MARKER-LETTER-7Q" in shown and "A HIDDEN LINE" in shown
+
+
+async def test_emoji_read_as_written_and_a_long_gap_is_one_counted_mark(world: World, tmp_path: Path) -> None:
+    """At the desk, a heart and a family (built with a selector and joiners) are plain text, and
+    forty empty lines before a last line show as one mark that counts them, so the mediator
+    cannot take the letter for finished above it."""
+    letter = "Dear O-1,\nMerci ❤️ from all of us 👨\u200d👩\u200d👧.\n" + "\n" * 40 + "We live at 12 Elm Street.\n"
+    victim = await world.session(world.victim)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(letter.encode()))
+    finally:
+        await victim.close()
+    desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
+        page = await browser.new_page()
+        await page.goto(desk.link)
+        await page.fill("#passphrase", PASSPHRASE)
+        await page.click("#unlock")
+        await page.locator(f"tr[data-item='{sent['id']}'] a.open-item").click()
+        assert "1 hidden character or long run of empty lines" in await page.inner_text("#hidden-warning")
+        gap = page.locator(".letter mark.gap")
+        assert await gap.count() == 1 and await page.locator(".letter mark.hidden-char").count() == 1
+        assert "⟦↵ × 40⟧" in await gap.inner_text() and await gap.get_attribute("title") == "40 empty lines"
+        shown = await page.inner_text(".letter")
+        assert "❤️" in shown and "We live at 12 Elm Street." in shown
+        assert shown.index("⟦↵ × 40⟧") < shown.index("We live at")
+        await shot(page, "desk-letter-gap")
