@@ -88,6 +88,11 @@ class _SnapshotConnection(sqlite3.Connection):
         self._cursors.add(cursor)
         return cursor
 
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        cursor = super().cursor(*args, **kwargs)
+        self._cursors.add(cursor)
+        return cursor
+
     # sqlite3's own execute makes its cursor in C, past any override of cursor(): a snapshot's
     # statements go through a tracked cursor instead.
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
@@ -230,6 +235,8 @@ class Database:
         """
         if self._closed:
             raise StorageError("database is closed")
+        if self._failed:
+            raise StorageError("the database writer stopped")
         if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
             self._checkpoint_wanted = self._loop.create_future()
             self._enqueue((_CHECKPOINT, self._checkpoint_wanted))
@@ -255,6 +262,8 @@ class Database:
         error = task.exception() if not task.cancelled() else None
         log.error("the database writer stopped: %s", type(error).__name__ if error else "cancelled")
         pending = [future for _, future in self._in_flight]
+        if self._checkpoint_wanted is not None:  # queued, deferred behind the batch, or running
+            pending.append(self._checkpoint_wanted)
         while not self._queue.empty():
             queued = self._queue.get_nowait()
             if queued is not None:

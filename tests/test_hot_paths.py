@@ -116,11 +116,21 @@ async def test_a_cursor_left_half_read_does_not_freeze_later_snapshots(db: Datab
         cursor.fetchone()
         raise LookupError("half-read")
 
+    def fails_half_read_by_cursor(conn: sqlite3.Connection) -> None:
+        cursor = conn.cursor()
+        cursor.execute("SELECT id FROM institutions")
+        cursor.fetchone()
+        raise LookupError("half-read")
+
     with pytest.raises(LookupError) as kept:  # the traceback keeps the cursor alive
         await db.snapshot(fails_half_read)
     await db.write(add_institution("c"))
     assert await db.snapshot(count_institutions) == 3
-    assert kept.value is not None
+    with pytest.raises(LookupError) as kept_too:
+        await db.snapshot(fails_half_read_by_cursor)
+    await db.write(add_institution("d"))
+    assert await db.snapshot(count_institutions) == 4
+    assert kept.value is not None and kept_too.value is not None
 
 
 async def test_a_writer_that_died_fails_its_writes_instead_of_leaving_them_waiting(db: Database) -> None:
@@ -134,10 +144,16 @@ async def test_a_writer_that_died_fails_its_writes_instead_of_leaving_them_waiti
         raise Escapes()
 
     async with asyncio.timeout(10):
+        dying = asyncio.ensure_future(db.write(fatal))
+        checkpoint = asyncio.ensure_future(db.checkpoint())  # queued behind the write that kills it
         with pytest.raises(StorageError, match="writer stopped"):
-            await db.write(fatal)
+            await dying
+        with pytest.raises(StorageError, match="writer stopped"):
+            await checkpoint
         with pytest.raises(StorageError, match="writer stopped"):
             await db.write(add_institution("after"))
+        with pytest.raises(StorageError, match="writer stopped"):
+            await db.checkpoint()
     assert await db.snapshot(count_institutions) == 0  # reads still work
 
 

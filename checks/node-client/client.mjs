@@ -39,7 +39,8 @@ export function loadProfile(dir) {
 export class Relay {
   constructor(profile) {
     const u = new URL(profile.url);
-    const loop = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(u.hostname) || u.hostname.startsWith('127.');
+    // An IP literal in 127.0.0.0/8, ::1 or the name localhost: never a name that starts like one.
+    const loop = ['localhost', '[::1]', '::1'].includes(u.hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(u.hostname);
     if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loop)) throw new Error('InsecureTransport: plain http off loopback');
     this.base = profile.url.replace(/\/$/, '');
     this.profile = profile;
