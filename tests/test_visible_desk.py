@@ -84,3 +84,13 @@ def test_no_selector_rides_on_a_symbol_that_draws_nothing_and_stripping_leaves_n
         assert hidden_count(stripped) == 0 and strip_hidden(stripped) == stripped, text
     # The text presentation selector is a choice a keyboard does not make: it stays marked.
     assert hidden_count("©\ufe0e ♥\ufe0e") == 2 and hidden_count("©\ufe0f ♥\ufe0f") == 0
+
+
+def test_a_selector_or_joiner_after_a_symbol_that_is_no_emoji_stays_marked() -> None:
+    """Found by the second review: any symbol counted as an emoji, so a divider of box-drawing
+    characters could carry a selector and a joiner at each one, unmarked and never stripped."""
+    assert hidden_count("─\ufe0f\u200d─\ufe0f\u200d─") == 4
+    assert hidden_count("20°\ufe0f") == 1 and hidden_count("⠁\ufe0f") == 1
+    assert strip_hidden("─\ufe0f\u200d─") == "──"
+    # Emoji outside the pictograph blocks still read as written.
+    assert hidden_count("©️ ™️ ↔️ ⏩ ⭐ ▶️ ❤️\u200d🔥 ☀️") == 0

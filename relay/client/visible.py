@@ -127,11 +127,22 @@ def reveal_bytes(data: bytes) -> tuple[str, list[Finding]]:
     return reveal(data.decode("utf-8", errors="surrogateescape"))
 
 
+# Python's unicodedata has no Emoji property. These are the blocks emoji come from (pictographs,
+# emoticons, transport, flags' regional indicators, misc symbols, dingbats) and the few emoji
+# elsewhere: not every symbol (°, box drawing, braille), since a selector or joiner after any
+# symbol would let a sender hide bits a mediator never sees.
+_EMOJI_BLOCKS = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF))
+_EMOJI_ELSEWHERE = frozenset({
+    0x00A9, 0x00AE, 0x203C, 0x2049, 0x2122, 0x2139, 0x2194, 0x2195, 0x2196, 0x2197, 0x2198, 0x2199,
+    0x21A9, 0x21AA, 0x231A, 0x231B, 0x2328, 0x23CF, *range(0x23E9, 0x23F4), 0x23F8, 0x23F9, 0x23FA,
+    0x24C2, 0x25AA, 0x25AB, 0x25B6, 0x25C0, 0x25FB, 0x25FC, 0x25FD, 0x25FE, 0x2934, 0x2935,
+    0x2B05, 0x2B06, 0x2B07, 0x2B1B, 0x2B1C, 0x2B50, 0x2B55, 0x3030, 0x303D, 0x3297, 0x3299})
+
+
 def _is_emoji(char: str) -> bool:
-    # Python's unicodedata has no Emoji property; emoji are "other symbols" (So), which also
-    # covers the regional indicators that make flags. A symbol that draws nothing (the blank
-    # braille pattern) is no emoji: selectors after it would hide bytes.
-    return unicodedata.category(char) == "So" and not is_hidden(char)
+    code = ord(char)
+    in_block = any(low <= code <= high for low, high in _EMOJI_BLOCKS)
+    return (in_block or code in _EMOJI_ELSEWHERE) and not is_hidden(char)
 
 
 def _emoji_before(text: str, index: int) -> bool:
