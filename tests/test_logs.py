@@ -332,11 +332,12 @@ def test_an_exception_is_logged_by_its_type_and_place_never_its_message() -> Non
         assert "hunter2" not in line and "Traceback" not in line
 
 
-async def test_only_a_relay_behind_a_proxy_takes_the_proxys_request_id(tmp_path: Path, aiohttp_client: Any) -> None:
-    """Behind a proxy (which sets X-Request-Id itself) its tame id is kept, so both logs
-    correlate; a relay facing clients directly always uses its own."""
-    for behind, expected in ((True, "proxy-0123-abcd"), (False, None)):
-        app = create_app(Settings(data_dir=tmp_path / str(behind), behind_proxy=behind), clock=MovableClock(),
+async def test_only_a_relay_told_to_trust_its_proxys_request_id_takes_it(tmp_path: Path, aiohttp_client: Any) -> None:
+    """With trust_request_id (a proxy that sets X-Request-Id itself) its tame id is kept, so both
+    logs correlate; otherwise, behind a proxy or not, the relay always uses its own."""
+    for trusted, behind, expected in ((True, True, "proxy-0123-abcd"), (False, True, None), (False, False, None)):
+        app = create_app(Settings(data_dir=tmp_path / f"{trusted}{behind}", behind_proxy=behind,
+                                  trust_request_id=trusted), clock=MovableClock(),
                          bootstrap_printer=lambda code: None)
         client = await aiohttp_client(app)
         response = await client.get("/healthz", headers={"X-Request-Id": "proxy-0123-abcd"})

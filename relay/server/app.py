@@ -90,7 +90,7 @@ async def _start(app: web.Application) -> tuple[Database, asyncio.Task[None] | N
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                bootstrap_printer: Callable[[str], None] | None = None) -> web.Application:
-    app = web.Application(middlewares=[logs.request_ids(trust_incoming=settings.behind_proxy), metrics.timing,
+    app = web.Application(middlewares=[logs.request_ids(trust_incoming=settings.trust_request_id), metrics.timing,
                                        security_headers, problem_middleware],
                           client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))
     app.on_response_prepare.append(name_the_server)

@@ -2,7 +2,7 @@
 belongs to, and nothing a request carried.
 
 - **Request ids.** :func:`request_ids` (the outermost middleware) gives every request an id: 16
-  random hex characters, or, behind a proxy only, the proxy's ``X-Request-Id`` when it matches
+  random hex characters, or, with ``trust_request_id`` only, the proxy's ``X-Request-Id`` when it matches
   ``INCOMING`` (so both logs correlate; anything else is replaced, never quoted). The id sits in the
   ``REQUEST_ID`` context variable, so every line logged while the request is served, in a handler,
   a service, a read or the problem mapping, carries it; it goes back in the ``X-Request-Id``
@@ -63,11 +63,11 @@ def accept(incoming: str | None) -> str:
 
 
 def request_ids(*, trust_incoming: bool) -> Any:
-    """The outermost middleware. ``trust_incoming`` (the relay runs ``--behind-proxy``): the
-    proxy's ``X-Request-Id`` is taken when tame, so both logs correlate; the proxy must set it
-    itself (nginx: ``proxy_set_header X-Request-Id $request_id``), replacing whatever a client
-    sent. Otherwise every id is the relay's own: a client cannot make its lines carry another
-    request's id."""
+    """The outermost middleware. ``trust_incoming`` (the ``trust_request_id`` setting, for a relay
+    behind a proxy that sets the header itself, e.g. nginx's ``proxy_set_header X-Request-Id
+    $request_id``, replacing whatever a client sent): the proxy's ``X-Request-Id`` is taken when
+    tame, so both logs correlate. Otherwise every id is the relay's own: a client cannot make its
+    lines carry another request's id."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # never a request's values (relay/server/logs.py).
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Take a proxy's X-Request-Id (when tame) as the request's id, so both logs correlate. Only
+    # when the proxy sets the header itself, replacing a client's (nginx: proxy_set_header
+    # X-Request-Id $request_id): otherwise a client could choose the id its lines carry.
+    trust_request_id: bool = False
 
     @property
     def tls(self) -> bool:
