@@ -48,7 +48,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import child, cores, free_port, rss_mib  # noqa: E402
+from _common import child, cores, cpu_seconds, free_port, own_cpu_seconds, quantile, rss_mib  # noqa: E402
 from _world import Case, Population, populate  # noqa: E402
 
 from relay.client.demo import local_relay  # noqa: E402
@@ -136,17 +136,6 @@ class Tally:
     other: dict[str, int] = field(default_factory=dict)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
 async def phase(seconds: float, inbox: Callable[[int], Awaitable[None]], clients: int,
                 extra: list[Callable[[], Awaitable[None]]], server_pid: int) -> tuple[float, float, float]:
     """Run ``clients`` inbox loops and the ``extra`` loops for ``seconds``; wall time and the CPU
@@ -161,11 +150,6 @@ async def phase(seconds: float, inbox: Callable[[int], Awaitable[None]], clients
     await asyncio.gather(*(looped(lambda n=n: inbox(n)) for n in range(clients)), *(looped(e) for e in extra))
     wall = time.perf_counter() - start
     return wall, cpu_seconds(server_pid) - cpu0, own_cpu_seconds() - own0
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def main(options: argparse.Namespace) -> int:

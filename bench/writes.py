@@ -48,7 +48,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import child, cores, free_port, rss_mib  # noqa: E402
+from _common import child, cores, cpu_seconds, free_port, own_cpu_seconds, quantile, rss_mib  # noqa: E402
 from _world import populate  # noqa: E402
 
 from relay.client.demo import local_relay  # noqa: E402
@@ -125,21 +125,6 @@ class Phase:
     own_cpu: float = 0.0
     commits: float = 0.0
     writes: float = 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def timed(phase: Phase, workers: list[list[Callable[[], Awaitable[None]]]], pid: int) -> None:
