@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot
+from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, profile_for, shot
 
 LETTER = ("Dear O-1,\n"
           "I want you to know how the night changed our family.\n"
@@ -88,10 +88,7 @@ async def test_emoji_read_as_written_and_a_long_gap_is_one_counted_mark(world: W
         await victim.close()
     desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
-        page = await browser.new_page()
-        await page.goto(desk.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await desk_signed_in(browser, desk)
         await page.locator(f"tr[data-item='{sent['id']}'] a.open-item").click()
         assert "1 hidden character or long run of empty lines" in await page.inner_text("#hidden-warning")
         gap = page.locator(".letter mark.gap")
