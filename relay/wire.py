@@ -1,11 +1,12 @@
 """Constants of the HTTP protocol that the relay and its clients must agree on.
 
-Both sides import this leaf module (it imports nothing of ours), so a header name or a size
-limit is written once.
+Both sides import this leaf module (it imports nothing of ours), so a header name, a size
+limit or the rule for where plain http is allowed is written once.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Final
 
 DEVICE_HEADER: Final = "X-Relay-Device"  # the approved device's token; the session rides in Authorization
@@ -48,3 +49,17 @@ REFERRAL_STORED: Final = {"staff": "institutional"}
 # look-alikes (no 0/O, 1/I/L, U), shown as XXXX-XXXX; case and the dash do not matter.
 KIOSK_CODE_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 KIOSK_CODE_LENGTH: Final = 8
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host``, so plain http to or on it exposes nothing: the name
+    ``localhost`` or a loopback address (127.0.0.0/8, ::1). Never a name that merely starts like
+    one (``127.0.0.1.example.org`` resolves wherever its owner wants), nor ``*.localhost``, which
+    glibc asks the network's DNS about. The relay refuses to listen elsewhere without TLS; a
+    client refuses plain http to anywhere else."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -10,7 +10,6 @@ the defaults here. ``relay config check`` shows the result and explains what is 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from relay.wire import is_loopback
 
 # Variables an operator may already use whose names predate RELAY_<FIELD>: the field, then its name.
 ENVIRONMENT = {
@@ -34,16 +35,6 @@ _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=
 def _also(field: str) -> Any:
     """RELAY_<FIELD> or the older variable (the field's own name works too: populate_by_name)."""
     return AliasChoices(f"relay_{field}", ENVIRONMENT[field])
-
-
-def is_loopback(host: str) -> bool:
-    """Only this machine can reach ``host``: 'localhost' or a loopback address (not a name)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):

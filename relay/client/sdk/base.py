@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,7 @@ import aiohttp
 from relay import envelope
 from relay.clock import SystemClock
 from relay.envelope import Domain, Identity, PublicIdentity
-from relay.wire import DEVICE_HEADER
+from relay.wire import DEVICE_HEADER, is_loopback
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -228,22 +227,10 @@ class BaseClient:
         return person
 
 
-def _is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback address (127.0.0.0/8, ::1), never a name that merely starts
-    like one: ``127.0.0.1.example.org`` resolves wherever its owner wants. Not ``*.localhost``
-    either: RFC 6761 says resolvers should answer it with loopback, but glibc asks the network."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _require_tls(url: str) -> None:
     """Tokens, key bundles and sealed keys travel in requests: plain HTTP only on loopback."""
     parts = urlsplit(url)
-    loopback = _is_loopback(parts.hostname or "")
+    loopback = is_loopback(parts.hostname or "")
     if parts.scheme == "https" or (parts.scheme == "http" and loopback):
         return
     if parts.scheme == "http" and os.environ.get("RELAY_ALLOW_PLAIN_HTTP") == "1":
