@@ -21,26 +21,34 @@ import time
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import BlobFormatMismatch, BlobMismatch, BlobPathError, BlobTooLarge, StorageError
 from .hashing import Writeback, new_hasher, write_all
 
+T = TypeVar("T")
+
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-async def _fsync(fd: int) -> None:
-    """``os.fsync`` in a thread. If the caller is cancelled meanwhile, it still waits for the
-    thread: the caller closes ``fd`` next, and a descriptor number closed under a running
-    fsync could already name another file."""
-    syncing = asyncio.ensure_future(asyncio.to_thread(os.fsync, fd))
+async def _in_thread_to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a thread. If the caller is cancelled meanwhile, it still waits for the
+    thread (which may be closing a descriptor, or publishing a file the caller's cleanup must
+    then see) before the cancellation goes on."""
+    running = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     try:
-        await asyncio.shield(syncing)
+        return await asyncio.shield(running)
     except asyncio.CancelledError:
-        await asyncio.wait([syncing])
-        if not syncing.cancelled():
-            syncing.exception()  # retrieved: the cancellation is what the caller gets
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # retrieved: the cancellation is what the caller gets
         raise
+
+
+async def _fsync(fd: int) -> None:
+    """``os.fsync`` in a thread, waited for even on cancellation: the caller closes ``fd`` next,
+    and a descriptor number closed under a running fsync could already name another file."""
+    await _in_thread_to_the_end(os.fsync, fd)
 
 
 async def _write_hashing(chunks: AsyncIterable[bytes], fd: int, start: int,
@@ -253,14 +261,24 @@ class BlobStore:
                     raise BlobMismatch("size differs from the manifest")
                 if expect_hash is not None and not secrets.compare_digest(digest, expect_hash):
                     raise BlobMismatch("hash differs from the manifest")
-                await _fsync(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
-            await asyncio.to_thread(self._publish, tmp, final)
+                raise
+            # fsync, close and publish in one trip to a thread: each trip is a hand-over of the
+            # GIL that the event loop then waits to get back (bench/writes.py).
+            await _in_thread_to_the_end(self._sync_and_publish, fd, tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)  # published, but its caller was cancelled: nobody knows it
             raise
         return StoredBlob(blob_id, size, digest)
+
+    def _sync_and_publish(self, fd: int, tmp: Path, final: Path) -> None:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._publish(tmp, final)
 
     def _publish(self, tmp: Path, final: Path) -> None:
         new_shard = not final.parent.exists()

@@ -3,12 +3,14 @@
 SQLite in WAL mode, foreign keys on, ``synchronous=FULL`` so that an acknowledged write survives
 ``kill -9`` and power loss. Every write goes through a single connection fed by a queue
 (datasette's pattern): each queued task runs inside a savepoint of one ``BEGIN IMMEDIATE``
-transaction per tick, so small writes that arrive together share one commit. A caller only hears
+transaction per turn, so small writes that arrive together share one commit. A caller only hears
 back after the commit, so an acknowledged write is durable. A caller that was cancelled while
-waiting is skipped; one cancelled while its task runs does not break the writer. The writer and
-the tasks it runs (storage's own functions: SQL only) live on an event loop of their own, in a
-thread of its own: each statement is a trip to the connection's thread, and on the relay's busy
-loop each trip waited for a turn of it (bench/writes.py: the writer's chain was the bound).
+waiting is skipped; one cancelled while its task runs does not break the writer. The writer is
+one plain thread that runs each task (storage's own functions: SQL only) whole, over
+:class:`storage.writer_connection.WriterConnection`: no event loop and no aiosqlite thread of
+its own, so a write costs the relay's loop one hand-over to that thread and one wake-up when
+its commit is done (bench/writes.py: the chain of trips between the writer's loop, aiosqlite's
+thread and the relay's loop, each a hand-over of the GIL, was the bound).
 
 Reads use separate read-only connections (``mode=ro``), so a slow read never blocks the writer.
 Every ``await`` on an aiosqlite connection is a round trip between the event loop and that
@@ -31,10 +33,10 @@ import concurrent.futures
 import errno
 import importlib.resources
 import logging
+import queue
 import re
 import sqlite3
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +44,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from .errors import MigrationError, StorageError, StorageFull
+from .writer_connection import WriterConnection, run_to_end
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,6 @@ SnapshotFn = Callable[[sqlite3.Connection], T]
 
 _MAX_BATCH = 64
 
-
-async def _CHECKPOINT(conn: aiosqlite.Connection) -> None:  # noqa: N802 - a marker on the write queue
-    raise AssertionError("never called")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -81,11 +81,13 @@ class _SnapshotConnection(sqlite3.Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+        # Strong references, for the snapshot's length only (a few statements): cheaper on the
+        # event loop than a WeakSet, and every one is closed when the snapshot ends anyway.
+        self._cursors: list[sqlite3.Cursor] = []
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         cursor = super().cursor(*args, **kwargs)
-        self._cursors.add(cursor)
+        self._cursors.append(cursor)
         return cursor
 
     # sqlite3's own execute makes its cursor in C, past this cursor(): go through it instead.
@@ -96,7 +98,7 @@ class _SnapshotConnection(sqlite3.Connection):
         return self.cursor().executemany(sql, parameters)  # type: ignore[no-any-return]
 
     def close_cursors(self) -> None:
-        for cursor in list(self._cursors):
+        for cursor in self._cursors:
             cursor.close()
         self._cursors.clear()
 
@@ -125,22 +127,39 @@ def _busy(exc: sqlite3.Error) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-async def _configure(conn: aiosqlite.Connection, *, writer: bool) -> None:
+async def _configure(conn: aiosqlite.Connection) -> None:
     conn.row_factory = aiosqlite.Row
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute("PRAGMA busy_timeout = 5000")
-    if writer:
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA secure_delete = ON")
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    # Made here, used only by the writer's thread from then on.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA secure_delete = ON")
+    return conn
+
+
+class _Task:
+    """One queued write (or checkpoint), and the caller's future on the caller's loop."""
+
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(self, fn: WriteFn[Any] | None, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop):
+        self.fn, self.future, self.loop = fn, future, loop  # fn None: a checkpoint
 
 
 class Database:
     """Metadata store. Open with :meth:`open`; close with :meth:`close` (drains queued writes)."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]):
+    def __init__(self, path: Path, writer: sqlite3.Connection, readers: list[aiosqlite.Connection]):
         self.path = path
-        self._writer = writer
+        self._writer = WriterConnection(writer)
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         for conn in readers:
             self._readers.put_nowait(conn)
@@ -151,23 +170,22 @@ class Database:
         for _ in readers:
             self._snapshot_readers.put_nowait(_snapshot_reader(path, busy_timeout_ms=5000))
         self._snapshot_pool = concurrent.futures.ThreadPoolExecutor(len(readers), thread_name_prefix="db-snapshot")
-        self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
         self._checkpoint_wanted: asyncio.Future[bool] | None = None
         # Set by whoever deletes rows that must not linger in the WAL; cleared by a checkpoint.
         self.wal_holds_deleted_rows = False
         # Write transactions committed, and the writes they held (group commit: several a commit).
         self.commits = 0
         self.committed_writes = 0
-        # The writer's chain of trips to its connection's thread runs on an event loop of its own:
-        # on the relay's, each trip waited for a turn of a loop busy with requests.
+        # The single writer is a plain thread running each task whole (no event loop, no
+        # aiosqlite thread): the relay's loop only queues a task and hears back once per commit.
+        self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        # Queueing and the writer's death exclude each other, so no task is queued unseen.
+        self._lock = threading.Lock()
+        self._failed = False  # the writer died: every write is refused, none waits forever
         self._loop = asyncio.get_running_loop()
-        self._writer_loop = asyncio.new_event_loop()
-        self._writer_thread = threading.Thread(target=self._writer_loop.run_forever, name="db-writer", daemon=True)
+        self._stopped = self._loop.create_future()
+        self._writer_thread = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._writer_thread.start()
-        self._failed = False  # the writer's loop died: every write is refused, none waits forever
-        self._in_flight: list[tuple[WriteFn[Any], asyncio.Future[Any]]] = []
-        self._task = asyncio.run_coroutine_threadsafe(self._write_loop(), self._writer_loop)
-        self._task.add_done_callback(self._writer_stopped)
         self._closed = False
 
     @classmethod
@@ -176,17 +194,18 @@ class Database:
         if not path.is_absolute():
             raise StorageError("the database path must be absolute")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer = await asyncio.to_thread(_open_writer, path)
+        reader_conns: list[aiosqlite.Connection] = []
         try:
-            await _configure(writer, writer=True)
-            await _migrate(writer)
-            reader_conns = []
+            await asyncio.to_thread(lambda: run_to_end(_migrate(WriterConnection(writer))))  # type: ignore[arg-type]
             for _ in range(readers):
                 conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-                await _configure(conn, writer=False)
                 reader_conns.append(conn)
+                await _configure(conn)
         except BaseException:
-            await writer.close()
+            for conn in reader_conns:
+                await conn.close()
+            writer.close()
             raise
         return cls(path, writer, reader_conns)
 
@@ -194,15 +213,10 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        self._enqueue(None)
-        try:
-            await asyncio.wrap_future(self._task)
-        except BaseException:  # it died earlier (logged then): still release everything below
-            pass
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._writer.close(), self._writer_loop))
-        self._writer_loop.call_soon_threadsafe(self._writer_loop.stop)
+        self._queue.put(None)
+        await asyncio.shield(self._stopped)  # the queued writes are done (or failed) by then
         await asyncio.to_thread(self._writer_thread.join)
-        self._writer_loop.close()
+        self._writer.raw.close()
         for _ in range(self._reader_count):
             conn = await self._readers.get()
             await conn.close()
@@ -213,11 +227,14 @@ class Database:
     # -- writes -------------------------------------------------------------------------------
 
     async def write(self, fn: WriteFn[T]) -> T:
-        """Run ``fn(conn)`` inside the single writer's transaction; return after the commit."""
-        if self._closed or self._failed:
-            raise StorageError("database is closed" if self._closed else "the database writer stopped")
-        future: asyncio.Future[T] = self._loop.create_future()
-        self._enqueue((fn, future))
+        """Run ``fn(conn)`` inside the single writer's transaction; return after the commit.
+
+        ``fn`` runs on the writer's thread, whole: it may await the connection and nothing else."""
+        if self._closed:
+            raise StorageError("database is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._enqueue(_Task(fn, future, loop))
         # Shielded: a caller cancelled while its task runs does not cancel the write, which may
         # still commit. Callers must not undo side effects on cancellation (only on a failure).
         return await asyncio.shield(future)
@@ -229,130 +246,132 @@ class Database:
         """
         if self._closed:
             raise StorageError("database is closed")
-        if self._failed:
-            raise StorageError("the database writer stopped")
         if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
             self._checkpoint_wanted = self._loop.create_future()
-            self._enqueue((_CHECKPOINT, self._checkpoint_wanted))
+            self._enqueue(_Task(None, self._checkpoint_wanted, self._loop))
         return await asyncio.shield(self._checkpoint_wanted)
 
-    def _enqueue(self, task: tuple[WriteFn[Any], asyncio.Future[Any]] | None) -> None:
-        self._writer_loop.call_soon_threadsafe(self._accept, task)
-
-    def _accept(self, task: tuple[WriteFn[Any], asyncio.Future[Any]] | None) -> None:
-        """On the writer's thread: queue ``task``, or refuse it if the writer has died."""
-        if self._failed and task is not None:
-            self._settle(task[1], False, StorageError("the database writer stopped"))
-        else:
-            self._queue.put_nowait(task)
-
-    def _writer_stopped(self, task: concurrent.futures.Future[None]) -> None:
-        """On the writer's thread, when its loop ends. It returns only when closed; if it died
-        instead, the writes it held and every queued one fail now (and later ones are refused)
-        rather than wait forever for a commit that cannot come."""
-        if not task.cancelled() and task.exception() is None:
-            return
-        self._failed = True
-        error = task.exception() if not task.cancelled() else None
-        log.error("the database writer stopped: %s", type(error).__name__ if error else "cancelled")
-        pending = [future for _, future in self._in_flight]
-        if self._checkpoint_wanted is not None:  # queued, deferred behind the batch, or running
-            pending.append(self._checkpoint_wanted)
-        while not self._queue.empty():
-            queued = self._queue.get_nowait()
-            if queued is not None:
-                pending.append(queued[1])
-        for future in pending:
-            self._settle(future, False, StorageError("the database writer stopped"))
-
-    def _settle(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-        """From the writer's thread: the caller's future, settled on the caller's loop."""
-        def settle() -> None:
-            if future.done():
+    def _enqueue(self, task: _Task) -> None:
+        with self._lock:
+            if not self._failed:
+                self._queue.put(task)
                 return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-        try:
-            self._loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
-            pass
+        task.future.set_exception(StorageError("the database writer stopped"))
 
-    async def _run_checkpoint(self, future: asyncio.Future[Any]) -> None:
+    # -- the writer's thread --------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        in_flight: list[_Task] = []  # taken from the queue, not yet settled
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                if first.fn is None:  # a checkpoint runs outside any transaction, on its own
+                    in_flight = [first]
+                    self._run_checkpoint(first)
+                    continue
+                batch, deferred, stop = self._gather(first)
+                in_flight = batch + ([deferred] if deferred is not None else [])
+                self._run_batch(batch)
+                if deferred is not None:
+                    in_flight = [deferred]
+                    self._run_checkpoint(deferred)
+                if stop:
+                    return
+        except BaseException as exc:
+            # Whatever escaped (it should not): the writes it held and every queued one fail
+            # now, and later ones are refused, rather than wait forever for a commit.
+            log.error("the database writer stopped: %s", type(exc).__name__)
+            with self._lock:
+                self._failed = True
+            pending = list(in_flight)
+            while True:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is not None:
+                    pending.append(queued)
+            self._settle([(task, False, StorageError("the database writer stopped")) for task in pending])
+        finally:
+            self._loop.call_soon_threadsafe(_set_result, self._stopped, None)
+
+    def _gather(self, first: _Task) -> tuple[list[_Task], _Task | None, bool]:
+        """The writes queued behind ``first``, to share its commit; a checkpoint met on the way
+        (it runs after them); whether close was asked for."""
+        batch = [first]
+        while len(batch) < _MAX_BATCH:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                return batch, None, True
+            if nxt.fn is None:
+                return batch, nxt, False
+            batch.append(nxt)
+        return batch, None, False
+
+    def _run_checkpoint(self, task: _Task) -> None:
+        conn = self._writer.raw
         try:
             # Never wait on readers here: every write queues behind this. Busy now: try later.
-            await self._writer.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA busy_timeout = 0")
             try:
-                async with self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-                    row = await cur.fetchone()
+                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             finally:
-                await self._writer.execute("PRAGMA busy_timeout = 5000")
+                conn.execute("PRAGMA busy_timeout = 5000")
         except Exception as exc:
-            self._settle(future, False, StorageError(f"checkpoint failed: {type(exc).__name__}"))
+            self._settle([(task, False, StorageError(f"checkpoint failed: {type(exc).__name__}"))])
             return
-        self._settle(future, True, row is not None and row[0] == 0)
+        self._settle([(task, True, row is not None and row[0] == 0)])
 
-    async def _write_loop(self) -> None:
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            if first[0] is _CHECKPOINT:  # runs outside any transaction, on its own
-                await self._run_checkpoint(first[1])
-                continue
-            batch = [first]
-            stop = False
-            deferred = None
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stop = True
-                    break
-                if nxt[0] is _CHECKPOINT:
-                    deferred = nxt
-                    break
-                batch.append(nxt)
-            await self._run_batch(batch)
-            if deferred is not None:
-                await self._run_checkpoint(deferred[1])
-            if stop:
-                return
-
-    async def _run_batch(self, batch: list[tuple[WriteFn[Any], asyncio.Future[Any]]]) -> None:
-        self._in_flight = batch
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+    def _run_batch(self, batch: list[_Task]) -> None:
+        conn = self._writer.raw
+        outcomes: list[tuple[_Task, bool, Any]] = []
         try:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            # One savepoint a task, left open (COMMIT releases them all): a task costs one trip
-            # to the writer's thread more than its own statements, not two.
-            for n, (fn, future) in enumerate(batch):
-                if future.cancelled():
+            conn.execute("BEGIN IMMEDIATE")
+            # One savepoint a task, left open (COMMIT releases them all).
+            for n, task in enumerate(batch):
+                if task.future.cancelled():
                     continue
-                await self._writer.execute(f"SAVEPOINT task{n}")
+                conn.execute(f"SAVEPOINT task{n}")
+                assert task.fn is not None
                 try:
-                    result = await fn(self._writer)
+                    result = run_to_end(task.fn(self._writer))  # type: ignore[arg-type]
                 except Exception as exc:  # the task's own failure: undo just that task
-                    await self._writer.execute(f"ROLLBACK TO task{n}")
-                    outcomes.append((future, False, exc))
+                    conn.execute(f"ROLLBACK TO task{n}")
+                    outcomes.append((task, False, exc))
                 else:
-                    outcomes.append((future, True, result))
-            await self._writer.execute("COMMIT")
+                    outcomes.append((task, True, result))
+            conn.execute("COMMIT")
             self.commits += 1
             self.committed_writes += sum(1 for _, ok, _ in outcomes if ok)
         except Exception as exc:
             log.error("write transaction failed: %s", type(exc).__name__)
             try:
-                await self._writer.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
             except Exception:
                 pass
             # A full disk is the one failure a caller can act on (retry later): say so.
             failure = StorageFull if _disk_full(exc) else StorageError
-            for _, future in batch:
-                self._settle(future, False, failure("the write could not be committed"))
+            self._settle([(task, False, failure("the write could not be committed")) for task in batch])
             return
-        for future, ok, value in outcomes:
-            self._settle(future, ok, value)
+        self._settle(outcomes)
+
+    @staticmethod
+    def _settle(outcomes: list[tuple[_Task, bool, Any]]) -> None:
+        """From the writer's thread: each caller's future, settled on its loop (one wake-up a
+        loop for the whole batch)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Task, bool, Any]]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, theirs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, theirs)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass
 
     # -- backup -------------------------------------------------------------------------------
 
@@ -425,6 +444,21 @@ class Database:
             return list(await conn.execute_fetchall(sql, params if isinstance(params, dict) else tuple(params)))
         finally:
             self._readers.put_nowait(conn)
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _settle_all(outcomes: list[tuple[_Task, bool, Any]]) -> None:
+    for task, ok, value in outcomes:
+        if task.future.done():
+            continue
+        if ok:
+            task.future.set_result(value)
+        else:
+            task.future.set_exception(value)
 
 
 def _disk_full(exc: BaseException) -> bool:

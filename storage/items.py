@@ -65,7 +65,9 @@ async def _check_quota(conn: aiosqlite.Connection, person_id: str, quota: Quota,
 
 async def check_quota(db: Database, person_id: str, quota: Quota, *, size: int) -> None:
     """Raise QuotaExceeded if an item of ``size`` bytes would pass the person's quota now."""
-    used = await db.fetchone(_QUOTA_USE, {"person": person_id, "since": quota.since})
+    # A snapshot on the event loop: the rows are one person's of a day, by index.
+    used = await db.snapshot(lambda conn: conn.execute(_QUOTA_USE, {"person": person_id, "since": quota.since})
+                             .fetchone())
     assert used is not None
     _judge_quota(dict(used), quota, size)
 

@@ -16,7 +16,6 @@ declared.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -24,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
 
 from relay.server import bodies
 from relay.server.errors import RelayError
@@ -86,7 +86,9 @@ def operation(returns: Any = EMPTY, *, status: int = 200, body: type[BaseModel] 
                 raise RuntimeError(f"{handler.__qualname__} returned data but declares no JSON answer")
             # Strict: no coercion, so what is sent is exactly what was checked.
             spec.adapter.validate_python(result, strict=True)
-            return web.json_response(result, status=status, dumps=json.dumps)
+            # pydantic-core's serializer (already here for the check): a third of json.dumps's time.
+            return web.Response(body=to_json(result), status=status, content_type="application/json",
+                                charset="utf-8")
 
         run.__relay_operation__ = spec  # type: ignore[attr-defined]
         return run

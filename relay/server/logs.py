@@ -170,6 +170,11 @@ def configure(kind: str = "json", level: int | str = logging.INFO, stream: IO[st
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # What the formatters never print is not gathered for every record either (the logging
+    # HOWTO's "Optimization"): the caller's file and line (a walk up the stack), the thread's
+    # and the process's names.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.captureWarnings(True)  # Python's warnings become log lines too, not bare text on stderr
     quiet()
     return handler
