@@ -135,6 +135,30 @@ async def test_malformed_uploads_change_nothing(relay: Relay, world: World, vict
     assert snapshot(relay) == before
 
 
+@pytest.mark.parametrize("meta_disposition, content_disposition", [
+    ('form-data; name="metadata"', 'form-data; name="content"'),
+    ('form-data; filename="x; name=meta"', 'form-data; name="content"'),  # a name only inside a quoted filename
+    ('form-data; name="meta"', 'form-data; name="meta"'),
+    ('form-data; name="meta"', 'form-data; filename="name=content"'),
+    ('form-data; name="meta"', 'form-data; name="content"; name="other"'),  # said twice: aiohttp takes neither
+])
+async def test_parts_are_told_apart_by_their_name_alone(relay: Relay, world: World, victim: Client,
+                                                         meta_disposition: str, content_disposition: str) -> None:
+    """The part names are read once per distinct header value and remembered (aiohttp's parser
+    is slow): the same answers as aiohttp's own ``part.name``, and nothing is stored."""
+    before = snapshot(relay)
+    meta, blob = sealed_letter(world)
+    writer = aiohttp.MultipartWriter("form-data")
+    writer.append_json(meta).headers["Content-Disposition"] = meta_disposition
+    writer.append(blob).headers["Content-Disposition"] = content_disposition
+    with pytest.raises(ProblemError) as refused:
+        await victim.call("POST", "/v1/items", data=writer)
+    assert refused.value.type == "malformed-request"
+    assert snapshot(relay) == before
+    # The same letter with the right names, right after (the remembered names do not leak over):
+    assert (await victim.call("POST", "/v1/items", data=form(meta, blob)))["id"]
+
+
 async def test_a_decision_that_does_not_match_the_item_is_refused(relay: Relay, world: World, victim: Client) -> None:
     sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=io.BytesIO(b"hello"))
     mediator = await world.session(world.mediator)

@@ -332,6 +332,19 @@ def test_an_exception_is_logged_by_its_type_and_place_never_its_message() -> Non
         assert "hunter2" not in line and "Traceback" not in line
 
 
+def test_a_python_warning_is_logged_by_its_category_and_place_never_its_text() -> None:
+    """``captureWarnings`` turns warnings into lines; a warning's text can quote a request (aiohttp's
+    multipart warnings carry the client's Content-Disposition header, a file name in it)."""
+    import warnings
+    text = warnings.formatwarning('form-data; name="meta"; filename="Jane Doe letter"', RuntimeWarning,
+                                  "/x/site-packages/aiohttp/multipart.py", 135)
+    record = logging.LogRecord("py.warnings", logging.WARNING, __file__, 1, "%s", (text,), None)
+    for kind in logs.FORMATS:
+        line = logs.formatter(kind).format(record)
+        assert "RuntimeWarning at multipart.py:135" in line
+        assert "Jane" not in line and "form-data" not in line
+
+
 async def test_only_a_relay_told_to_trust_its_proxys_request_id_takes_it(tmp_path: Path, aiohttp_client: Any) -> None:
     """With trust_request_id (a proxy that sets X-Request-Id itself) its tame id is kept, so both
     logs correlate; otherwise, behind a proxy or not, the relay always uses its own."""

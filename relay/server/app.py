@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
 from policies.retention import Schedule
 from relay.clock import Clock, SystemClock
@@ -90,6 +92,10 @@ async def _start(app: web.Application) -> tuple[Database, asyncio.Task[None] | N
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                bootstrap_printer: Callable[[str], None] | None = None) -> web.Application:
+    # A client's malformed Content-Disposition leaves its part without a name, which the upload
+    # refuses as malformed; aiohttp also warns, quoting the header: not worth a line, nor an error.
+    warnings.filterwarnings("ignore", category=BadContentDispositionHeader)
+    warnings.filterwarnings("ignore", category=BadContentDispositionParam)
     app = web.Application(middlewares=[logs.request_ids(trust_incoming=settings.trust_request_id), metrics.timing,
                                        security_headers, problem_middleware],
                           client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))

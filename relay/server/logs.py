@@ -109,6 +109,22 @@ def _exception(record: logging.LogRecord) -> str | None:
     return f"{type(exc).__module__}.{type(exc).__qualname__}{place}"
 
 
+_WARNING = re.compile(r"(?P<file>[^\n]*?):(?P<line>\d+): (?P<category>\w+): ")
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The line's message. A Python warning (``captureWarnings``) says only its category and
+    where it was raised: its text can quote a request (aiohttp's multipart warnings carry the
+    client's Content-Disposition header)."""
+    message = record.getMessage()
+    if record.name == "py.warnings":
+        found = _WARNING.match(message)
+        if found is None:
+            return "a warning (no details kept)"
+        return f"{found['category']} at {found['file'].rsplit('/', 1)[-1]}:{found['line']}"
+    return message
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     """Ids and the structured fields a line was given (``extra={"fields": {...}}``, set only by
     the relay's own code with values it chose: a route template, a status, a count)."""
@@ -130,7 +146,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {"time": _time(record), "level": record.levelname.lower(), "logger": record.name,
-                                "message": record.getMessage()}
+                                "message": _message(record)}
         line.update(_fields(record))
         if (exc := _exception(record)) is not None:
             line["exception"] = exc
@@ -143,7 +159,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
         ident = fields.pop("request_id", None) or fields.pop("job_id", None) or "-"
-        message = record.getMessage()
+        message = _message(record)
         text = f"{_time(record)} {record.levelname:<7} {record.name} [{ident}] {message}"
         said = [f"{k}={v}" for k, v in fields.items() if str(v) not in message]  # not twice on a line
         if said:
