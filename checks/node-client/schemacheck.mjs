@@ -3,6 +3,8 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import { openSession, Problem } from './client.mjs';
 const D = process.env.DEMO_DIR || '/tmp/nodecheck-demo';
 const P = process.env.RELAY_PASSPHRASE;
+// relay demo --keep gives the desk a passphrase of its own.
+const PD = process.env.RELAY_DESK_PASSPHRASE || P;
 const app = await openSession(`${D}/app`, { passphrase: P });
 const api = await (await fetch(app.base + '/openapi.json')).json();
 const ajv = new Ajv2020({ strict: false, validateFormats: false });
@@ -32,7 +34,7 @@ if (inbox[0]) await get('app', app, '/v1/items/{item_id}/delivery', `/v1/items/$
 await get('app', app, '/v1/directory/{person_id}', `/v1/directory/${app.person}`);
 await get('app', app, '/v1/items/{item_id}', `/v1/items/itm_0000000000000000`);
 await app.signOut();
-const desk = await openSession(`${D}/desk`, { passphrase: P });
+const desk = await openSession(`${D}/desk`, { passphrase: PD });
 await get('desk', desk, '/v1/review/queue', '/v1/review/queue');
 const di = await get('desk', desk, '/v1/review/inbox', '/v1/review/inbox');
 await get('desk', desk, '/v1/cases/{case_id}', `/v1/cases/${caseId}`);
