@@ -66,7 +66,7 @@ class Acked:
     delivered: set[str] = field(default_factory=set)
     withdrawn: dict[str, str] = field(default_factory=dict)  # case id -> victim's person id
     cut_off: int = 0  # requests whose answer never came (the kill): either outcome is fine
-    refused: int = 0  # problems answered (a conflict, a hold): fine, counted
+    refused: dict[str, int] = field(default_factory=dict)  # problems answered (a conflict, a hold), by type
 
 
 def _lost_connection(exc: BaseException) -> bool:
@@ -77,8 +77,8 @@ async def _step(acked: Acked, action: Callable[[], Awaitable[None]]) -> bool:
     """Run one change; False once the relay is gone (the worker stops)."""
     try:
         await action()
-    except ProblemError:
-        acked.refused += 1
+    except ProblemError as problem:
+        acked.refused[f"{problem.status} {problem.type}"] = acked.refused.get(f"{problem.status} {problem.type}", 0) + 1
     except Exception as exc:
         if _lost_connection(exc):
             acked.cut_off += 1
@@ -272,7 +272,8 @@ async def main(options: argparse.Namespace) -> int:
           f" clients and the coordinator), {sum(ran):.0f} s under load")
     print(f"  acknowledged: {len(acked.submitted)} submissions, {len(acked.released)} releases,"
           f" {len(acked.delivered)} receipts, {len(acked.withdrawn)} withdrawals;"
-          f" {acked.cut_off} requests cut off by a kill, {acked.refused} refused")
+          f" {acked.cut_off} requests cut off by a kill;"
+          f" refused: {dict(sorted(acked.refused.items())) or 'none'}")
     print(f"  failed checks: {len(failures)}" + (f" (first: {failures[:5]})" if failures else ""))
     return 1 if failures else 0
 
