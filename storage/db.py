@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import errno
 import importlib.resources
 import logging
@@ -183,7 +184,10 @@ class Database:
         self._lock = threading.Lock()
         self._failed = False  # the writer died: every write is refused, none waits forever
         self._loop = asyncio.get_running_loop()
-        self._writer_thread = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
+        # In a copy of the opener's context, as a task would be: the writer's own log lines carry
+        # the job id it was opened under (relay/server/logs.py), not none (a thread starts empty).
+        self._writer_thread = threading.Thread(target=contextvars.copy_context().run, args=(self._write_loop,),
+                                               name="db-writer", daemon=True)
         self._writer_thread.start()
         self._closed = False
 

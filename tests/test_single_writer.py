@@ -4,6 +4,7 @@ Found by the review of the plain-thread writer; real SQLite files, no mocks."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -89,3 +90,39 @@ async def test_a_writer_that_died_does_not_keep_the_database_locked_against_othe
     finally:
         await db.close()
     assert institutions(path) == ["op"]  # and nothing of the task that killed the writer
+
+
+async def test_the_writers_own_log_lines_carry_its_job_id(tmp_path: Path) -> None:
+    """relay/server/logs.py: background work logs under its job id, the database writer's lines
+    too (the relay opens the database inside ``logs.job("db-writer")``). A plain thread starts
+    with an empty context, so the writer's own lines ('write transaction failed', 'the database
+    writer stopped') carried no id at all."""
+    from relay.server import logs
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Remember(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:  # runs in the thread that logs
+            seen.append((record.getMessage(), logs.JOB_ID.get()))
+
+    handler = Remember()
+    logging.getLogger("storage.db").addHandler(handler)
+    try:
+        with logs.job("db-writer") as job_id:
+            db = await Database.open(tmp_path / "relay.sqlite3", readers=1)
+
+        class Escapes(BaseException):
+            pass
+
+        async def fatal(conn: aiosqlite.Connection) -> None:
+            raise Escapes()
+
+        try:
+            with pytest.raises(StorageError, match="writer stopped"):
+                await asyncio.wait_for(db.write(fatal), 10)
+        finally:
+            await db.close()
+    finally:
+        logging.getLogger("storage.db").removeHandler(handler)
+    stopped = [job for message, job in seen if message.startswith("the database writer stopped")]
+    assert stopped == [job_id], seen
