@@ -67,6 +67,7 @@ class Acked:
     withdrawn: dict[str, str] = field(default_factory=dict)  # case id -> victim's person id
     cut_off: int = 0  # requests whose answer never came (the kill): either outcome is fine
     refused: dict[str, int] = field(default_factory=dict)  # problems answered (a conflict, a hold), by type
+    errors: list[dict[str, Any]] = field(default_factory=list)  # server errors' problem documents
 
 
 def _lost_connection(exc: BaseException) -> bool:
@@ -78,6 +79,8 @@ async def _step(acked: Acked, action: Callable[[], Awaitable[None]]) -> bool:
     try:
         await action()
     except ProblemError as problem:
+        if problem.status >= 500:
+            acked.errors.append(problem.problem)
         acked.refused[f"{problem.status} {problem.type}"] = acked.refused.get(f"{problem.status} {problem.type}", 0) + 1
     except Exception as exc:
         if _lost_connection(exc):
@@ -274,6 +277,8 @@ async def main(options: argparse.Namespace) -> int:
           f" {len(acked.delivered)} receipts, {len(acked.withdrawn)} withdrawals;"
           f" {acked.cut_off} requests cut off by a kill;"
           f" refused: {dict(sorted(acked.refused.items())) or 'none'}")
+    if acked.errors:
+        print(f"  server errors answered: {len(acked.errors)} (first: {acked.errors[:3]})")
     print(f"  failed checks: {len(failures)}" + (f" (first: {failures[:5]})" if failures else ""))
     return 1 if failures else 0
 

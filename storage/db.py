@@ -183,13 +183,12 @@ class Database:
         # Queueing and the writer's death exclude each other, so no task is queued unseen.
         self._lock = threading.Lock()
         self._failed = False  # the writer died: every write is refused, none waits forever
-        self._loop = asyncio.get_running_loop()
+        self._closed = False
         # In a copy of the opener's context, as a task would be: the writer's own log lines carry
         # the job id it was opened under (relay/server/logs.py), not none (a thread starts empty).
         self._writer_thread = threading.Thread(target=contextvars.copy_context().run, args=(self._write_loop,),
                                                name="db-writer", daemon=True)
         self._writer_thread.start()
-        self._closed = False
 
     @classmethod
     async def open(cls, path: Path, *, readers: int = 3) -> Database:
@@ -253,10 +252,13 @@ class Database:
         """
         if self._closed:
             raise StorageError("database is closed")
-        if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
-            self._checkpoint_wanted = self._loop.create_future()
-            self._enqueue(_Task(None, self._checkpoint_wanted, self._loop))
-        return await asyncio.shield(self._checkpoint_wanted)
+        # One queued at a time for every caller on a loop (each caller hears back on its own loop).
+        loop = asyncio.get_running_loop()
+        wanted = self._checkpoint_wanted
+        if wanted is None or wanted.done() or wanted.get_loop() is not loop:
+            wanted = self._checkpoint_wanted = loop.create_future()
+            self._enqueue(_Task(None, wanted, loop))
+        return await asyncio.shield(wanted)
 
     def _enqueue(self, task: _Task) -> None:
         with self._lock:

@@ -126,3 +126,22 @@ async def test_the_writers_own_log_lines_carry_its_job_id(tmp_path: Path) -> Non
         logging.getLogger("storage.db").removeHandler(handler)
     stopped = [job for message, job in seen if message.startswith("the database writer stopped")]
     assert stopped == [job_id], seen
+
+
+def test_a_checkpoint_is_asked_for_from_any_event_loop(tmp_path: Path) -> None:
+    """As writes are: a checkpoint waited on a future of the opening loop, so one asked for on
+    another loop failed ('attached to a different loop') and left that future to the next."""
+    path = tmp_path / "relay.sqlite3"
+    opening = asyncio.new_event_loop()
+    db = opening.run_until_complete(Database.open(path, readers=1))
+    other = asyncio.new_event_loop()
+    try:
+        other.run_until_complete(db.write(add_institution("a")))
+        assert other.run_until_complete(asyncio.wait_for(db.checkpoint(), 10)) is True
+        opening.run_until_complete(db.write(add_institution("b")))
+        assert opening.run_until_complete(asyncio.wait_for(db.checkpoint(), 10)) is True
+        other.run_until_complete(db.close())
+    finally:
+        other.close()
+        opening.close()
+    assert institutions(path) == ["a", "b"]
