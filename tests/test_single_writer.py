@@ -145,3 +145,19 @@ def test_a_checkpoint_is_asked_for_from_any_event_loop(tmp_path: Path) -> None:
         other.close()
         opening.close()
     assert institutions(path) == ["a", "b"]
+
+
+async def test_nothing_is_queued_behind_the_writers_stop(tmp_path: Path) -> None:
+    """write() checks that the database is open, then queues: a write from another thread could
+    pass the check, close queue the writer's stop meanwhile, and the write land behind it, never
+    run and never answered. Queueing now refuses under the same lock that close queues its stop
+    under (here the queueing step itself, just after close)."""
+    from storage.db import _Task
+
+    db = await Database.open(tmp_path / "relay.sqlite3", readers=1)
+    await db.close()
+    loop = asyncio.get_running_loop()
+    late: asyncio.Future[None] = loop.create_future()
+    db._enqueue(_Task(add_institution("late"), late, loop))
+    with pytest.raises(StorageError, match="closed"):
+        await asyncio.wait_for(late, 5)
