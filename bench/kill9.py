@@ -18,7 +18,8 @@ database file itself:
   previous check (``--expect-head``: no acknowledged entry went missing from its end).
 
 Any failed check fails the run (exit 1). Printed: rounds, acknowledged changes of each kind,
-requests cut off by the kill, and the time each round ran before its kill.
+requests cut off by a kill, refusals by problem type, the share of acknowledged changes still
+there at the end (the ratio line: 1 is the only passing figure), and any server error answered.
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ async def main(options: argparse.Namespace) -> int:
             # Stopped normally now: the file itself, once more, with nothing running.
             found, head = check(data_dir, acked, head)
             failures += found
+            lost = sum(1 for failure in found if failure.startswith("acknowledged"))
             if people is not None:
                 for client in people.clients:
                     client.session_token = None  # the relay is stopped: no logout to send
@@ -277,6 +279,9 @@ async def main(options: argparse.Namespace) -> int:
           f" {len(acked.delivered)} receipts, {len(acked.withdrawn)} withdrawals;"
           f" {acked.cut_off} requests cut off by a kill;"
           f" refused: {dict(sorted(acked.refused.items())) or 'none'}")
+    changes = len(acked.submitted) + len(acked.released) + len(acked.delivered) + len(acked.withdrawn)
+    print(f"  ratio (acknowledged changes there after the last kill): {(changes - lost) / max(changes, 1):.3f}"
+          "  (goal: 1)")
     if acked.errors:
         print(f"  server errors answered: {len(acked.errors)} (first: {acked.errors[:3]})")
     print(f"  failed checks: {len(failures)}" + (f" (first: {failures[:5]})" if failures else ""))
