@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import errno
 import importlib.resources
 import logging
@@ -182,11 +183,12 @@ class Database:
         # Queueing and the writer's death exclude each other, so no task is queued unseen.
         self._lock = threading.Lock()
         self._failed = False  # the writer died: every write is refused, none waits forever
-        self._loop = asyncio.get_running_loop()
-        self._stopped = self._loop.create_future()
-        self._writer_thread = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
-        self._writer_thread.start()
         self._closed = False
+        # In a copy of the opener's context, as a task would be: the writer's own log lines carry
+        # the job id it was opened under (relay/server/logs.py), not none (a thread starts empty).
+        self._writer_thread = threading.Thread(target=contextvars.copy_context().run, args=(self._write_loop,),
+                                               name="db-writer", daemon=True)
+        self._writer_thread.start()
 
     @classmethod
     async def open(cls, path: Path, *, readers: int = 3) -> Database:
@@ -210,11 +212,15 @@ class Database:
         return cls(path, writer, reader_conns)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
-        await asyncio.shield(self._stopped)  # the queued writes are done (or failed) by then
+        with self._lock:  # after the stop, nothing is queued (a write from another thread, say)
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        # The queued writes are done (or failed) once the thread has ended. Waited for by a
+        # worker thread, not through a future of the loop that opened the database: close may
+        # be awaited on another loop, that one perhaps closed by now (writes are accepted from
+        # any loop too).
         await asyncio.to_thread(self._writer_thread.join)
         self._writer.raw.close()
         for _ in range(self._reader_count):
@@ -246,17 +252,21 @@ class Database:
         """
         if self._closed:
             raise StorageError("database is closed")
-        if self._checkpoint_wanted is None or self._checkpoint_wanted.done():
-            self._checkpoint_wanted = self._loop.create_future()
-            self._enqueue(_Task(None, self._checkpoint_wanted, self._loop))
-        return await asyncio.shield(self._checkpoint_wanted)
+        # One queued at a time for every caller on a loop (each caller hears back on its own loop).
+        loop = asyncio.get_running_loop()
+        wanted = self._checkpoint_wanted
+        if wanted is None or wanted.done() or wanted.get_loop() is not loop:
+            wanted = self._checkpoint_wanted = loop.create_future()
+            self._enqueue(_Task(None, wanted, loop))
+        return await asyncio.shield(wanted)
 
     def _enqueue(self, task: _Task) -> None:
         with self._lock:
-            if not self._failed:
+            if not self._failed and not self._closed:
                 self._queue.put(task)
                 return
-        task.future.set_exception(StorageError("the database writer stopped"))
+            refusal = StorageError("database is closed" if self._closed else "the database writer stopped")
+        task.future.set_exception(refusal)
 
     # -- the writer's thread --------------------------------------------------------------------
 
@@ -294,8 +304,6 @@ class Database:
                 if queued is not None:
                     pending.append(queued)
             self._settle([(task, False, StorageError("the database writer stopped")) for task in pending])
-        finally:
-            self._loop.call_soon_threadsafe(_set_result, self._stopped, None)
 
     def _gather(self, first: _Task) -> tuple[list[_Task], _Task | None, bool]:
         """The writes queued behind ``first``, to share its commit; a checkpoint met on the way
@@ -358,6 +366,15 @@ class Database:
             failure = StorageFull if _disk_full(exc) else StorageError
             self._settle([(task, False, failure("the write could not be committed")) for task in batch])
             return
+        except BaseException:
+            # It kills the writer (see _write_loop), but its transaction must not stay open until
+            # close meanwhile, holding SQLite's write lock against every other process (the
+            # operator's commands may run beside the relay).
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                pass
+            raise
         self._settle(outcomes)
 
     @staticmethod
@@ -444,11 +461,6 @@ class Database:
             return list(await conn.execute_fetchall(sql, params if isinstance(params, dict) else tuple(params)))
         finally:
             self._readers.put_nowait(conn)
-
-
-def _set_result(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
 
 
 def _settle_all(outcomes: list[tuple[_Task, bool, Any]]) -> None:
