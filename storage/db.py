@@ -243,7 +243,7 @@ class Database:
         self._enqueue(_Task(fn, future, loop))
         # Shielded: a caller cancelled while its task runs does not cancel the write, which may
         # still commit. Callers must not undo side effects on cancellation (only on a failure).
-        return await asyncio.shield(future)
+        return await _shielded(future)
 
     async def checkpoint(self) -> bool:
         """Copy the WAL into the database file and truncate it to nothing, between transactions.
@@ -258,7 +258,7 @@ class Database:
         if wanted is None or wanted.done() or wanted.get_loop() is not loop:
             wanted = self._checkpoint_wanted = loop.create_future()
             self._enqueue(_Task(None, wanted, loop))
-        return await asyncio.shield(wanted)
+        return await _shielded(wanted)
 
     def _enqueue(self, task: _Task) -> None:
         with self._lock:
@@ -448,7 +448,7 @@ class Database:
         job = asyncio.get_running_loop().run_in_executor(self._snapshot_pool, _in_transaction, conn, fn)
         # Back in the pool only once the thread is done with it, even if the caller was cancelled.
         job.add_done_callback(lambda _: self._snapshot_readers.put_nowait(conn))
-        return await asyncio.shield(job)
+        return await _shielded(job)
 
     async def fetchone(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)
@@ -461,6 +461,23 @@ class Database:
             return list(await conn.execute_fetchall(sql, params if isinstance(params, dict) else tuple(params)))
         finally:
             self._readers.put_nowait(conn)
+
+
+async def _shielded(future: asyncio.Future[T]) -> T:
+    """``future``'s outcome, ``future`` going on if the caller is cancelled. Its failure, which
+    nobody will hear of then, is retrieved when it comes: left alone, asyncio would log "Future
+    exception was never retrieved" with the exception's repr, whose message can quote what a
+    request carried (the relay's log keeps an exception's type and place only)."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_retrieve)
+        raise
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle_all(outcomes: list[tuple[_Task, bool, Any]]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import json
 import logging
@@ -396,3 +397,36 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def test_asyncios_reports_keep_their_words_never_the_reprs_they_quote() -> None:
+    """asyncio's event loop logs what nobody awaited with the objects' reprs: "Future exception
+    was never retrieved" then ``future: <Future finished exception=ValueError('...')>``, the
+    exception's message included; "Exception in callback" with the callback's arguments. Only
+    its plain words are kept; the exception's type and place are logged as for any other."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("json"))
+    logging.getLogger("asyncio").addHandler(handler)
+    loop = asyncio.new_event_loop()
+    try:
+        def failed(letter: str) -> None:
+            raise ValueError(f"from {letter}")
+
+        future = loop.create_future()
+        future.set_exception(ValueError("Jane Doe's letter"))
+        loop.call_soon(failed, "Jane Doe")
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # the callback's failure is reported by the loop itself
+        del future  # never retrieved: reported when collected
+        gc.collect()
+    finally:
+        loop.close()
+        logging.getLogger("asyncio").removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    said = {line["message"]: line.get("exception", "") for line in lines
+            if line["logger"] == "asyncio" and line["level"] == "error"}
+    # The callback's name stays (up to its first underscore); its arguments do not.
+    assert set(said) == {"Exception in callback test", "Future exception was never retrieved"}, lines
+    assert all(exception.startswith("builtins.ValueError") for exception in said.values()), said
+    assert "Jane" not in stream.getvalue()

@@ -4,8 +4,11 @@ Found by the review of the plain-thread writer; real SQLite files, no mocks."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import aiosqlite
@@ -161,3 +164,39 @@ async def test_nothing_is_queued_behind_the_writers_stop(tmp_path: Path) -> None
     db._enqueue(_Task(add_institution("late"), late, loop))
     with pytest.raises(StorageError, match="closed"):
         await asyncio.wait_for(late, 5)
+
+
+async def test_a_failed_write_whose_caller_was_cancelled_leaves_no_line_from_asyncio(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A caller cancelled while its write waits (the write is shielded: it still runs) is not
+    told how it ended. Its failure was left unretrieved, and asyncio logged "Future exception was
+    never retrieved" at ERROR with the exception's repr, its message included: the one thing the
+    relay's log never prints (relay/server/logs.py). The writer logs a failed transaction itself."""
+    db = await Database.open(tmp_path / "relay.sqlite3", readers=1)
+    try:
+        started = threading.Event()
+
+        async def slow(conn: aiosqlite.Connection) -> None:
+            started.set()
+            time.sleep(0.3)  # the writer's own thread: the next write waits in the queue
+
+        async def failing(conn: aiosqlite.Connection) -> None:
+            raise ValueError("Jane Doe's letter")
+
+        first = asyncio.create_task(db.write(slow))
+        assert await asyncio.to_thread(started.wait, 10)
+        caller = asyncio.create_task(db.write(failing))
+        await asyncio.sleep(0.05)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await first
+        await db.write(add_institution("after"))  # the failing write has been settled before this one
+        del caller
+        caplog.set_level(logging.DEBUG, logger="asyncio")
+        gc.collect()
+        await asyncio.sleep(0)
+        assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+        assert "Jane" not in caplog.text
+    finally:
+        await db.close()

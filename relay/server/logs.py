@@ -110,18 +110,26 @@ def _exception(record: logging.LogRecord) -> str | None:
 
 
 _WARNING = re.compile(r"(?P<file>[^\n]*?):(?P<line>\d+): (?P<category>\w+): ")
+# asyncio's own words, before the first repr it formats in ("Exception in callback <handle with
+# its arguments>", "future: <Future finished exception=ValueError('...')>").
+_ASYNCIO_WORDS = re.compile(r"[A-Za-z][A-Za-z ,!-]*")
 
 
 def _message(record: logging.LogRecord) -> str:
     """The line's message. A Python warning (``captureWarnings``) says only its category and
     where it was raised: its text can quote a request (aiohttp's multipart warnings carry the
-    client's Content-Disposition header)."""
+    client's Content-Disposition header). asyncio's reports keep their first plain words."""
     message = record.getMessage()
     if record.name == "py.warnings":
         found = _WARNING.match(message)
         if found is None:
             return "a warning (no details kept)"
         return f"{found['category']} at {found['file'].rsplit('/', 1)[-1]}:{found['line']}"
+    if record.name == "asyncio" or record.name.startswith("asyncio."):
+        # Its event loop's reports quote objects' reprs: a future's exception with its message, a
+        # callback's arguments, a task's coroutine; the exception's type and place come apart.
+        found = _ASYNCIO_WORDS.match(message)
+        return found[0].strip() if found else "an event loop report (no details kept)"
     return message
 
 
