@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import warnings
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import BodyPartReader
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from relay import envelope, ids
 from relay.client.scenario import World
 from relay.client.sdk import Client, ProblemError
 from relay.clock import stamp
+from relay.server import bodies
 
 from .conftest import Relay
 
@@ -157,6 +163,37 @@ async def test_parts_are_told_apart_by_their_name_alone(relay: Relay, world: Wor
     assert snapshot(relay) == before
     # The same letter with the right names, right after (the remembered names do not leak over):
     assert (await victim.call("POST", "/v1/items", data=form(meta, blob)))["id"]
+
+
+_DISPOSITION_ATOMS = st.sampled_from([
+    "form-data", "attachment", ";", " ", "\t", "=", '"', "\\", "'", "*", ",", "%6D", "x", "\u00e9",
+    "name", "NAME", "name*", "name*0", "name*1", "filename", "meta", "content", "utf-8''", "UTF-8''meta"])
+_PARAMETER = st.tuples(
+    st.sampled_from(["name", "Name", "name*", "name*0", "name*1", "name*0*", "name*2", "filename", "filename*"]),
+    st.sampled_from(["meta", "content", "me", "ta", "con", "tent", "utf-8''meta", "utf-8''%6Deta", "latin-1''meta",
+                     "", "meta;x", "x; name=meta", "z" * 190]),  # the last: past the remembered length
+    st.booleans()).map(lambda p: f'{p[0]}="{p[1]}"' if p[2] else f"{p[0]}={p[1]}")
+_DISPOSITION = st.one_of(
+    st.lists(_DISPOSITION_ATOMS, max_size=25).map("".join),  # anything, mostly malformed
+    st.tuples(st.sampled_from(["form-data", "attachment", "inline", "FORM-DATA", ""]),
+              st.lists(_PARAMETER, max_size=4)).map(lambda d: "; ".join([d[0], *d[1]])))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_DISPOSITION, min_size=1, max_size=2))
+def test_a_parts_remembered_name_is_aiohttps_own(values: list[str]) -> None:
+    """``bodies.part_name`` answers what aiohttp's ``part.name`` answers for any Content-Disposition
+    (quoted, escaped, RFC 2231 extended or continued, malformed, repeated, sent twice), the first
+    time and when remembered: the relay never takes a part for ``meta`` or ``content`` that
+    aiohttp would not, nor the reverse, whatever aiohttp's parser becomes."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    for value in values:
+        headers.add("Content-Disposition", value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # aiohttp warns on malformed values (the relay ignores them)
+        for _ in range(2):
+            part = BodyPartReader(b"b", CIMultiDictProxy(headers), None)  # type: ignore[arg-type]
+            assert bodies.part_name(part) == part.name, values
 
 
 async def test_a_decision_that_does_not_match_the_item_is_refused(relay: Relay, world: World, victim: Client) -> None:
