@@ -22,8 +22,9 @@ review queue. Then, each for ``--seconds``:
 * bare again, last. The baseline is both bare runs together: on this machine the bare handler
   runs its last phase half as fast again as its first (about 16,000 against 9,500 to 11,000
   requests/s, at 60 against 85 to 100 us of CPU a request), on every run, while the relay's
-  inbox measured at the end matches its first; a fresh connection pool per phase did not change
-  that, and the cause is not known. Both bare runs are printed.
+  inbox, measured once more at the end in a one-off experiment (not by this script), matched its
+  first; a fresh connection pool per phase did not change that, and the cause is not known. Both
+  bare runs are printed.
 
 Every request must succeed (any error fails the run). Printed: requests/s, p50 and p99 latency of
 the inbox requests, the server's CPU a request, the ratios against the bare handler (goal: at
