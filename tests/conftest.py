@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -65,3 +66,11 @@ async def everyone(world: World) -> tuple[Client, Client, Client, Client]:
 async def close(*clients: Client) -> None:
     for client in clients:
         await client.close()
+
+
+def add_institution(name: str):  # type: ignore[no-untyped-def]
+    """A write task for the single writer: one institution row (the smallest write there is)."""
+    async def run(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO institutions (id, name, created_at) VALUES (?, ?, 'now')", (name, name))
+
+    return run

@@ -24,7 +24,7 @@ from relay.client.scenario import World
 from relay.client.sdk import ProblemError
 from storage.db import Database
 from storage.errors import StorageError
-from tests.conftest import Relay, close, everyone
+from tests.conftest import Relay, add_institution, close, everyone
 
 LETTER = b"A short letter."
 
@@ -34,13 +34,6 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(tmp_path / "db" / "relay.sqlite3")
     yield database
     await database.close()
-
-
-def add_institution(name: str):  # type: ignore[no-untyped-def]
-    async def run(conn: aiosqlite.Connection) -> None:
-        await conn.execute("INSERT INTO institutions (id, name, created_at) VALUES (?, ?, 'now')", (name, name))
-
-    return run
 
 
 def count_institutions(conn: sqlite3.Connection) -> int:

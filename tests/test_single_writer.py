@@ -17,12 +17,7 @@ import pytest
 from storage.db import Database
 from storage.errors import StorageError
 
-
-def add_institution(name: str):  # type: ignore[no-untyped-def]
-    async def run(conn: aiosqlite.Connection) -> None:
-        await conn.execute("INSERT INTO institutions (id, name, created_at) VALUES (?, ?, 'now')", (name, name))
-
-    return run
+from .conftest import add_institution
 
 
 def institutions(path: Path) -> list[str]:
