@@ -101,6 +101,17 @@
     let timer = null;
     let pauseAsked = false;  // asked for before the interface named the job: sent as soon as it does
 
+    const done = document.getElementById("video-done");
+
+    function failed(message, value) {
+      show("failed", value || 0);
+      pause.hidden = true;
+      // A send the interface took on can carry on from where it stopped; one it never took can be sent again.
+      resume.hidden = !job;
+      form.querySelector("button").disabled = Boolean(job);
+      error.hidden = false;
+      error.textContent = message;
+    }
     function show(state, value) {
       bar.value = value;
       percent.textContent = value + "%";
@@ -114,8 +125,9 @@
           if (j.state === "running") { show(j.percent > 0 ? "sending" : "reading", j.percent); return; }
           window.clearInterval(timer);
           if (j.state === "paused") { show("paused", j.percent); pause.hidden = true; resume.hidden = false; }
-          else if (j.state === "finished") { show("finished", 100); pause.hidden = true; resume.hidden = true; }
-          else { show("failed", j.percent); error.hidden = false; error.textContent = j.error || ""; }
+          else if (j.state === "finished") {
+            show("finished", 100); pause.hidden = true; resume.hidden = true; done.hidden = false;
+          } else { failed(j.error || error.dataset.refused, j.percent); }
         }).catch(function () {});
       }, 500);
     }
@@ -131,8 +143,15 @@
       xhr.setRequestHeader("X-Relay-To", document.getElementById("video-to").value);
       xhr.setRequestHeader("Content-Type", file.type || "video/mp4");
       xhr.upload.onprogress = function (e) { if (e.lengthComputable) { show("reading", 0); } };
+      xhr.onerror = function () { failed(error.dataset.unreachable, 0); };
       xhr.onload = function () {
-        if (xhr.status !== 200) { error.hidden = false; error.textContent = xhr.responseText; return; }
+        // A short sentence in plain text is shown; a page (a refusal, the sign-in page after the
+        // idle time) is not shown as its source.
+        const type = xhr.getResponseHeader("Content-Type") || "";
+        if (xhr.status !== 200 || type.indexOf("application/json") !== 0) {
+          failed(xhr.status !== 200 && type.indexOf("text/plain") === 0 ? xhr.responseText : error.dataset.refused, 0);
+          return;
+        }
         job = JSON.parse(xhr.responseText).id;
         panel.dataset.job = job;
         if (pauseAsked) { post("/jobs/" + job + "/pause"); }
@@ -146,6 +165,7 @@
     });
     resume.addEventListener("click", function () {
       if (!job) { return; }
+      error.hidden = true;
       post("/jobs/" + job + "/resume").then(function () { resume.hidden = true; pause.hidden = false; watch(); });
     });
   }
