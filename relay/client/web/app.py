@@ -64,8 +64,11 @@ async def guard(request: web.Request, handler: common.Handler) -> web.StreamResp
                 await csrf_token_of(request, state.binding)):
             raise Refused(403, "csrf")
         await state.check_idle()
-        if state.person is not None and not getattr(_route_handler(request), PASSIVE, False):
-            state.person.touch()
+        if state.person is not None:
+            # The relay answers (problem details) in the language this page is read in.
+            state.person.client.lang = render.lang()
+            if not getattr(_route_handler(request), PASSIVE, False):
+                state.person.touch()
         return await handler(request)
     except Refused as refused:
         return common.refusal(request, refused)

@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from media import MediaError
+from relay import i18n, ids
 from relay.client.sdk import InsecureTransport, OverLimit, ProblemError, VerificationError
 from relay.client.web import render
 from relay.client.web.guard import COOKIE, CSRF_FIELD, Refused
@@ -189,10 +190,22 @@ def refusal(request: web.Request, refused: Refused) -> web.Response:
                 status=refused.status)
 
 
-def describe(failure: Exception) -> str:
-    """One sentence a person can act on."""
+SCREENING_AT_THE_DESK = N_("The relay's screening does not allow this now: the case may be paused, a participant"
+                          " may have withdrawn, or a no-contact condition may apply. The item's flags and the"
+                          " case's page say which.")
+
+
+def describe(failure: Exception, kind: str | None = None) -> str:
+    """One sentence a person can act on, in the page's language."""
     if isinstance(failure, ProblemError):
-        title = failure.problem.get("title") or _("The relay refused this.")
+        slug = str(failure.problem.get("type") or "").rpartition(":")[2]
+        if kind == "desk" and slug == "screening-refused":
+            # The relay's title speaks to a participant ("your mediator can tell you more").
+            return _(SCREENING_AT_THE_DESK)
+        # The relay's own words for the problem, in the language of this page (the relay answered
+        # in the language the interface started in).
+        title = (i18n.text(slug, render.lang()) if slug in i18n.MESSAGES
+                 else failure.problem.get("title") or _("The relay refused this."))
         detail = failure.problem.get("detail")
         return f"{title} {detail}" if isinstance(detail, str) and detail else str(title)
     if isinstance(failure, VerificationError):
@@ -208,10 +221,17 @@ def describe(failure: Exception) -> str:
     return _("Something went wrong. Try again; if it happens again, tell your coordinator.")
 
 
+def _back_to(request: web.Request) -> str | None:
+    """The item a failed action was about: the way back to it (its id checked, a local path only)."""
+    item = request.match_info.get("item", "")
+    return f"/items/{item}" if ids.valid("item", item) else None
+
+
 def failure_page(request: web.Request, failure: Exception) -> web.Response:
     status = failure.status if isinstance(failure, ProblemError) else 502
     return page(request, "message.html", context(request, title=_("That did not work"),
-                                                 message=describe(failure), back=request.headers.get("Referer")),
+                                                 message=describe(failure, state_of(request).config.kind),
+                                                 back=_back_to(request)),
                 status=status if 400 <= status < 600 else 502)
 
 

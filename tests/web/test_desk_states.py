@@ -1,0 +1,75 @@
+"""The desk says where an item stands and offers only what can be done: no release while the
+case is paused (and the way to resume it), a refusal in the mediator's words and in the page's
+language, and a decided letter never presented as what the recipient "would receive"."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from relay.client.scenario import World
+from tests.web.support import chromium, desk_signed_in, interface, profile_for, shot
+
+
+async def test_a_paused_case_offers_no_release_and_says_how_to_resume(world: World, tmp_path: Path) -> None:
+    victim = await world.session(world.victim)
+    mediator = await world.session(world.mediator)
+    try:
+        waiting = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                    src=io.BytesIO(b"A letter that waits.\n"))
+        await mediator.call("POST", f"/v1/cases/{world.case_id}/pause",
+                            json_body={"paused": True, "reason": "safety-assessment"})
+    finally:
+        await victim.close()
+        await mediator.close()
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        await page.click("a.open-item")
+        assert await page.locator("#release-as-written").count() == 0
+        assert await page.locator("#redact").count() == 0
+        offer = await page.inner_text("#paused-no-release")
+        assert "not possible while the case is paused" in offer
+        await shot(page, "desk-letter-paused")
+        await page.click("#paused-no-release a")
+        assert page.url.endswith(f"/cases/{world.case_id}")
+        assert await page.locator("#resume-case").count() == 1
+
+        # Forced anyway (a page left open from before the pause): the relay refuses, and the desk
+        # says so to the mediator, not in the words meant for a participant, and in French when
+        # the page is read in French (the interface was started in English).
+        await page.goto(f"{desk.url}/items/{waiting['id']}/release")
+        await page.click("text=Français")
+        await page.click("#confirm-release")
+        refusal = await page.inner_text("main")
+        assert "filtrage" in refusal and "dossier" in refusal, refusal
+        assert "Your mediator" not in refusal and "votre médiateur" not in refusal.lower(), refusal
+        assert "screening" not in refusal and "relay's" not in refusal, refusal
+        await shot(page, "fr-desk-release-refused-paused")
+        await page.click("#back-to-item")
+        assert page.url.endswith(f"/items/{waiting['id']}")
+
+
+async def test_a_decided_letter_is_not_shown_as_what_the_recipient_would_receive(world: World,
+                                                                                 tmp_path: Path) -> None:
+    victim = await world.session(world.victim)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO("We live at 12 Elm St.\u200b Second line.\n".encode()))
+    finally:
+        await victim.close()
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        await page.goto(f"{desk.url}/items/{sent['id']}/edit")
+        await page.fill("#text", "We live at [removed]. Second line.\n")
+        await page.click("#preview")
+        await page.click("#confirm-draft")
+        await page.click("#confirm-release")
+        assert "Released" in await page.inner_text("#result")
+        await page.goto(f"{desk.url}/items/{sent['id']}")
+        shown = await page.inner_text("main")
+        assert "would receive" not in shown and "would contain" not in shown, shown
+        assert "as its sender wrote it" in await page.inner_text("#decided")
+        assert "edited version" in await page.inner_text("#decided")
+        await shot(page, "desk-letter-released")
