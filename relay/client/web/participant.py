@@ -11,18 +11,20 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from relay import ids
 from relay.client import visible
-from relay.client.sdk import ProblemError
+from relay.client.sdk import OverLimit, ProblemError
 from relay.client.web import jobs
-from relay.client.web.common import context, form_of, person_required, state_of, unlock_page
-from relay.client.web.person import Job, Plain, Unlocked
+from relay.client.web.common import context, describe, form_of, person_required, state_of, unlock_page
+from relay.client.web.person import Job, Plain, Unlocked, Unsent
 from relay.client.web.render import _, page
 from relay.client.web.state import State, WrongPassphrase
 
@@ -122,8 +124,20 @@ async def read_note(request: web.Request, person: Unlocked) -> web.StreamRespons
 @person_required
 async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     _labels_, cases = await _labels(person)
-    return page(request, "person_write.html", context(request, recipients=_recipients(person, cases), error=None,
-                                                      text=""))
+    kept = person.unsent.get(request.query.get("unsent", ""))
+    return page(request, "person_write.html", context(
+        request, recipients=_recipients(person, cases), error=kept.error if kept else None,
+        text=kept.text if kept else "", to=kept.to if kept else "", unsent=kept is not None))
+
+
+def _keep_unsent(person: Unlocked, to: str, text: str, error: str) -> web.HTTPSeeOther:
+    """Back to the form with the letter as written and why it was not sent: kept in memory and shown
+    at its own address (a page answering the POST would keep the letter in the browser's files)."""
+    for old in list(person.unsent)[:-4]:  # a few at most
+        person.unsent.pop(old, None)
+    key = secrets.token_urlsafe(12)
+    person.unsent[key] = Unsent(to=to, text=text, error=error)
+    return web.HTTPSeeOther(f"/write?unsent={key}")
 
 
 def _target(value: str) -> tuple[str, str]:
@@ -137,12 +151,14 @@ async def send_letter(request: web.Request, person: Unlocked) -> web.StreamRespo
     _labels_, cases = await _labels(person)
     recipients = _recipients(person, cases)
     text = form.get("text", "").replace("\r\n", "\n")
-    if form.get("to") not in {r["value"] for r in recipients} or not text.strip():
-        return page(request, "person_write.html", context(
-            request, recipients=recipients, text=text,
-            error=_("Choose who the letter is for and write it before sending.")), status=422)
-    case_id, to = _target(form["to"])
-    await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    chosen = form.get("to", "")
+    if chosen not in {r["value"] for r in recipients} or not text.strip():
+        raise _keep_unsent(person, chosen, text, _("Choose who the letter is for and write it before sending."))
+    case_id, to = _target(chosen)
+    try:
+        await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    except (ProblemError, OverLimit, aiohttp.ClientError, asyncio.TimeoutError) as failure:
+        raise _keep_unsent(person, chosen, text, describe(failure, state_of(request).config.kind)) from None
     raise web.HTTPSeeOther("/sent")  # a page answering the POST would keep the letter in the browser
 
 

@@ -1,0 +1,45 @@
+"""A participant's letter that the relay does not take (the case is paused) is not lost: the form
+comes back with the letter as written, the recipient chosen, and why, in words; once the case is
+resumed the same letter is sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relay.client.scenario import World
+from tests.web.support import chromium, interface, kiosk_signed_in, profile_for, shot
+
+LETTER = "Three pages I wrote slowly. MARKER-KEPT-7Q\nSecond paragraph.\n"
+
+
+async def test_a_refused_letter_comes_back_as_written_and_can_be_sent_later(world: World, tmp_path: Path) -> None:
+    mediator = await world.session(world.mediator)
+    try:
+        await mediator.call("POST", f"/v1/cases/{world.case_id}/pause",
+                            json_body={"paused": True, "reason": "participant-wellbeing"})
+        profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
+        async with interface(profile, "kiosk", lang="fr") as kiosk, chromium(tmp_path / "browser") as browser:
+            page = await kiosk_signed_in(browser, kiosk, world)
+            await page.goto(kiosk.url + "/write")
+            victim = f"{world.case_id}|{world.victim.person_id}"
+            await page.select_option("#to", victim)
+            await page.fill("#text", LETTER)
+            await page.click("#send")
+            assert "/write?unsent=" in page.url
+            said = await page.inner_text("#write-error")
+            assert "ne peut pas être envoyé" in said and "n'a pas été envoyée" in said, said
+            assert await page.input_value("#text") == LETTER
+            assert await page.input_value("#to") == victim
+            await shot(page, "fr-kiosk-letter-kept")
+
+            await mediator.call("POST", f"/v1/cases/{world.case_id}/pause",
+                                json_body={"paused": False, "reason": "participant-ready"})
+            await page.click("#send")
+            assert page.url.endswith("/sent")
+            await page.goto(kiosk.url + "/")
+            assert "En attente de l'examen de votre médiateur" in await page.inner_text("main")
+        queue = await mediator.call("GET", "/v1/review/queue")
+        assert [(q["sender_id"], q["recipient_id"]) for q in queue] == [
+            (world.offender.person_id, world.victim.person_id)]
+    finally:
+        await mediator.close()
