@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.media_fixtures import ffmpeg
 from relay.client.web.state import STATE
+from tests.media_fixtures import ffmpeg
 from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot, wait_text
 
 

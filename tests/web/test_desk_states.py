@@ -73,3 +73,20 @@ async def test_a_decided_letter_is_not_shown_as_what_the_recipient_would_receive
         assert "as its sender wrote it" in await page.inner_text("#decided")
         assert "edited version" in await page.inner_text("#decided")
         await shot(page, "desk-letter-released")
+
+
+async def test_an_address_with_nothing_behind_it_answers_a_page_in_the_readers_language(world: World,
+                                                                                       tmp_path: Path) -> None:
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk", lang="fr") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        for address in ("/no-such-page", "/media/a-video-of-an-ended-session", "/items/itm_0123456789abcdef/nope"):
+            response = await page.goto(desk.url + address)
+            assert response is not None and response.status == 404
+            assert await page.get_attribute("html", "lang") == "fr"
+            assert await page.inner_text("h1") == "Rien ici"
+            assert "Not Found" not in await page.inner_text("body")
+            assert await page.locator("#sign-out").count() == 1  # still signed in, and can leave
+        await shot(page, "fr-desk-not-found")
+        await page.click("text=Retour au début")
+        assert await page.locator("h1").inner_text() == "File d'examen"

@@ -72,6 +72,8 @@ async def guard(request: web.Request, handler: common.Handler) -> web.StreamResp
         return await handler(request)
     except Refused as refused:
         return common.refusal(request, refused)
+    except web.HTTPNotFound:
+        return common.not_found(request)
     except (ProblemError, VerificationError, OverLimit, InsecureTransport, MediaError, aiohttp.ClientError,
             asyncio.TimeoutError) as failure:
         return common.failure_page(request, failure)

@@ -195,6 +195,16 @@ SCREENING_AT_THE_DESK = N_("The relay's screening does not allow this now: the c
                           " case's page say which.")
 
 
+def not_found(request: web.Request) -> web.Response:
+    """An address with nothing behind it (mistyped, or a video or draft of a session that ended)."""
+    state = state_of(request)
+    values = context(request) if state.binding.bound(request.cookies.get(COOKIE)) else {
+        "kind": state.config.kind, "person": None, "csrf": "", "csrf_field": CSRF_FIELD, "idle_seconds": 0,
+        "path": "/", "poll_seconds": 0}
+    return page(request, "message.html", {**values, "title": _("Nothing here"), "back": None, "message": _(
+        "There is nothing at this address. What was here may belong to a session that has ended.")}, status=404)
+
+
 def describe(failure: Exception, kind: str | None = None) -> str:
     """One sentence a person can act on, in the page's language."""
     if isinstance(failure, ProblemError):
