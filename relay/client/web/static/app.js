@@ -12,20 +12,35 @@
   });
 
   // Idle: the relay-side session and the key are wiped by the interface; the screen follows.
+  // The interface counts from the last time it heard from this page ("told"), so the screen does
+  // too: it never shows a letter after the key behind it was wiped. A warning comes first, so that
+  // someone reading without touching anything is not signed out by surprise.
   const idle = parseInt(body.dataset.idleSeconds || "0", 10);
+  const warning = document.getElementById("idle-warning");
   if (body.dataset.unlocked && idle > 0) {
-    let last = Date.now();
     let told = Date.now();
+    const every = Math.min(30000, idle * 250);  // how often activity is reported, at most
+    const lead = Math.min(60, Math.max(1, Math.floor(idle / 4))) * 1000;  // the warning's head start
+    function active() {
+      const now = Date.now();
+      // Someone typing a long letter is not idle: tell the interface (at once once warned).
+      if (now - told > every || (warning && !warning.hidden)) {
+        told = now;
+        post("/alive");
+        if (warning) { warning.hidden = true; }
+      }
+    }
     ["keydown", "mousedown", "touchstart", "wheel", "input"].forEach(function (name) {
-      window.addEventListener(name, function () {
-        last = Date.now();
-        // Someone typing a long letter is not idle: tell the interface, at most every 30 seconds.
-        if (last - told > 30000) { told = last; post("/alive"); }
-      }, { passive: true });
+      window.addEventListener(name, active, { passive: true });
     });
+    if (warning) {
+      warning.querySelector("button").addEventListener("click", active);
+    }
     window.setInterval(function () {
-      if (Date.now() - last > idle * 1000) { window.location.replace("/"); }
-    }, 1000);
+      const quiet = Date.now() - told;
+      if (quiet > idle * 1000) { window.location.replace("/"); return; }
+      if (warning && warning.hidden && quiet > idle * 1000 - lead) { warning.hidden = false; }
+    }, 500);
   }
 
   function post(url) {
