@@ -90,3 +90,24 @@ async def test_an_address_with_nothing_behind_it_answers_a_page_in_the_readers_l
         await shot(page, "fr-desk-not-found")
         await page.click("text=Retour au début")
         assert await page.locator("h1").inner_text() == "File d'examen"
+
+
+async def test_a_case_the_coordinator_left_unnamed_is_named_in_the_readers_language(world: World,
+                                                                                   tmp_path: Path) -> None:
+    victim = await world.session(world.victim)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(b"A letter.\n"))
+    finally:
+        await victim.close()
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk", lang="fr") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        row = await page.inner_text(f"tr[data-item='{sent['id']}']")
+        assert "Dossier 1" in row and "Case" not in row, row
+        await page.goto(f"{desk.url}/items/{sent['id']}")
+        meta = await page.inner_text(".meta")
+        assert meta.startswith("Dossier 1 ·") and "Dossier Dossier" not in meta, meta
+        await page.goto(f"{desk.url}/cases/{world.case_id}")
+        assert await page.inner_text("h1") == "Dossier 1"
+        await shot(page, "fr-desk-case")

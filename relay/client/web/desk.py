@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,19 @@ def _labels(case: dict[str, Any]) -> dict[str, str]:
     return {p["id"]: p["label"] for p in case.get("participants", []) + case.get("mediators", [])}
 
 
+_DEFAULT_LABEL = re.compile(r"Case ([0-9]{1,9})")
+
+
+def case_words(label: str) -> str:
+    """A case's label as the reader reads it: the relay names a case the coordinator left unnamed
+    "Case n" (stored in English), which a French page shows as « Dossier n »."""
+    found = _DEFAULT_LABEL.fullmatch(label)
+    return _("Case %(number)s") % {"number": found.group(1)} if found else label
+
+
 def case_ref(case: dict[str, Any]) -> str:
     """The case's label (the coordinator's, or "Case n"): cases carry no name that identifies anyone."""
-    return str(case.get("label") or case.get("case_label") or case["id"])
+    return case_words(str(case.get("label") or case.get("case_label") or case["id"]))
 
 
 def _flags(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +67,7 @@ def _flags(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
 def _row(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     labels = _labels(case)
     sender, recipient = item.get("sender") or {}, item.get("recipient") or {}
-    return {**item, "case_ref": case_ref(case) if case else item.get("case_label") or item["case_id"],
+    return {**item, "case_ref": case_ref(case) if case else case_words(item.get("case_label") or item["case_id"]),
             "from_label": sender.get("label") or labels.get(item["sender_id"], "?"),
             "to_label": (_("the mediators") if item.get("to_mediators")
                          else recipient.get("label") or labels.get(item.get("recipient_id") or "", "?")),
