@@ -111,3 +111,22 @@ async def test_a_case_the_coordinator_left_unnamed_is_named_in_the_readers_langu
         await page.goto(f"{desk.url}/cases/{world.case_id}")
         assert await page.inner_text("h1") == "Dossier 1"
         await shot(page, "fr-desk-case")
+
+
+async def test_a_letter_to_the_mediators_opened_from_the_timeline_says_what_it_is(world: World,
+                                                                                 tmp_path: Path) -> None:
+    offender = await world.session(world.offender, on_terminal=True)
+    try:
+        await offender.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"For you only.\n"))
+    finally:
+        await offender.close()
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        await page.goto(f"{desk.url}/cases/{world.case_id}")
+        await page.click("#timeline li[data-event='submitted'] a")
+        shown = await page.inner_text("main")
+        assert "For you only." in shown
+        assert "not passed on to anyone" in await page.inner_text("#to-mediators")
+        for wrong in ("would receive", "This letter was not passed on", "Released"):
+            assert wrong not in shown, shown
