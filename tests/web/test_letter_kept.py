@@ -4,10 +4,11 @@ resumed the same letter is sent."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.web.support import chromium, interface, kiosk_signed_in, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
 
 LETTER = "Three pages I wrote slowly. MARKER-KEPT-7Q\nSecond paragraph.\n"
 
@@ -42,4 +43,30 @@ async def test_a_refused_letter_comes_back_as_written_and_can_be_sent_later(worl
         assert [(q["sender_id"], q["recipient_id"]) for q in queue] == [
             (world.offender.person_id, world.victim.person_id)]
     finally:
+        await mediator.close()
+
+
+NOTE = "Could you say the second part in your own words? MARKER-NOTE-4D\n"
+
+
+async def test_a_return_note_the_relay_refuses_comes_back_with_why(world: World, tmp_path: Path) -> None:
+    """Another mediator decided the item while this one wrote the note: the note is not lost."""
+    victim = await world.session(world.victim)
+    mediator = await world.session(world.mediator)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(b"A letter.\n"))
+        profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+        async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
+            page = await desk_signed_in(browser, desk)
+            await page.goto(f"{desk.url}/items/{sent['id']}/return")
+            await page.fill("#note", NOTE)
+            await mediator.release(sent["id"])  # decided elsewhere meanwhile
+            await page.click("#confirm-return")
+            assert f"/items/{sent['id']}/return?unsent=" in page.url
+            assert "not sent" in await page.inner_text("#return-error")
+            assert (await page.input_value("#note")).strip() == NOTE.strip()
+            await shot(page, "desk-return-kept")
+    finally:
+        await victim.close()
         await mediator.close()

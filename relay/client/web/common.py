@@ -205,6 +205,11 @@ def not_found(request: web.Request) -> web.Response:
         "There is nothing at this address. What was here may belong to a session that has ended.")}, status=404)
 
 
+# Failures after which what a person wrote is kept and shown again (the relay refused it, or could
+# not be reached), rather than lost behind a failure page.
+KEPT_FAILURES = (ProblemError, OverLimit, aiohttp.ClientError, TimeoutError)
+
+
 def describe(failure: Exception, kind: str | None = None) -> str:
     """One sentence a person can act on, in the page's language."""
     if isinstance(failure, ProblemError):

@@ -19,7 +19,16 @@ import media
 from relay import ids
 from relay.client import visible
 from relay.client.web import jobs
-from relay.client.web.common import context, form_of, passive, person_required, state_of, unlock_page
+from relay.client.web.common import (
+    KEPT_FAILURES,
+    context,
+    describe,
+    form_of,
+    passive,
+    person_required,
+    state_of,
+    unlock_page,
+)
 from relay.client.web.person import Job, Plain, Unlocked
 from relay.client.web.render import _, page, reasons
 from relay.wire import PAUSE_REASONS, RESUME_REASONS, WITHHOLD_REASONS
@@ -270,8 +279,13 @@ async def release(request: web.Request, person: Unlocked) -> web.StreamResponse:
 
 @person_required
 async def confirm_return(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    row, case = await _item(person, _checked(request, "item"))
-    return page(request, "desk_return.html", context(request, item=row, error=None))
+    item_id = _checked(request, "item")
+    row, case = await _item(person, item_id)
+    kept = person.unsent.get(request.query.get("unsent", ""))
+    if kept is not None and kept.to != item_id:
+        kept = None
+    return page(request, "desk_return.html", context(request, item=row, error=kept.error if kept else None,
+                                                      note=kept.text if kept else ""))
 
 
 @person_required
@@ -281,8 +295,15 @@ async def return_to_sender(request: web.Request, person: Unlocked) -> web.Stream
     note = _normalized((await form_of(request)).get("note", "")).strip()
     if not note:
         return page(request, "desk_return.html", context(
-            request, item=row, error=_("Write a note for the sender: it says why the item comes back.")), status=422)
-    await person.client.return_to_sender(item_id, note)
+            request, item=row, note="", error=_("Write a note for the sender: it says why the item comes back.")),
+            status=422)
+    try:
+        await person.client.return_to_sender(item_id, note)
+    except KEPT_FAILURES as failure:
+        # The note is not lost: the form comes back at its own address (a page answering the POST
+        # would keep the note in the browser's files), with it and why.
+        key = person.keep_unsent(item_id, note, describe(failure, "desk"))
+        raise web.HTTPSeeOther(f"/items/{item_id}/return?unsent={key}") from None
     raise web.HTTPSeeOther(f"/items/{item_id}/done?action=return")  # a page answering the POST would keep the note
 
 
@@ -424,8 +445,10 @@ async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     if not ids.valid("case", case_id):
         raise web.HTTPNotFound()
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
-    return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case), error=None,
-                                                    to=request.query.get("to", "")))
+    kept = person.unsent.get(request.query.get("unsent", ""))
+    return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case),
+                                                    error=kept.error if kept else None, text=kept.text if kept else "",
+                                                    to=kept.to if kept else request.query.get("to", "")))
 
 
 @person_required
@@ -438,9 +461,13 @@ async def send(request: web.Request, person: Unlocked) -> web.StreamResponse:
     text = _normalized(form.get("text", ""))
     if to not in {p["id"] for p in case.get("participants", [])} or not text.strip():
         return page(request, "desk_write.html", context(
-            request, case=case, case_ref=case_ref(case), to=to,
+            request, case=case, case_ref=case_ref(case), to=to, text="",
             error=_("Choose who the message is for and write it before sending.")), status=422)
-    await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    try:
+        await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    except KEPT_FAILURES as failure:
+        key = person.keep_unsent(to, text, describe(failure, "desk"))
+        raise web.HTTPSeeOther(f"/write?case={case_id}&unsent={key}") from None
     raise web.HTTPSeeOther(f"/cases/{case_id}?sent=1")
 
 

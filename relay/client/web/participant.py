@@ -11,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from relay import ids
 from relay.client import visible
-from relay.client.sdk import OverLimit, ProblemError
+from relay.client.sdk import ProblemError
 from relay.client.web import jobs
-from relay.client.web.common import context, describe, form_of, person_required, state_of, unlock_page
-from relay.client.web.person import Job, Plain, Unlocked, Unsent
+from relay.client.web.common import KEPT_FAILURES, context, describe, form_of, person_required, state_of, unlock_page
+from relay.client.web.person import Job, Plain, Unlocked
 from relay.client.web.render import _, page
 from relay.client.web.state import State, WrongPassphrase
 
@@ -133,11 +131,7 @@ async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
 def _keep_unsent(person: Unlocked, to: str, text: str, error: str) -> web.HTTPSeeOther:
     """Back to the form with the letter as written and why it was not sent: kept in memory and shown
     at its own address (a page answering the POST would keep the letter in the browser's files)."""
-    for old in list(person.unsent)[:-4]:  # a few at most
-        person.unsent.pop(old, None)
-    key = secrets.token_urlsafe(12)
-    person.unsent[key] = Unsent(to=to, text=text, error=error)
-    return web.HTTPSeeOther(f"/write?unsent={key}")
+    return web.HTTPSeeOther(f"/write?unsent={person.keep_unsent(to, text, error)}")
 
 
 def _target(value: str) -> tuple[str, str]:
@@ -157,7 +151,7 @@ async def send_letter(request: web.Request, person: Unlocked) -> web.StreamRespo
     case_id, to = _target(chosen)
     try:
         await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
-    except (ProblemError, OverLimit, aiohttp.ClientError, asyncio.TimeoutError) as failure:
+    except KEPT_FAILURES as failure:
         raise _keep_unsent(person, chosen, text, describe(failure, state_of(request).config.kind)) from None
     raise web.HTTPSeeOther("/sent")  # a page answering the POST would keep the letter in the browser
 

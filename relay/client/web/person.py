@@ -81,6 +81,14 @@ class Unlocked:
     def idle_for(self) -> float:
         return time.monotonic() - self.last_active
 
+    def keep_unsent(self, to: str, text: str, error: str) -> str:
+        """Keep writing the relay did not take (a few at most), for the form to show again."""
+        for old in list(self.unsent)[:-4]:
+            self.unsent.pop(old, None)
+        key = secrets.token_urlsafe(12)
+        self.unsent[key] = Unsent(to=to, text=text, error=error)
+        return key
+
     def keep(self, plain: Plain) -> str:
         token = secrets.token_urlsafe(16)
         self.plain[token] = plain
