@@ -5,6 +5,7 @@ resumed the same letter is sent."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from relay.client.scenario import World
@@ -64,7 +65,9 @@ async def test_a_return_note_the_relay_refuses_comes_back_with_why(world: World,
             await mediator.release(sent["id"])  # decided elsewhere meanwhile
             await page.click("#confirm-return")
             assert f"/items/{sent['id']}/return?unsent=" in page.url
-            assert "not sent" in await page.inner_text("#return-error")
+            said = await page.inner_text("#return-error")
+            assert "already recorded" in said and "released" in said and "not sent" in said, said
+            assert not re.search(r"\d{4}-\d{2}-\d{2}T", said), said  # a date in words, not the relay's stamp
             assert (await page.input_value("#note")).strip() == NOTE.strip()
             await shot(page, "desk-return-kept")
     finally:

@@ -217,6 +217,12 @@ def describe(failure: Exception, kind: str | None = None) -> str:
         if kind == "desk" and slug == "screening-refused":
             # The relay's title speaks to a participant ("your mediator can tell you more").
             return _(SCREENING_AT_THE_DESK)
+        if slug == "already-decided" and isinstance(failure.problem.get("state"), str):
+            # Another mediator (or another window) was first: say what the item is now, in words.
+            decided = failure.problem.get("decided_at")
+            return _("A decision was already recorded for this item (%(state)s, %(when)s). Nothing was changed.") % {
+                "state": render.staff_state(failure.problem["state"]),
+                "when": render.when(decided) if isinstance(decided, str) else ""}
         # The relay's own words for the problem, in the language of this page (the relay answered
         # in the language the interface started in).
         title = (i18n.text(slug, render.lang()) if slug in i18n.MESSAGES
