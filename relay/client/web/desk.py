@@ -337,8 +337,11 @@ async def done(request: web.Request, person: Unlocked) -> web.StreamResponse:
     row, case = await _item(person, item_id)
     job = person.jobs.get(request.query.get("job", ""))
     who = row["from_label"] if action == "return" else row["to_label"]
+    # Working through the queue: the next item waiting (oldest first), and how many wait.
+    waiting = [q for q in await _queue(person) if q["id"] != item_id]
     return page(request, "desk_done.html", context(request, item=row, job=job.public() if job else None,
-                                                    action=action, recipient=who))
+                                                    action=action, recipient=who,
+                                                    next_item=waiting[0] if waiting else None, waiting=len(waiting)))
 
 
 # -- videos: opened and sanitized in memory -------------------------------------------------------
