@@ -130,3 +130,24 @@ async def test_a_letter_to_the_mediators_opened_from_the_timeline_says_what_it_i
         assert "not passed on to anyone" in await page.inner_text("#to-mediators")
         for wrong in ("would receive", "This letter was not passed on", "Released"):
             assert wrong not in shown, shown
+
+
+async def test_pausing_a_case_asks_for_its_reason_rather_than_recording_the_first_one(world: World,
+                                                                                     tmp_path: Path) -> None:
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk", lang="fr") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        await page.goto(f"{desk.url}/cases/{world.case_id}")
+        assert await page.input_value("#case-reason") == ""  # no reason chosen for the mediator
+        await page.click("#pause-case")
+        assert await page.locator("#case-reason:invalid").count() == 1
+        assert await page.inner_text("#case-status") == "Ouvert"
+        # Sent without one all the same (a browser that does not check forms): refused in words.
+        await page.evaluate("document.getElementById('case-reason').removeAttribute('required')")
+        await page.click("#pause-case")
+        assert "Choisissez un motif dans la liste" in await page.inner_text("#case-error")
+        assert await page.inner_text("#case-status") == "Ouvert"
+        await page.select_option("#case-reason", "safety-assessment")
+        await page.click("#pause-case")
+        assert "Suspendu" in await page.inner_text("#case-status")
+        await shot(page, "fr-desk-case-paused")

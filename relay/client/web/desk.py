@@ -409,7 +409,7 @@ async def case_view(request: web.Request, person: Unlocked) -> web.StreamRespons
     return page(request, "desk_case.html", context(
         request, case=case, case_ref=case_ref(case), events=events, participants=case.get("participants", []),
         pause_reasons=reasons("pause", PAUSE_REASONS), resume_reasons=reasons("resume", RESUME_REASONS),
-        sent=bool(request.query.get("sent"))))
+        sent=bool(request.query.get("sent")), reason_missing=request.query.get("reason") == "missing"))
 
 
 @person_required
@@ -420,7 +420,7 @@ async def pause(request: web.Request, person: Unlocked) -> web.StreamResponse:
     paused = form.get("paused") == "1"
     reason = form.get("reason", "")
     if reason not in (PAUSE_REASONS if paused else RESUME_REASONS):
-        raise web.HTTPSeeOther(f"/cases/{case_id}")
+        raise web.HTTPSeeOther(f"/cases/{case_id}?reason=missing")
     await person.client.call("POST", f"/v1/cases/{case_id}/pause", json_body={"paused": paused, "reason": reason})
     raise web.HTTPSeeOther(f"/cases/{case_id}")
 
