@@ -35,11 +35,24 @@ async def test_a_paused_case_offers_no_release_and_says_how_to_resume(world: Wor
         assert page.url.endswith(f"/cases/{world.case_id}")
         assert await page.locator("#resume-case").count() == 1
 
-        # Forced anyway (a page left open from before the pause): the relay refuses, and the desk
-        # says so to the mediator, not in the words meant for a participant, and in French when
-        # the page is read in French (the interface was started in English).
+        # The confirmation offers none either.
         await page.goto(f"{desk.url}/items/{waiting['id']}/release")
-        await page.click("text=Français")
+        assert await page.locator("#confirm-release").count() == 0
+        assert await page.locator("#paused-no-release").count() == 1
+
+        # Forced anyway (a confirmation left open from before the pause): the relay refuses, and
+        # the desk says so to the mediator, not in the words meant for a participant, and in French
+        # when the page is read in French (the interface was started in English).
+        mediator = await world.session(world.mediator)
+        try:
+            await mediator.call("POST", f"/v1/cases/{world.case_id}/pause",
+                                json_body={"paused": False, "reason": "assessment-complete"})
+            await page.goto(f"{desk.url}/items/{waiting['id']}/release")
+            await page.click("text=Français")
+            await mediator.call("POST", f"/v1/cases/{world.case_id}/pause",
+                                json_body={"paused": True, "reason": "safety-assessment"})
+        finally:
+            await mediator.close()
         await page.click("#confirm-release")
         refusal = await page.inner_text("main")
         assert "filtrage" in refusal and "dossier" in refusal, refusal
@@ -151,3 +164,31 @@ async def test_pausing_a_case_asks_for_its_reason_rather_than_recording_the_firs
         await page.click("#pause-case")
         assert "Suspendu" in await page.inner_text("#case-status")
         await shot(page, "fr-desk-case-paused")
+
+
+async def test_a_redaction_of_a_letter_that_cannot_be_released_now_offers_no_release(world: World,
+                                                                                     tmp_path: Path) -> None:
+    victim = await world.session(world.victim)
+    mediator = await world.session(world.mediator)
+    try:
+        waiting = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                    src=io.BytesIO(b"We moved to 12 Elm St.\n"))
+    finally:
+        await victim.close()
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        await page.goto(f"{desk.url}/items/{waiting['id']}/edit")
+        await page.fill("#text", "We moved.\n")
+        await page.click("#preview")
+        assert await page.locator("#confirm-draft").count() == 1
+        try:  # the case is paused while the mediator compares
+            await mediator.call("POST", f"/v1/cases/{world.case_id}/pause",
+                                json_body={"paused": True, "reason": "safety-assessment"})
+        finally:
+            await mediator.close()
+        await page.reload()
+        assert await page.locator("#confirm-draft").count() == 0
+        assert "not possible while the case is paused" in await page.inner_text("#paused-no-release")
+        assert "We moved." in await page.inner_text(".side-by-side")  # the redaction is still there
+        await shot(page, "desk-preview-paused")
