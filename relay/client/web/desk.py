@@ -31,6 +31,7 @@ from relay.client.web.common import (
 )
 from relay.client.web.person import Job, Plain, Unlocked
 from relay.client.web.render import _, page, reasons
+from relay.i18n.catalogs import N_
 from relay.wire import PAUSE_REASONS, RESUME_REASONS, WITHHOLD_REASONS
 
 # -- what the relay says, joined with the labels of the case's people -------------------------
@@ -405,11 +406,29 @@ async def case_view(request: web.Request, person: Unlocked) -> web.StreamRespons
     case_id = _checked(request, "case")
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
     timeline = await person.client.call("GET", f"/v1/cases/{case_id}/timeline?limit=1000")
-    events = sorted(timeline["events"], key=lambda e: e["seq"], reverse=True)
+    events = sorted(timeline["events"], key=lambda e: e["seq"])
+    _name_items(events)
+    events.reverse()
     return page(request, "desk_case.html", context(
         request, case=case, case_ref=case_ref(case), events=events, participants=case.get("participants", []),
         pause_reasons=reasons("pause", PAUSE_REASONS), resume_reasons=reasons("resume", RESUME_REASONS),
         sent=bool(request.query.get("sent")), reason_missing=request.query.get("reason") == "missing"))
+
+
+ITEM_NAMES = {"letter": N_("letter %(number)d"), "video": N_("video message %(number)d")}
+
+
+def _name_items(events: list[dict[str, Any]]) -> None:
+    """Name each item of the case by kind and order of arrival ("letter 3"), so that every line of
+    the timeline about it says which one it is (the record holds no subject or content)."""
+    counts: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for event in events:
+        item, kind = event.get("item_id"), event.get("item_kind")
+        if item and kind in ITEM_NAMES and item not in names:
+            counts[kind] = counts.get(kind, 0) + 1
+            names[item] = _(ITEM_NAMES[kind]) % {"number": counts[kind]}
+        event["thing"] = names.get(item or "")
 
 
 @person_required
