@@ -61,6 +61,10 @@ async def test_a_paused_case_offers_no_release_and_says_how_to_resume(world: Wor
         await shot(page, "fr-desk-release-refused-paused")
         await page.click("#back-to-item")
         assert page.url.endswith(f"/items/{waiting['id']}")
+        # An item that cannot be shown offers no way "back" to itself.
+        await page.goto(f"{desk.url}/items/itm_0123456789abcdef")
+        assert "Cela n'a pas fonctionné" in await page.inner_text("h1")
+        assert await page.locator("#back-to-item").count() == 0
 
 
 async def test_a_decided_letter_is_not_shown_as_what_the_recipient_would_receive(world: World,

@@ -245,7 +245,8 @@ def describe(failure: Exception, kind: str | None = None) -> str:
 def _back_to(request: web.Request) -> str | None:
     """The item a failed action was about: the way back to it (its id checked, a local path only)."""
     item = request.match_info.get("item", "")
-    return f"/items/{item}" if ids.valid("item", item) else None
+    back = f"/items/{item}"
+    return back if ids.valid("item", item) and request.path != back else None  # not back to what just failed
 
 
 def failure_page(request: web.Request, failure: Exception) -> web.Response:
