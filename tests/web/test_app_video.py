@@ -70,6 +70,7 @@ async def test_a_video_the_app_refuses_says_why_in_words_and_offers_only_what_ca
         await page.goto(app.url + "/video")
         # Before anything is sent there is nothing to pause and nothing to carry on.
         assert not await page.is_visible("#resume-video")
+        await page.select_option("#video-to", f"{world.case_id}|{world.offender.person_id}")
         await page.set_input_files("#video-file", str(clip))
         # The form has expired (as after a restart of the interface): the refusal is a page, which
         # is not shown as its source; the sentence says what to do.

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.web.support import chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
+from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
 
 LETTER = "Three pages I wrote slowly. MARKER-KEPT-7Q\nSecond paragraph.\n"
 
@@ -72,4 +72,31 @@ async def test_a_return_note_the_relay_refuses_comes_back_with_why(world: World,
             await shot(page, "desk-return-kept")
     finally:
         await victim.close()
+        await mediator.close()
+
+
+async def test_the_app_asks_who_a_letter_is_for_rather_than_choosing_for_the_writer(world: World,
+                                                                                    tmp_path: Path) -> None:
+    """A letter meant for the mediator must not leave addressed to the other participant because
+    that name came first in the list."""
+    profile = profile_for(tmp_path / "app", world, world.victim, "app")
+    async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
+        page = await browser.new_page()
+        await page.goto(app.link)
+        await page.fill("#passphrase", PASSPHRASE)
+        await page.click("#unlock")
+        for form, select in (("/write", "#to"), ("/video", "#video-to")):
+            await page.goto(app.url + form)
+            assert await page.input_value(select) == ""
+            assert "Choose who it is for" in await page.inner_text(f"{select} option:checked")
+        await page.goto(app.url + "/write")
+        await page.fill("#text", "For my mediator only: I am afraid.\n")
+        await page.click("#send")
+        assert await page.locator("#to:invalid").count() == 1 and page.url.endswith("/write")
+        await shot(page, "app-write-choose")
+    mediator = await world.session(world.mediator)
+    try:
+        assert await mediator.call("GET", "/v1/review/queue") == []
+        assert await mediator.call("GET", "/v1/review/inbox") == []
+    finally:
         await mediator.close()
