@@ -115,6 +115,12 @@ async def unlock(request: web.Request) -> web.StreamResponse:
                    if state.config.kind == "kiosk" else
                    _("That passphrase does not open your key. Check it and try again."))
         return page(request, "unlock.html", context(request, error=message, notice=None), status=401)
+    except KEPT_FAILURES as failure:
+        # Too many wrong codes at this terminal, or the relay out of reach: said on the sign-in page,
+        # where the person tries again.
+        status = failure.status if isinstance(failure, ProblemError) and 400 <= failure.status < 600 else 502
+        return page(request, "unlock.html", context(request, error=describe(failure, state.config.kind),
+                                                    notice=None), status=status)
     raise web.HTTPSeeOther("/")
 
 
