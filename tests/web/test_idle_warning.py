@@ -8,8 +8,10 @@ import io
 from pathlib import Path
 
 from relay.client.scenario import World
+from relay.client.web import jobs
+from relay.client.web.person import Job
 from relay.client.web.state import STATE
-from tests.web.support import chromium, interface, kiosk_signed_in, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
 
 MARKER = "MARKER-READ-SLOWLY-5R"
 
@@ -42,3 +44,34 @@ async def test_the_kiosk_warns_before_the_idle_sign_out_and_one_key_keeps_the_se
         await page.wait_for_url(f"{kiosk.url}/", timeout=15_000)
         assert "without activity" in await page.inner_text("main")
         assert kiosk.app[STATE].person is None and MARKER not in await page.content()
+
+
+async def test_long_work_under_way_at_the_desk_is_not_idleness(world: World, tmp_path: Path) -> None:
+    """A video being released (or sent from the app) outlasts the idle time: the session stays
+    while it runs, and the idle time counts from its end."""
+    victim = await world.session(world.victim)
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(b"A letter.\n"))
+    finally:
+        await victim.close()
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk", idle_seconds=6) as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        person = desk.app[STATE].person
+        assert person is not None
+
+        async def slow(job: Job) -> None:  # stands for a long upload, with its progress
+            for step in range(10):
+                job.progress(step, 10)
+                await asyncio.sleep(1)
+
+        job = jobs.start(person, "release", sent["id"], slow)
+        await page.goto(f"{desk.url}/items/{sent['id']}/done?action=release&job={job.id}")
+        await asyncio.sleep(8.5)  # past the idle time, nobody touching anything
+        assert desk.app[STATE].person is person and job.state == "running"
+        assert "/done?" in page.url and not await page.is_visible("#idle-warning")
+        await page.wait_for_selector(".job[data-state='finished']", timeout=10_000)
+        # Then the idle time runs from the end of the work.
+        await page.wait_for_url(f"{desk.url}/", timeout=15_000)
+        assert desk.app[STATE].person is None

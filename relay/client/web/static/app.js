@@ -17,8 +17,13 @@
   // someone reading without touching anything is not signed out by surprise.
   const idle = parseInt(body.dataset.idleSeconds || "0", 10);
   const warning = document.getElementById("idle-warning");
+  let told = Date.now();
+  // Long work under way (a video sent or released) keeps the session, at the interface as here.
+  function busy() {
+    told = Date.now();
+    if (warning) { warning.hidden = true; }
+  }
   if (body.dataset.unlocked && idle > 0) {
-    let told = Date.now();
     const every = Math.min(30000, idle * 250);  // how often activity is reported, at most
     const lead = Math.min(60, Math.max(1, Math.floor(idle / 4))) * 1000;  // the warning's head start
     function active() {
@@ -82,7 +87,7 @@
           if (!job) { window.clearInterval(timer); return; }
           bar.value = job.percent;
           box.dataset.state = job.state;
-          if (job.state === "running") { label.textContent = job.percent + "%"; return; }
+          if (job.state === "running") { busy(); label.textContent = job.percent + "%"; return; }
           window.clearInterval(timer);
           if (job.state === "failed") { label.textContent = job.error || ""; return; }
           onDone(job);
@@ -137,7 +142,7 @@
       if (timer) { window.clearInterval(timer); }
       timer = window.setInterval(function () {
         fetch("/jobs/" + job, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (j) {
-          if (j.state === "running") { show(j.percent > 0 ? "sending" : "reading", j.percent); return; }
+          if (j.state === "running") { busy(); show(j.percent > 0 ? "sending" : "reading", j.percent); return; }
           window.clearInterval(timer);
           if (j.state === "paused") { show("paused", j.percent); pause.hidden = true; resume.hidden = false; }
           else if (j.state === "finished") {
