@@ -68,6 +68,7 @@ async def test_long_work_under_way_at_the_desk_is_not_idleness(world: World, tmp
 
         job = jobs.start(person, "release", sent["id"], slow)
         await page.goto(f"{desk.url}/items/{sent['id']}/done?action=release&job={job.id}")
+        assert "carries on if you leave this page" in await page.inner_text("main")  # it runs here, not there
         await asyncio.sleep(8.5)  # past the idle time, nobody touching anything
         assert desk.app[STATE].person is person and job.state == "running"
         assert "/done?" in page.url and not await page.is_visible("#idle-warning")
