@@ -85,6 +85,8 @@ async def test_the_app_asks_who_a_letter_is_for_rather_than_choosing_for_the_wri
         await page.goto(app.link)
         await page.fill("#passphrase", PASSPHRASE)
         await page.click("#unlock")
+        # Letters and videos alike are listed under "My messages".
+        assert await page.get_by_role("link", name="My messages").count() == 1
         for form, select in (("/write", "#to"), ("/video", "#video-to")):
             await page.goto(app.url + form)
             assert await page.input_value(select) == ""
