@@ -23,7 +23,8 @@ async def test_every_line_of_the_timeline_names_its_item(world: World, tmp_path:
         with open(Clips(tmp_path).plain, "rb") as src:
             await victim.send(case_id=world.case_id, recipient=world.offender.person_id, src=src,
                               kind="video", content_type="video/mp4")
-        await offender.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"Three.\n"))
+        third = await offender.send(case_id=world.case_id, recipient="mediators", src=io.BytesIO(b"Three.\n"))
+        await mediator.call("POST", f"/v1/items/{third['id']}/read")
         await mediator.release(second["id"])
         await mediator.withhold(first["id"], "not-ready")
     finally:
@@ -41,6 +42,7 @@ async def test_every_line_of_the_timeline_names_its_item(world: World, tmp_path:
         assert "Offender sent letter 3 to the mediators" in text
         assert "Mediator released letter 2 to Offender" in text
         assert "Mediator withheld letter 1" in text
+        assert "Mediator opened letter 3" in text, text  # who opened it, not "the mediators"
         assert "released it" not in text and "withheld it " not in text and "see it" not in text, text
         await page.click("text=see letter 2 >> nth=0")
         assert page.url.endswith(f"/items/{second['id']}")
