@@ -11,7 +11,7 @@ from relay.client.scenario import World
 from relay.client.web import jobs
 from relay.client.web.person import Job
 from relay.client.web.state import STATE
-from tests.web.support import chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
+from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
 
 MARKER = "MARKER-READ-SLOWLY-5R"
 
@@ -76,3 +76,35 @@ async def test_long_work_under_way_at_the_desk_is_not_idleness(world: World, tmp
         # Then the idle time runs from the end of the work.
         await page.wait_for_url(f"{desk.url}/", timeout=15_000)
         assert desk.app[STATE].person is None
+
+
+async def test_signing_out_while_a_video_is_being_sent_asks_first(world: World, tmp_path: Path) -> None:
+    profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
+    async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
+        page = await desk_signed_in(browser, desk)
+        person = desk.app[STATE].person
+        assert person is not None
+        release = asyncio.Event()
+
+        async def slow(job: Job) -> None:
+            await release.wait()
+
+        job = jobs.start(person, "release", "", slow)
+        await page.click("#sign-out")
+        assert page.url.endswith("/sign-out")
+        assert "still being sent" in await page.inner_text("main")
+        assert desk.app[STATE].person is person and job.state == "running"
+        await shot(page, "desk-sign-out-busy")
+        await page.click("#stay-signed-in")
+        assert await page.locator("#sign-out").count() == 1 and desk.app[STATE].person is person
+        await page.click("#sign-out")
+        await page.click("#sign-out-anyway")
+        assert "signed out" in await page.inner_text("main")
+        assert desk.app[STATE].person is None
+        release.set()
+
+        # With nothing under way, signing out asks nothing.
+        await page.fill("#passphrase", PASSPHRASE)
+        await page.click("#unlock")
+        await page.click("#sign-out")
+        assert "signed out" in await page.inner_text("main")

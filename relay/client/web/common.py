@@ -124,10 +124,24 @@ async def unlock(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/")
 
 
+def _work_under_way(state: State) -> bool:
+    return state.person is not None and any(job.state == "running" for job in state.person.jobs.values())
+
+
 async def sign_out(request: web.Request) -> web.StreamResponse:
-    await state_of(request).lock()
+    state = state_of(request)
+    if _work_under_way(state) and not (await form_of(request)).get("anyway"):
+        # Signing out stops a video being sent or released: ask first (at its own address).
+        raise web.HTTPSeeOther("/sign-out")
+    await state.lock()
     # Ask the browser to drop anything it kept of these pages too.
     raise web.HTTPSeeOther("/?signed_out=1", headers={"Clear-Site-Data": '"cache"'})
+
+
+async def confirm_sign_out(request: web.Request) -> web.StreamResponse:
+    if not _work_under_way(state_of(request)):
+        raise web.HTTPSeeOther("/")
+    return page(request, "sign_out.html", context(request))
 
 
 async def alive(request: web.Request) -> web.StreamResponse:
@@ -268,6 +282,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/lang/{lang}", choose_language)
     app.router.add_post("/unlock", unlock)
     app.router.add_post("/sign-out", sign_out)
+    app.router.add_get("/sign-out", confirm_sign_out)
     app.router.add_post("/alive", alive)
     app.router.add_get("/media/{token}", media)
     app.router.add_get("/jobs/{job}", job_status)
