@@ -38,6 +38,8 @@ async def test_each_decision_leads_to_the_next_item_until_the_queue_is_empty(wor
         await page.click("#next-item")
         assert page.url.endswith(f"/items/{second['id']}")
         await page.click("#withhold")
+        # The confirmation names the item it is about (two letters may wait from the same person).
+        assert "Letter from Offender to Victim" in await page.inner_text("#item-meta")
         await page.check("input[name=reason] >> nth=0")
         await page.click("#confirm-withhold")
         assert await page.locator("#next-item").count() == 0
