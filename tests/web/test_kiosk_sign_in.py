@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.client.kdf import TEST_KDF
-from relay.client.scenario import build_world
+from relay.client.scenario import World, build_world
 from tests.test_limits_desk import relay_with  # noqa: F401  (the fixture)
 from tests.web.support import chromium, interface, profile_for, shot
 
@@ -28,3 +28,17 @@ async def test_too_many_wrong_codes_are_said_on_the_sign_in_page(relay_with: Any
         assert await page.locator("#code").count() == 1  # still the sign-in page
         assert "Cela n'a pas fonctionné" not in await page.inner_text("main")
         await shot(page, "fr-kiosk-too-many-codes")
+
+
+async def test_the_app_speaks_to_a_participant_of_their_messages_not_of_keys(world: World, tmp_path: Path) -> None:
+    profile = profile_for(tmp_path / "app", world, world.victim, "app")
+    async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
+        page = await browser.new_page()
+        await page.goto(app.link)
+        assert "open your messages on this device" in await page.inner_text("main")
+        await page.fill("#passphrase", "not the right one")
+        await page.click("#unlock")
+        said = await page.inner_text("main")
+        assert "not the passphrase for this device" in said
+        assert " key" not in said, said
+        await shot(page, "app-wrong-passphrase")

@@ -111,9 +111,9 @@ async def unlock(request: web.Request) -> web.StreamResponse:
         else:
             await state.unlock_own(secret)
     except WrongPassphrase:
-        message = (_("That code and passphrase do not open a key here. Check both and try again.")
-                   if state.config.kind == "kiosk" else
-                   _("That passphrase does not open your key. Check it and try again."))
+        message = {"kiosk": _("That code and passphrase do not open a key here. Check both and try again."),
+                   "app": _("That is not the passphrase for this device. Check it and try again.")}.get(
+            state.config.kind, _("That passphrase does not open your key. Check it and try again."))
         return page(request, "unlock.html", context(request, error=message, notice=None), status=401)
     except KEPT_FAILURES as failure:
         # Too many wrong codes at this terminal, or the relay out of reach: said on the sign-in page,
