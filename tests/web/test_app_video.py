@@ -81,3 +81,41 @@ async def test_a_video_the_app_refuses_says_why_in_words_and_offers_only_what_ca
         assert not await page.is_visible("#resume-video") and not await page.is_visible("#pause-video")
         assert await page.is_enabled("#send-video")  # nothing was taken: it can be sent again
         await shot(page, "app-video-refused")
+
+
+async def test_a_video_left_unsent_at_sign_out_carries_on_in_the_next_session(world: World, tmp_path: Path) -> None:
+    """The page promises "pause and carry on later": after signing out (or a restart), the list
+    says a video is unfinished and carries it on from the relay's offset."""
+    clip = _large_clip(tmp_path / "message.mp4")
+    profile = profile_for(tmp_path / "app", world, world.victim, "app")
+    async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
+        page = await browser.new_page()
+        await page.goto(app.link)
+        await page.fill("#passphrase", PASSPHRASE)
+        await page.click("#unlock")
+        assert await page.locator("#unfinished").count() == 0
+        await page.goto(app.url + "/video")
+        await page.select_option("#video-to", f"{world.case_id}|{world.offender.person_id}")
+        await page.set_input_files("#video-file", str(clip))
+        await page.click("#send-video")
+        await page.click("#pause-video")
+        await wait_text(page, "#video-phase", "Paused")
+        await page.click("#sign-out")
+
+        await page.fill("#passphrase", PASSPHRASE)
+        await page.click("#unlock")
+        assert "has not finished" in await page.inner_text("#unfinished")
+        await shot(page, "app-unfinished")
+        await page.click("#carry-on-sending")
+        assert "/video?job=" in page.url
+        await wait_text(page, "#video-phase", "Sent")
+        assert await page.is_visible("#video-done a")
+        await page.click("#video-done a")
+        assert await page.locator("#unfinished").count() == 0
+        assert "Waiting for your mediator's review" in await page.inner_text("main")
+    assert not any((profile / "outbox").iterdir())
+    mediator = await world.session(world.mediator)
+    try:
+        assert [q["kind"] for q in await mediator.call("GET", "/v1/review/queue")] == ["video"]
+    finally:
+        await mediator.close()

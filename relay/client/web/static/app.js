@@ -180,6 +180,12 @@
       xhr.send(file);
       form.querySelector("button").disabled = true;
     });
+    // Carrying on what an earlier session left unsent: the interface already named the job.
+    if (panel.dataset.job) {
+      job = panel.dataset.job;
+      form.querySelector("button").disabled = true;
+      watch();
+    }
     pause.addEventListener("click", function () {
       if (job) { post("/jobs/" + job + "/pause"); } else { pauseAsked = true; }
     });
