@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from relay.client.scenario import World
+from relay.server.app import create_app
+from relay.server.serving import running
+from relay.server.settings import Settings
 from relay.wire import DEVICE_HEADER
 from tests.conftest import Relay
+
+MARKER = "ZQXMARKER"
 
 
 async def _identify(http: aiohttp.ClientSession, relay: Relay, terminal: str, code: str) -> int:
@@ -35,3 +42,26 @@ async def test_kiosk_codes_typed_all_at_once_are_limited_like_codes_typed_one_by
         assert await _identify(http, relay, world.terminal_token, str(world.offender.kiosk_code)) == 200
         assert await _identify(http, relay, world.terminal_token, "2222-2222") == 404
         assert await _identify(http, relay, world.terminal_token, str(world.offender.kiosk_code)) == 429
+
+
+async def test_an_expectation_the_relay_does_not_know_gets_a_problem_that_quotes_nothing(tmp_path: Path) -> None:
+    # aiohttp answers an Expect other than 100-continue before any middleware runs, as
+    # "417 text/plain: Unknown Expect: <the header as sent>".
+    settings = Settings(data_dir=tmp_path / "relay-data")
+    app = create_app(settings, bootstrap_printer=lambda _: None)
+    async with running(app, settings, host="127.0.0.1", port=0) as (host, port):
+        for path in ("/v1/me", "/v1/limits", "/no/such/route"):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: relay\r\nExpect: quote-me-{MARKER}\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            answer = await reader.read()
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 417 "), head
+            assert b"Content-Type: application/problem+json" in head and b"Cache-Control: no-store" in head
+            assert MARKER.encode() not in answer
+            assert json.loads(body)["type"] == "urn:mediation-relay:problem:expectation-failed"
+        # 100-continue still works.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://{host}:{port}/v1/limits", headers={"Expect": "100-continue"}) as response:
+                assert response.status == 200
