@@ -127,6 +127,7 @@ class Env:
     stranger: Someone  # a kiosk participant of institution B, in a case at B
     mediator_b: Someone
     case_b: str
+    bundle_limit: int = 6
     extra_clients: list[Client] = field(default_factory=list)
 
     async def request(self, kind: str, method: str, path: str, *, headers: dict[str, str] | None = None,
@@ -218,6 +219,7 @@ async def race_release_against(env: Env, rounds: int) -> None:
     w = env.world
     changes = ["withdraw-recipient", "withdraw-sender", "condition", "pause", "close", "revoke-device",
                "revoke-person", "sign-out"]
+    outcomes: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for n in range(rounds):
         change = changes[n % len(changes)]
         recipient = await _enroll(env.console, f"Recipient {n}", "participant", "offender")
@@ -230,7 +232,14 @@ async def race_release_against(env: Env, rounds: int) -> None:
         log: list[tuple[float, float, str, bool]] = []
         probes = [asyncio.create_task(_recipient_probe(env, "race-fetch", _h(receiver), item_id, stop, log))
                   for _ in range(3)]
-        release = asyncio.create_task(env.mediator.release(item_id))
+        release_done: list[float] = [0.0]
+
+        async def timed_release(_item: str = item_id, _done: list[float] = release_done) -> Any:
+            result = await env.mediator.release(_item)
+            _done[0] = time.monotonic()
+            return result
+
+        release = asyncio.create_task(timed_release())
         await asyncio.sleep(random.uniform(0, 0.03))
         kind = "race-change"
         if change == "withdraw-recipient":
@@ -260,8 +269,10 @@ async def race_release_against(env: Env, rounds: int) -> None:
         acknowledged = time.monotonic()
         try:
             await release
-        except ProblemError:
-            pass
+            outcome = "released first" if release_done[0] and release_done[0] <= acknowledged else "released after"
+        except ProblemError as exc:
+            outcome = f"refused {exc.status}"
+        outcomes[change][outcome] += 1
         await asyncio.sleep(0.05)
         stop.set()
         await asyncio.gather(*probes)
@@ -277,6 +288,7 @@ async def race_release_against(env: Env, rounds: int) -> None:
             if status in (200, 206) and (status != 200 or item_id.encode() in body):
                 env.tally.find(f"[race {change}] a fetch after the race served the item ({status})")
         receiver.session_token = None  # may be revoked: do not sign out at close
+    env.tally.notes.append("release races: " + "; ".join(f"{c}: {dict(o)}" for c, o in outcomes.items()))
 
 
 async def race_two_decisions(env: Env, rounds: int) -> None:
@@ -625,6 +637,99 @@ async def attack_kiosk_guessing(env: Env, burst: int) -> None:
                        f"(the limit is {limit} a quarter of an hour)")
 
 
+async def attack_single_use(env: Env, burst: int) -> None:
+    """What may be used once, used many times at once: a signed challenge, a key-bundle fetch
+    limit, an item id two submissions share."""
+    w = env.world
+    # One signed challenge sent many times at once: one session.
+    async with w.client(str(w.victim.device_token)) as client:
+        challenge = await client.call("POST", "/v1/auth/challenge", json_body={"person_id": w.victim.person_id})
+        statement = envelope.login_statement(challenge=challenge["challenge"], device_id=client._device_id(),
+                                             person_id=w.victim.person_id)
+        body = {"challenge_id": challenge["challenge_id"],
+                "signature": envelope.sign(Domain.LOGIN, statement, w.victim.identity.signing_key)}
+        answers = await asyncio.gather(*(env.request("single-use", "POST", "/v1/auth/session",
+                                                     headers={"X-Relay-Device": str(w.victim.device_token)},
+                                                     json_body=body) for _ in range(burst)))
+        won = [json.loads(b)["session_token"] for s, b, _ in answers if s == 201]
+        env.tally.secrets.update(won)
+        if len(won) != 1:
+            env.tally.find(f"[challenge] one signed challenge opened {len(won)} sessions")
+        for token in won:
+            await env.request("single-use", "DELETE", "/v1/auth/session", headers={
+                "X-Relay-Device": str(w.victim.device_token), "Authorization": f"Bearer {token}"})
+    # Key bundle fetches at once, from a terminal that serves the person: at most the limit.
+    person = await _enroll(env.console, "Bundle target", "participant", "victim", institution_id=env.institution_b,
+                           device=False)
+    await env.console.call("POST", f"/v1/cases/{env.case_b}/participants", json_body={"person_id": person.person_id})
+    answers = await asyncio.gather(*(env.request("single-use", "GET", f"/v1/people/{person.person_id}/key-bundle",
+                                                 headers={"X-Relay-Device": env.terminal_b})
+                                     for _ in range(burst)))
+    served = sum(1 for s, _, _ in answers if s == 200)
+    if served > env.bundle_limit:
+        env.tally.find(f"[key bundle] {served} fetches served at once (the limit is {env.bundle_limit} an hour)")
+    # Two submissions of one item id at once (the SDK's id chosen twice): one item, no stray blob.
+    import relay.client.sdk.sending as sending_module
+    for n in range(max(1, burst // 10)):
+        taken = "itm_%016x" % random.getrandbits(64)
+        original_new = sending_module.ids.new
+
+        def same_id(kind: str, _taken: str = taken, _new: Any = original_new) -> str:
+            return _taken if kind == "item" else str(_new(kind))
+
+        sending_module.ids.new = same_id  # type: ignore[assignment]
+        try:
+            outcomes = await asyncio.gather(*(env.victim.send(case_id=w.case_id, recipient=w.offender.person_id,
+                                                              src=io.BytesIO(b"twice %d" % k)) for k in range(4)),
+                                            return_exceptions=True)
+        finally:
+            sending_module.ids.new = original_new  # type: ignore[assignment]
+        env.tally.by_kind["same-item-id"] += 4
+        ok = [o for o in outcomes if isinstance(o, dict)]
+        refused = [o.status for o in outcomes if isinstance(o, ProblemError)]
+        if len(ok) != 1 or any(r != 409 for r in refused) or len(ok) + len(refused) != 4:
+            env.tally.find(f"[same item id] {len(ok)} accepted, refused {refused}, other "
+                           f"{[o for o in outcomes if not isinstance(o, dict | ProblemError)]}")
+    _orphan_blobs(env, "same item id")
+
+
+async def attack_kiosk_reach(env: Env) -> None:
+    """A person with cases at two institutions, signed in at institution B's kiosk, reaches
+    nothing of their case at institution A; a closed case ends a kiosk session it alone allowed."""
+    w = env.world
+    dual = await _enroll(env.console, "Two institutions", "participant", "offender", institution_id=w.institution_id,
+                         device=False)
+    env.tally.secrets.add(str(dual.passphrase))
+    case_a = await _new_case(env.console, w.institution_id, [w.victim.person_id, dual.person_id],
+                             [w.mediator.person_id])
+    victim_b = await _enroll(env.console, "B other", "participant", "victim")
+    case_b = await _new_case(env.console, env.institution_b, [victim_b.person_id, dual.person_id],
+                             [env.mediator_b.person_id])
+    item_a = await _letter(env.victim, case_a, dual.person_id, b"for the dual person at A")
+    await env.mediator.release(item_a)
+    at_b = await _login(w, dual, token=env.terminal_b, kiosk=True)
+    env.extra_clients.append(at_b)
+    h = _h(at_b)
+    for path in (f"/v1/items/{item_a}", f"/v1/items/{item_a}/delivery", f"/v1/items/{item_a}/delivery/content",
+                 f"/v1/cases/{case_a}", f"/v1/directory/{w.victim.person_id}", f"/v1/directory/{w.mediator.person_id}"):
+        status, body, _ = await env.request("kiosk-reach", "GET", path, headers=h)
+        if status != 404:
+            env.tally.find(f"[kiosk reach] institution B's kiosk: GET {path.split('/')[2]}… of case A: {status}")
+    for path in ("/v1/inbox", "/v1/me", "/v1/cases", "/v1/items/sent"):
+        status, body, _ = await env.request("kiosk-reach", "GET", path, headers=h)
+        if item_a.encode() in body or case_a.encode() in body:
+            env.tally.find(f"[kiosk reach] institution B's kiosk lists case A's ids in {path}")
+    # Case B closes: the kiosk at B no longer serves them, on the very next request.
+    await env.request("kiosk-reach", "POST", f"/v1/cases/{case_b}/status", headers=_h(env.console),
+                      json_body={"status": "closed"})
+    status, _, _ = await env.request("kiosk-reach", "GET", "/v1/me", headers=h)
+    status2, _, _ = await env.request("kiosk-reach", "GET", f"/v1/people/{dual.person_id}/key-bundle",
+                                      headers={"X-Relay-Device": env.terminal_b})
+    if status != 401 or status2 != 404:
+        env.tally.find(f"[kiosk reach] after case B closed, B's kiosk session answered {status}, the bundle {status2}")
+    at_b.session_token = None
+
+
 # -- protocol ------------------------------------------------------------------------------------
 
 
@@ -666,6 +771,17 @@ async def _raw(env: Env, payload: bytes, kind: str, *, timeout: float = 10) -> l
                         body, headers)
         data = rest
     return answers
+
+
+def _bomb() -> bytes:
+    """gzip of a JSON body that inflates to 100 MiB (about 100 KiB on the wire)."""
+    import zlib
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    piece = b" " * (1024 * 1024)
+    return packer.compress(b"{") + b"".join(packer.compress(piece) for _ in range(100)) + packer.flush()
+
+
+_BOMB = _bomb()
 
 
 def _req(method: str, path: str, headers: dict[str, str], body: bytes = b"", *, close: bool = False) -> bytes:
@@ -764,6 +880,15 @@ async def attack_framing(env: Env) -> None:
         b"GET /v1/me HTTP/1.1\r\nHost: r\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
         b"GET /v1/me HTTP/1.1\r\nHost: r\r\nExpect: 100-continue\r\n\r\n",
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"GET /v1/me HTTP/1.1\r\nHost: r\r\nExpect: " + MARKER.encode() + b"\r\n\r\n",
+        b"GET /nowhere HTTP/1.1\r\nHost: r\r\nExpect: 100-continue, " + MARKER.encode() + b"\r\n\r\n",
+        b"POST /v1/auth/challenge HTTP/1.1\r\nHost: r\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /v1/bootstrap HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(_BOMB) + _BOMB,
+        b"POST /v1/bootstrap HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: 7\r\n\r\nnotgzip",
+        b"POST /v1/bootstrap HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Encoding: br\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
     ]
     for payload in payloads:
         answers = await _raw(env, payload + _req("GET", "/healthz", {}, close=True), "framing")
@@ -919,7 +1044,7 @@ async def run(quick: bool) -> Tally:
         data_dir = Path(scratch) / "relay-data"
         settings = Settings(data_dir=data_dir, header_timeout_seconds=3, body_idle_seconds=3,
                             quota_items_per_day=100_000, quota_mediator_items_per_day=100_000, disk_reserve_mb=0,
-                            bundle_fetches_per_hour=1000, bundle_fetches_per_terminal_per_hour=1000)
+                            bundle_fetches_per_terminal_per_hour=1000)
         codes: list[str] = []
         clock = Clock()
         app = create_app(settings, clock=clock, bootstrap_printer=codes.append)
@@ -961,6 +1086,8 @@ async def run(quick: bool) -> Tally:
                     ("tokens after sign-out and revocation", attack_tokens(env, 2 * scale)),
                     ("another case's and institution's ids", attack_cross_tenant(env, scale)),
                     ("kiosk codes typed all at once", attack_kiosk_guessing(env, 40 * scale)),
+                    ("single-use things used at once", attack_single_use(env, 20 * scale)),
+                    ("a kiosk of one institution and a person of two", attack_kiosk_reach(env)),
                     ("Range and conditional requests", attack_ranges(env)),
                     ("framing, pipelining, methods, paths", attack_framing(env)),
                     ("slow clients and many connections", attack_connections(env, 60 * scale, 200 * scale)),
