@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import multidict
 
 from relay.client.scenario import World
 from relay.server.app import create_app
@@ -65,3 +66,27 @@ async def test_an_expectation_the_relay_does_not_know_gets_a_problem_that_quotes
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://{host}:{port}/v1/limits", headers={"Expect": "100-continue"}) as response:
                 assert response.status == 200
+
+
+async def test_a_credential_header_sent_twice_is_no_credential(relay: Relay, world: World) -> None:
+    # Two X-Relay-Device (or two Authorization) headers: the relay acted for the first of each.
+    victim = await world.session(world.victim)
+    mediator = await world.session(world.mediator)
+    try:
+        v, m = victim._headers(), mediator._headers()
+        async with aiohttp.ClientSession() as http:
+            for headers, problem in (
+                    ([(DEVICE_HEADER, v[DEVICE_HEADER]), (DEVICE_HEADER, m[DEVICE_HEADER]),
+                      ("Authorization", v["Authorization"])], "unauthenticated"),
+                    ([(DEVICE_HEADER, v[DEVICE_HEADER]), ("Authorization", v["Authorization"]),
+                      ("Authorization", m["Authorization"])], "session-required"),
+                    ([(DEVICE_HEADER, v[DEVICE_HEADER]), (DEVICE_HEADER, v[DEVICE_HEADER]),
+                      ("Authorization", v["Authorization"])], "unauthenticated")):
+                async with http.get(relay.url + "/v1/me", headers=multidict.CIMultiDict(headers)) as response:
+                    assert response.status == 401
+                    assert (await response.json(content_type=None))["type"].endswith(":" + problem)
+            async with http.get(relay.url + "/v1/me", headers=v) as response:  # once each: served
+                assert response.status == 200
+    finally:
+        await victim.close()
+        await mediator.close()
