@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import multidict
+import pytest
 
+import relay.client.sdk.transfer as transfer
 from relay.client.scenario import World
+from relay.client.sdk import Client, ProblemError
+from relay.envelope import Identity
 from relay.server.app import create_app
 from relay.server.serving import running
 from relay.server.settings import Settings
 from relay.wire import DEVICE_HEADER
-from tests.conftest import Relay
+from tests.conftest import Relay, close, everyone
 
 MARKER = "ZQXMARKER"
 
@@ -90,3 +95,95 @@ async def test_a_credential_header_sent_twice_is_no_credential(relay: Relay, wor
     finally:
         await victim.close()
         await mediator.close()
+
+
+async def _second_mediator(world: World, coordinator: Client) -> Client:
+    identity = Identity.generate()
+    person = await coordinator.enroll(public=identity.public, label="Second mediator", role="mediator")
+    device = await coordinator.call("POST", "/v1/devices", json_body={
+        "kind": "mediator_desk", "person_id": person["id"], "label": "second desk"})
+    await coordinator.call("POST", f"/v1/cases/{world.case_id}/mediators", json_body={"person_id": person["id"]})
+    client = await world.client(device["device_token"]).__aenter__()
+    await client.login(person["id"], identity)
+    return client
+
+
+@pytest.mark.parametrize("ended_by", ["desk revoked", "mediator revoked", "sign-out"])
+async def test_a_release_still_arriving_when_the_mediators_credentials_end_is_refused(
+        relay: Relay, world: World, monkeypatch: pytest.MonkeyPatch, ended_by: str) -> None:
+    # The guard checks the device and session when the headers arrive; the decision is written
+    # once its rendition has arrived, which for a video can be minutes later. A release whose
+    # body was still arriving when the coordinator revoked the desk (204) was written after it,
+    # and delivered.
+    coordinator, victim, mediator, offender = await everyone(world)
+    other = await _second_mediator(world, coordinator)  # so the case still has an active mediator
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(b"a letter " * 20_000))
+        started, go = asyncio.Event(), asyncio.Event()
+        chunks = transfer._file_chunks
+
+        async def stalled(handle: Any, total: int, progress: Any) -> Any:
+            async for chunk in chunks(handle, total, progress):
+                yield chunk
+                started.set()
+                await go.wait()  # the first chunk is in; the rest waits for the revocation
+
+        monkeypatch.setattr(transfer, "_file_chunks", stalled)
+        release = asyncio.create_task(mediator.release(sent["id"]))
+        await started.wait()
+        await asyncio.sleep(0.1)  # the relay has the first chunk: the guard has passed
+        headers = mediator._headers()
+        if ended_by == "desk revoked":
+            await coordinator.call("POST", f"/v1/devices/{str(world.mediator.device_token).split('.')[0]}/revoke")
+        elif ended_by == "mediator revoked":
+            await coordinator.call("POST", f"/v1/people/{world.mediator.person_id}/revoke")
+        else:
+            async with aiohttp.ClientSession() as http, http.delete(relay.url + "/v1/auth/session",
+                                                                    headers=headers) as answer:
+                assert answer.status == 204
+        go.set()
+        with pytest.raises(ProblemError) as refused:
+            await release
+        assert refused.value.status == 401
+        assert [i["state"] for i in await coordinator.call("GET", f"/v1/cases/{world.case_id}/items")
+                if i["id"] == sent["id"]] == ["pending_review"]
+        assert await offender.call("GET", "/v1/inbox") == []
+        # Nothing of the rendition stays behind.
+        stored = {p.name for p in (relay.data_dir / "blobs" / "objects").rglob("*") if p.is_file()}
+        assert len(stored) == 1  # the letter itself
+        # The other mediator can still decide it.
+        assert (await other.release(sent["id"]))["state"] == "released"
+    finally:
+        mediator.session_token = None
+        await close(coordinator, victim, mediator, offender, other)
+
+
+async def test_a_mediators_own_message_still_arriving_when_their_desk_is_revoked_is_refused(
+        relay: Relay, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    coordinator, victim, mediator, offender = await everyone(world)
+    try:
+        started, go = asyncio.Event(), asyncio.Event()
+        chunks = transfer._file_chunks
+
+        async def stalled(handle: Any, total: int, progress: Any) -> Any:
+            async for chunk in chunks(handle, total, progress):
+                yield chunk
+                started.set()
+                await go.wait()
+
+        monkeypatch.setattr(transfer, "_file_chunks", stalled)
+        sending = asyncio.create_task(mediator.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                                    src=io.BytesIO(b"from the mediator " * 10_000)))
+        await started.wait()
+        await asyncio.sleep(0.1)
+        await coordinator.call("POST", f"/v1/devices/{str(world.mediator.device_token).split('.')[0]}/revoke")
+        go.set()
+        with pytest.raises(ProblemError) as refused:
+            await sending
+        assert refused.value.status == 401
+        assert await coordinator.call("GET", f"/v1/cases/{world.case_id}/items") == []
+        assert await offender.call("GET", "/v1/inbox") == []
+    finally:
+        mediator.session_token = None
+        await close(coordinator, victim, mediator, offender)

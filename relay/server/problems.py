@@ -39,6 +39,7 @@ SERVER_NAME = "mediation-relay"  # what the Server header says: a name, never a 
 
 _STORAGE = {  # most specific first
     storage_errors.LegalHoldActive: errors.LegalHold,
+    storage_errors.SignedOut: errors.SessionRequired,  # ended or revoked while the request arrived
     storage_errors.NotFound: errors.NotFound,
     storage_errors.Conflict: errors.Conflict,
     storage_errors.BlobTooLarge: errors.BodyTooLarge,
