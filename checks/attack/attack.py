@@ -291,6 +291,60 @@ async def race_release_against(env: Env, rounds: int) -> None:
     env.tally.notes.append("release races: " + "; ".join(f"{c}: {dict(o)}" for c, o in outcomes.items()))
 
 
+async def race_release_still_arriving(env: Env, rounds: int) -> None:
+    """A release (or a mediator's own message) whose body is still arriving when the mediator
+    signs out or their desk or enrollment is revoked: once that is acknowledged, it must not be
+    written, nor reach the recipient. The body is held after its first chunk until then."""
+    import relay.client.sdk.transfer as transfer
+    w = env.world
+    chunks = transfer._file_chunks
+    for n in range(rounds):
+        ended_by = ("desk revoked", "mediator revoked", "sign-out")[n % 3]
+        own_message = n % 2 == 1
+        someone = await _enroll(env.console, f"Mediator {n}", "mediator", None)
+        await env.console.call("POST", f"/v1/cases/{w.case_id}/mediators", json_body={"person_id": someone.person_id})
+        desk = await _login(w, someone)
+        item_id = None if own_message else await _letter(env.victim, w.case_id, w.offender.person_id, b"l" * 200_000)
+        started, go = asyncio.Event(), asyncio.Event()
+
+        async def stalled(handle: Any, total: int, progress: Any, _s: asyncio.Event = started,
+                          _g: asyncio.Event = go) -> Any:
+            async for chunk in chunks(handle, total, progress):
+                yield chunk
+                _s.set()
+                await _g.wait()
+
+        transfer._file_chunks = stalled  # type: ignore[assignment]
+        try:
+            task = asyncio.create_task(
+                desk.send(case_id=w.case_id, recipient=w.offender.person_id, src=io.BytesIO(b"m" * 200_000))
+                if own_message else desk.release(str(item_id)))
+            await started.wait()
+            await asyncio.sleep(0.05)
+            if ended_by == "desk revoked":
+                await env.request("race-arriving", "POST", f"/v1/devices/{str(someone.device_token).split('.')[0]}"
+                                  "/revoke", headers=_h(env.console))
+            elif ended_by == "mediator revoked":
+                await env.request("race-arriving", "POST", f"/v1/people/{someone.person_id}/revoke",
+                                  headers=_h(env.console))
+            else:
+                await env.request("race-arriving", "DELETE", "/v1/auth/session", headers=_h(desk))
+            go.set()
+            try:
+                result = await task
+                env.tally.find(f"[release still arriving] {'own message' if own_message else 'release'} written "
+                               f"after '{ended_by}' was acknowledged: {result.get('state')}")
+            except ProblemError as exc:
+                env.tally.by_kind["race-arriving"] += 1
+                if exc.status != 401:
+                    env.tally.find(f"[release still arriving] refused {exc.status} {exc.type}, not 401")
+        finally:
+            transfer._file_chunks = chunks  # type: ignore[assignment]
+            desk.session_token = None
+            await desk.close()
+    _orphan_blobs(env, "release still arriving")
+
+
 async def race_two_decisions(env: Env, rounds: int) -> None:
     """Two mediators (and one mediator twice) deciding one item at once: one decision wins, the
     other is 409 already-decided, the item is in the winner's state, and no rendition is left over."""
@@ -1080,6 +1134,8 @@ async def run(quick: bool) -> Tally:
                 steps = [
                     ("races: release against withdrawal, condition, pause, close, revocation, sign-out",
                      race_release_against(env, 8 * scale)),
+                    ("races: a release still arriving when the mediator's credentials end",
+                     race_release_still_arriving(env, 3 * scale)),
                     ("races: two decisions on one item", race_two_decisions(env, 6 * scale)),
                     ("races: receipts", race_receipts(env, 2 * scale)),
                     ("uploads: concurrent PATCH, termination, expiry, other owners", attack_uploads(env, 2 * scale)),
