@@ -66,7 +66,9 @@ async def test_an_expectation_the_relay_does_not_know_gets_a_problem_that_quotes
             assert head.startswith(b"HTTP/1.1 417 "), head
             assert b"Content-Type: application/problem+json" in head and b"Cache-Control: no-store" in head
             assert MARKER.encode() not in answer
-            assert json.loads(body)["type"] == "urn:mediation-relay:problem:expectation-failed"
+            problem = json.loads(body)
+            assert problem["type"] == "urn:mediation-relay:problem:expectation-failed"
+            assert f"X-Request-Id: {problem['request_id']}".encode() in head
         # 100-continue still works.
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://{host}:{port}/v1/limits", headers={"Expect": "100-continue"}) as response:

@@ -185,7 +185,9 @@ class ProblemRequestHandler(RequestHandler):
     async def finish_response(self, request: Any, resp: web.StreamResponse, start_time: float | None) -> Any:
         if isinstance(resp, web.HTTPException) and resp.status >= 400:
             # Raised before the middlewares (aiohttp's 417 for an unknown Expect, as text/plain
-            # quoting the header): a problem document like every other answer.
+            # quoting the header): a problem document like every other answer, with a request id.
+            if logs.REQUEST_ID.get() is None:
+                logs.REQUEST_ID.set(logs.new_id())
             resp = before_middlewares(request, resp.status)
         if self._finishing:
             resp.force_close()  # the last response on this connection
