@@ -128,6 +128,7 @@ class Env:
     mediator_b: Someone
     case_b: str
     bundle_limit: int = 6
+    key_bundles: list[str] = field(default_factory=list)
     extra_clients: list[Client] = field(default_factory=list)
 
     async def request(self, kind: str, method: str, path: str, *, headers: dict[str, str] | None = None,
@@ -551,7 +552,7 @@ async def attack_upload_expiry(env: Env) -> None:
 async def attack_tokens(env: Env, rounds: int) -> None:
     """A token after sign-out or revocation fails on the very next request, with many in flight."""
     w = env.world
-    for n in range(rounds):
+    for _ in range(rounds):
         client = await _login(w, w.victim)
         headers = _h(client)
         inflight = [asyncio.create_task(env.request("token", "GET", "/v1/me", headers=headers)) for _ in range(20)]
@@ -720,11 +721,12 @@ async def attack_single_use(env: Env, burst: int) -> None:
                                                  headers={"X-Relay-Device": env.terminal_b})
                                      for _ in range(burst)))
     served = sum(1 for s, _, _ in answers if s == 200)
+    env.key_bundles += [json.loads(b)["key_bundle"][:60] for s, b, _ in answers if s == 200][:1]
     if served > env.bundle_limit:
         env.tally.find(f"[key bundle] {served} fetches served at once (the limit is {env.bundle_limit} an hour)")
     # Two submissions of one item id at once (the SDK's id chosen twice): one item, no stray blob.
     import relay.client.sdk.sending as sending_module
-    for n in range(max(1, burst // 10)):
+    for _ in range(max(1, burst // 10)):
         taken = "itm_%016x" % random.getrandbits(64)
         original_new = sending_module.ids.new
 
@@ -995,7 +997,19 @@ async def attack_framing(env: Env) -> None:
               + "/timeline?after=99999999999&limit=1000&limit=1", f"/v1/{MARKER}/../me"]
     for path in tricks:
         for headers in (v, m):
-            status, body, _ = await env.request("paths", "GET", path, headers=headers)
+            await env.request("paths", "GET", path, headers=headers)
+    # Request values in bodies: a label that is stored, and fields that are refused.
+    console = _h(env.console)
+    await env.request("values", "POST", "/v1/institutions", headers=console, json_body={"name": f"Inst {MARKER}"})
+    for body in ({"name": MARKER, "extra": MARKER}, {"kind": MARKER, "label": MARKER, "person_id": MARKER},
+                 {"referral_source": f"offender {MARKER}", "institution_id": env.institution_b},
+                 {"status": MARKER}, {"consent": MARKER}, {"code": MARKER}, {"person_id": "per_" + MARKER}):
+        for path in ("/v1/institutions", "/v1/devices", "/v1/cases", f"/v1/cases/{env.world.case_id}/status",
+                     f"/v1/cases/{env.world.case_id}/participants/{env.world.victim.person_id}/consent"):
+            await env.request("values", "POST", path, headers=console, json_body=body)
+        await env.request("values", "POST", "/v1/kiosk/identify", headers={"X-Relay-Device": env.terminal_b},
+                          json_body=body)
+        await env.request("values", "POST", "/v1/auth/challenge", headers=v, json_body=body)
 
 
 async def attack_connections(env: Env, slow: int, many: int) -> None:
@@ -1066,6 +1080,9 @@ def scan_logs(env: Env, text: str) -> None:
                    "request value": [MARKER],
                    "client address": ["127.0.0.1"],
                    "traceback": ["Traceback"]}
+    secret_like["public key"] = [envelope.b64e(p.identity.public.sign_pk) for p in people] + \
+        [envelope.b64e(p.identity.public.box_pk) for p in people]
+    secret_like["key bundle"] = env.key_bundles
     for token in secret_like["device token"] + secret_like["session token"]:
         secret_like.setdefault("token secret", []).append(token.split(".", 1)[-1])
     for what, values in secret_like.items():
@@ -1163,8 +1180,6 @@ async def run(quick: bool) -> Tally:
                           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
                 for c in [env.mediator, env.victim, env.offender, *env.extra_clients]:
                     await c.close()
-                secret_sessions = [str(c.session_token) for c in (env.console,)]
-                del secret_sessions
                 await console.close()
                 scan_logs(env, log_stream.getvalue())
     logging.getLogger().removeHandler(handler)
