@@ -38,6 +38,7 @@ MESSAGES: Mapping[str, str] = {
     "request-timeout": N_("The request arrived too slowly and the connection was closed. Check the connection and try again."),
     "precondition-failed": N_("The condition in the request (If-Match or If-Unmodified-Since) does not hold. Fetch it again without it."),
     "range-not-satisfiable": N_("The requested part lies outside the file. Ask again from an offset within its length."),
+    "expectation-failed": N_("The relay cannot meet the request's Expect header. Send the request without it."),
     "headers-too-large": N_("The request's headers are too large or too many. Send shorter headers."),
     "insufficient-storage": N_("The relay is short of disk space and cannot take new content now. Nothing was lost: try again later."),
     "not-ready": N_("The relay cannot take work right now. The operator should look at the problems listed."),

@@ -171,6 +171,12 @@ class RangeNotSatisfiable(RelayError):
     status, type = 416, "range-not-satisfiable"
 
 
+class ExpectationFailed(RelayError):
+    """An ``Expect`` header other than ``100-continue`` (the only expectation the relay meets)."""
+
+    status, type = 417, "expectation-failed"
+
+
 class HeadersTooLarge(RelayError):
     """A header line or the header section is over the relay's limit, or there are too many."""
 

@@ -38,7 +38,7 @@ from relay import i18n
 from relay.i18n.catalogs import LANGUAGES
 from relay.i18n.cli import say
 from relay.server import errors, logs
-from relay.server.problems import CONTENT_TYPE, document, for_status, headers_for, route_of
+from relay.server.problems import CONTENT_TYPE, before_middlewares, document, for_status, headers_for, route_of
 from relay.server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,12 @@ class ProblemRequestHandler(RequestHandler):
         await super().shutdown(timeout)
 
     async def finish_response(self, request: Any, resp: web.StreamResponse, start_time: float | None) -> Any:
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            # Raised before the middlewares (aiohttp's 417 for an unknown Expect, as text/plain
+            # quoting the header): a problem document like every other answer, with a request id.
+            if logs.REQUEST_ID.get() is None:
+                logs.REQUEST_ID.set(logs.new_id())
+            resp = before_middlewares(request, resp.status)
         if self._finishing:
             resp.force_close()  # the last response on this connection
         return await super().finish_response(request, resp, start_time)
