@@ -183,3 +183,6 @@ class Settings(BaseSettings):
     # most scrub_duty of the time.
     scrub_interval_seconds: float = Field(24 * 3600, ge=0)
     scrub_duty: float = Field(0.2, gt=0, le=1)
+    # Deliveries being streamed are checked again after every change the relay accepts, and every
+    # delivery_recheck_seconds for what changes with time or outside a request (services.deliveries).
+    delivery_recheck_seconds: float = Field(2, gt=0, le=60)
