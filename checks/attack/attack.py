@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import socket
 import sqlite3
 import statistics
 import sys
@@ -899,6 +900,51 @@ async def attack_ranges(env: Env) -> None:
             env.tally.find(f"[range] resuming a delivery after a withdrawal: {status} with {extra}")
 
 
+async def attack_streams(env: Env) -> None:
+    """A delivery still being sent when deliveries stop: a 12 MiB letter's download, read slowly
+    through a small receive buffer (most of it still on the relay's side), then a withdrawal of
+    consent, a pause or a closed case. Once the change is acknowledged, the rest must not come."""
+    w = env.world
+    for change in ("withdrawal", "pause", "close", None):
+        case_id = await _new_case(env.console, w.institution_id, [w.victim.person_id, w.offender.person_id],
+                                  [w.mediator.person_id])
+        item_id = await _letter(env.victim, case_id, w.offender.person_id, os.urandom(12 * 1024 * 1024))
+        await env.mediator.release(item_id)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (env.host, env.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=32 * 1024)
+        lines = "".join(f"{k}: {v}\r\n" for k, v in _h(env.offender).items())
+        writer.write(f"GET /v1/items/{item_id}/delivery/content HTTP/1.1\r\nHost: relay\r\n{lines}"
+                     "Connection: close\r\n\r\n".encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        env.tally.by_kind["streams"] += 1
+        length = next((int(line.split(":", 1)[1]) for line in head.split("\r\n")
+                       if line.lower().startswith("content-length:")), 0)
+        received = len(await reader.readexactly(64 * 1024))
+        await asyncio.sleep(0.2)
+        if change == "withdrawal":
+            await env.console.call("POST", f"/v1/cases/{case_id}/participants/{w.offender.person_id}/consent",
+                                   json_body={"consent": "withdrawn"})
+        elif change == "pause":
+            await env.mediator.call("POST", f"/v1/cases/{case_id}/pause",
+                                    json_body={"paused": True, "reason": "safety-assessment"})
+        elif change == "close":
+            await env.console.call("POST", f"/v1/cases/{case_id}/status", json_body={"status": "closed"})
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        writer.close()
+        if change is not None and received > length // 2:
+            env.tally.find(f"[streams] a delivery under way kept coming after a {change}: "
+                           f"{received} of {length} bytes")
+        if change is None and received != length:
+            env.tally.find(f"[streams] a delivery with nothing changed ended short: {received} of {length} bytes")
+
+
 async def attack_framing(env: Env) -> None:
     """Content-Length against Transfer-Encoding, duplicated headers, pipelining, HEAD, methods, paths."""
     v = _h(env.victim)
@@ -1162,6 +1208,7 @@ async def run(quick: bool) -> Tally:
                     ("single-use things used at once", attack_single_use(env, 20 * scale)),
                     ("a kiosk of one institution and a person of two", attack_kiosk_reach(env)),
                     ("Range and conditional requests", attack_ranges(env)),
+                    ("deliveries under way when deliveries stop", attack_streams(env)),
                     ("framing, pipelining, methods, paths", attack_framing(env)),
                     ("slow clients and many connections", attack_connections(env, 60 * scale, 200 * scale)),
                     ("upload expiry (moves the clock: last)", attack_upload_expiry(env)),
