@@ -41,6 +41,7 @@ MESSAGES: Mapping[str, str] = {
     "expectation-failed": N_("The relay cannot meet the request's Expect header. Send the request without it."),
     "headers-too-large": N_("The request's headers are too large or too many. Send shorter headers."),
     "insufficient-storage": N_("The relay is short of disk space and cannot take new content now. Nothing was lost: try again later."),
+    "too-busy": N_("The relay has too many connections open right now. Try again in a few seconds."),
     "not-ready": N_("The relay cannot take work right now. The operator should look at the problems listed."),
     "not-ready.database": N_("The database cannot be written to (the disk may be full or read-only)."),
     "not-ready.schema": N_("The database schema is not the one this relay expects."),

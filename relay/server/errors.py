@@ -189,6 +189,13 @@ class InsufficientStorage(RelayError):
     status, type = 507, "insufficient-storage"
 
 
+class TooBusy(RelayError):
+    """Too many connections are open (``max_connections``): this one is answered and closed."""
+
+    status, type = 503, "too-busy"
+    retry_after = 5
+
+
 class NotReady(RelayError):
     """The relay cannot take work now; ``problems`` says what is wrong, in words."""
 

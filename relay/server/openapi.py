@@ -38,7 +38,8 @@ PATH_IDS = {"person_id": "person", "case_id": "case", "item_id": "item", "device
 SIGNED_DOCUMENTS = (models.ItemManifest, models.DecisionManifest, models.Receipt, models.EnrollmentDoc)
 # What any request can meet: its headers or body stop arriving, its headers are too large, an
 # Expect other than 100-continue, a bug.
-ANY_REQUEST = (errors.RequestTimeout, errors.HeadersTooLarge, errors.ExpectationFailed, errors.RelayError)
+ANY_REQUEST = (errors.RequestTimeout, errors.HeadersTooLarge, errors.ExpectationFailed, errors.TooBusy,
+               errors.RelayError)
 
 # What a blob answer honours (aiohttp's FileResponse): byte ranges and conditional requests.
 BLOB_HEADERS = {

@@ -96,7 +96,7 @@ def headers_for(error: errors.RelayError, lang: str) -> dict[str, str]:
     if error.status == 429 and error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     if error.status == 503:
-        headers["Retry-After"] = "30"
+        headers["Retry-After"] = str(error.retry_after or 30)
     if error.status == 507:
         headers["Retry-After"] = "300"
     return headers
