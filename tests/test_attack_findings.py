@@ -110,6 +110,21 @@ async def _second_mediator(world: World, coordinator: Client) -> Client:
     return client
 
 
+def _stall_uploads(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """The SDK's uploads send their first chunk, set ``started``, and wait for ``go`` to send the rest."""
+    started, go = asyncio.Event(), asyncio.Event()
+    chunks = transfer._file_chunks
+
+    async def stalled(handle: Any, total: int, progress: Any) -> Any:
+        async for chunk in chunks(handle, total, progress):
+            yield chunk
+            started.set()
+            await go.wait()
+
+    monkeypatch.setattr(transfer, "_file_chunks", stalled)
+    return started, go
+
+
 @pytest.mark.parametrize("ended_by", ["desk revoked", "mediator revoked", "sign-out"])
 async def test_a_release_still_arriving_when_the_mediators_credentials_end_is_refused(
         relay: Relay, world: World, monkeypatch: pytest.MonkeyPatch, ended_by: str) -> None:
@@ -122,16 +137,7 @@ async def test_a_release_still_arriving_when_the_mediators_credentials_end_is_re
     try:
         sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
                                  src=io.BytesIO(b"a letter " * 20_000))
-        started, go = asyncio.Event(), asyncio.Event()
-        chunks = transfer._file_chunks
-
-        async def stalled(handle: Any, total: int, progress: Any) -> Any:
-            async for chunk in chunks(handle, total, progress):
-                yield chunk
-                started.set()
-                await go.wait()  # the first chunk is in; the rest waits for the revocation
-
-        monkeypatch.setattr(transfer, "_file_chunks", stalled)
+        started, go = _stall_uploads(monkeypatch)
         release = asyncio.create_task(mediator.release(sent["id"]))
         await started.wait()
         await asyncio.sleep(0.1)  # the relay has the first chunk: the guard has passed
@@ -165,16 +171,7 @@ async def test_a_mediators_own_message_still_arriving_when_their_desk_is_revoked
         relay: Relay, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     coordinator, victim, mediator, offender = await everyone(world)
     try:
-        started, go = asyncio.Event(), asyncio.Event()
-        chunks = transfer._file_chunks
-
-        async def stalled(handle: Any, total: int, progress: Any) -> Any:
-            async for chunk in chunks(handle, total, progress):
-                yield chunk
-                started.set()
-                await go.wait()
-
-        monkeypatch.setattr(transfer, "_file_chunks", stalled)
+        started, go = _stall_uploads(monkeypatch)
         sending = asyncio.create_task(mediator.send(case_id=world.case_id, recipient=world.offender.person_id,
                                                     src=io.BytesIO(b"from the mediator " * 10_000)))
         await started.wait()
