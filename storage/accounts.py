@@ -162,23 +162,26 @@ async def person_by_kiosk_code(db: Database, code_hash: str) -> dict[str, Any] |
     return dict(row) if row else None
 
 
-async def kiosk_attempt(db: Database, *, device_id: str, now: str, since: str, limit: int) -> bool:
-    """Count a terminal's wrong kiosk code; False once it has typed ``limit`` in the window."""
+async def reserve_kiosk_attempt(db: Database, *, device_id: str, now: str, since: str, limit: int) -> int | None:
+    """Count a code a terminal typed *before* it is looked up, in the transaction that checks the
+    count: codes typed all at once cannot all find room under the limit. The attempt's row id, to
+    refund if the code was right; None once the terminal has typed ``limit`` codes in the window."""
 
-    async def run(conn: aiosqlite.Connection) -> bool:
+    async def run(conn: aiosqlite.Connection) -> int | None:
         if await security.count_events(conn, kind="kiosk-code", key=device_id, since=since) >= limit:
-            return False
-        await security.add_event(conn, kind="kiosk-code", key=device_id, now=now, forget_before=since)
-        return True
+            return None
+        return await security.add_event(conn, kind="kiosk-code", key=device_id, now=now, forget_before=since)
 
     return await db.write(run)
 
 
-async def kiosk_attempts_left(db: Database, *, device_id: str, since: str, limit: int) -> bool:
-    async def run(conn: aiosqlite.Connection) -> bool:
-        return await security.count_events(conn, kind="kiosk-code", key=device_id, since=since) < limit
+async def refund_kiosk_attempt(db: Database, attempt: int) -> None:
+    """A right code is not a wrong one: its reserved attempt goes."""
 
-    return await db.read(run)
+    async def run(conn: aiosqlite.Connection) -> None:
+        await security.remove_event(conn, attempt)
+
+    await db.write(run)
 
 
 # -- devices --------------------------------------------------------------------------------

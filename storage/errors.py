@@ -37,6 +37,11 @@ class StorageFull(StorageError):
     """The disk (or quota) is full: the write was not committed. Reads still work."""
 
 
+class SignedOut(StorageError):
+    """The session a write was made for ended, or its device or person was revoked, while the
+    request was still arriving: the write is refused (revocation takes effect at once)."""
+
+
 class QuotaExceeded(StorageError):
     """A person's quota would be passed by this write; nothing was written."""
 

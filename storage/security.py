@@ -92,7 +92,13 @@ async def count_events(conn: aiosqlite.Connection, *, kind: str, key: str, since
     return int(row["n"]) if row else 0
 
 
-async def add_event(conn: aiosqlite.Connection, *, kind: str, key: str, now: str, forget_before: str) -> None:
-    """Count one attempt; attempts older than ``forget_before`` no longer matter and go."""
+async def add_event(conn: aiosqlite.Connection, *, kind: str, key: str, now: str, forget_before: str) -> int:
+    """Count one attempt; attempts older than ``forget_before`` no longer matter and go. The
+    attempt's row id (to take it back with :func:`remove_event`)."""
     await conn.execute("DELETE FROM limit_events WHERE kind = ? AND key = ? AND at <= ?", (kind, key, forget_before))
-    await conn.execute("INSERT INTO limit_events (kind, key, at) VALUES (?, ?, ?)", (kind, key, now))
+    cursor = await conn.execute("INSERT INTO limit_events (kind, key, at) VALUES (?, ?, ?)", (kind, key, now))
+    return int(cursor.lastrowid or 0)
+
+
+async def remove_event(conn: aiosqlite.Connection, event: int) -> None:
+    await conn.execute("DELETE FROM limit_events WHERE rowid = ?", (event,))

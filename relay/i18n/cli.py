@@ -107,6 +107,7 @@ TEXT: dict[str, str] = {
     "to-mediator": N_("That id is one of the case's mediators; nothing was sent. To write to the mediators, use --to mediators."),
     "to-not-participant": N_("A mediator writes to the case's participants only; {to} is not one. Nothing was sent."),
     "terminal-person": N_("This is a terminal: say who is signing in with --person ID."),
+    "config.open-files": N_("max_connections = {most} needs {wanted} open files, and this process may open at most {limit}: lower max_connections to {fits} or less, or raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit)."),
     "data-dir-open": N_("The data directory {path} can be read by other users of this machine; the relay will not start. Run: chmod 700 {path}"),
     "address-in-use": N_("Something else is already listening on {host}:{port}. Stop it, or choose another --port."),
     "serve-failed": N_("The relay could not start: {reason}"),

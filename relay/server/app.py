@@ -24,7 +24,7 @@ from relay.server import logs, metrics, retention_config
 from relay.server.context import CLOCK, CONTEXT, SETTINGS, STOPPING, Context, begin_stopping, stop_worker
 from relay.server.problems import name_the_server, problem_middleware, security_headers
 from relay.server.routes import add_routes
-from relay.server.services import accounts, retention, scrub, uploads
+from relay.server.services import accounts, deliveries, retention, scrub, uploads
 from relay.server.services.readiness import PURGER
 from relay.server.serving import bootstrap_printer as relay_bootstrap_printer
 from relay.server.serving import forget_code_file, handler_options, restrict_file_modes, serve, tighten_existing
@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     warnings.filterwarnings("ignore", category=BadContentDispositionHeader)
     warnings.filterwarnings("ignore", category=BadContentDispositionParam)
     app = web.Application(middlewares=[logs.request_ids(trust_incoming=settings.trust_request_id), metrics.timing,
-                                       security_headers, problem_middleware],
+                                       security_headers, problem_middleware, deliveries.follow_changes],
                           client_max_size=settings.max_json_bytes, handler_args=handler_options(settings))
     app.on_response_prepare.append(name_the_server)
     app[SETTINGS] = settings
@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.on_shutdown.append(begin_stopping)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(scrub.background)  # after _resources: it needs the store
+    app.cleanup_ctx.append(deliveries.background)  # a delivery under way stops when deliveries stop
     add_routes(app)
     return app
 

@@ -43,10 +43,10 @@ def guard(
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             ctx = request.app[CONTEXT]
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            scheme, _, token = _only(request, "Authorization").partition(" ")
             bearer = token if session and scheme.lower() == "bearer" and token else None
             # Device and session read together, as they are now (one trip to the database).
-            shown = await sessions.presented(ctx, request.headers.get(DEVICE_HEADER), bearer)
+            shown = await sessions.presented(ctx, _only(request, DEVICE_HEADER) or None, bearer)
             device = await sessions.authenticate_device(ctx, shown)
             if devices is not None and device["kind"] not in devices:
                 raise Forbidden()
@@ -67,6 +67,14 @@ def guard(
         return guarded
 
     return wrap
+
+
+def _only(request: web.Request, name: str) -> str:
+    """A credential header's value if the request carries it once; "" if it is absent or repeated.
+    Two device tokens or two bearers are no credential at all: the relay would read the first, a
+    proxy or a log in front of it perhaps the last, and they must not disagree on who is asking."""
+    values = request.headers.getall(name, ())
+    return values[0] if len(values) == 1 else ""
 
 
 def public(handler: Handler) -> Handler:

@@ -7,6 +7,7 @@ retention schedule that does not load. Then the effective settings, secrets mask
 
 from __future__ import annotations
 
+import resource
 import ssl
 import tomllib
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pydantic import SecretBytes, SecretStr, ValidationError
 
 from relay.i18n.cli import say
 from relay.server import retention_config
+from relay.server.serving import FILES_KEPT_FREE
 from relay.server.settings import Settings
 
 DEFAULT_DATA_DIR = Path("relay-data")
@@ -62,6 +64,11 @@ def check(config: Path | None, values: dict[str, Any], lang: str, *, for_serving
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(settings.tls_cert, settings.tls_key)
         except (ssl.SSLError, OSError) as exc:
             problems.append(say("tls-unusable", lang, reason=getattr(exc, "reason", None) or exc))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = settings.max_connections + FILES_KEPT_FREE
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        problems.append(say("config.open-files", lang, most=settings.max_connections, wanted=wanted, limit=hard,
+                            fits=hard - FILES_KEPT_FREE))
     data_dir = settings.data_dir
     if data_dir.is_dir() and data_dir.stat().st_mode & 0o077:
         problems.append(say("data-dir-open", lang, path=data_dir))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from policies.retention import Schedule
 from relay.clock import Clock
 from relay.server.settings import Settings
+from relay.server.streaming import Deliveries
 from storage.blobs import BlobStore
 from storage.clock import iso
 from storage.db import Database
@@ -23,6 +24,7 @@ class Context:
     blobs: BlobStore
     clock: Clock
     schedule: Schedule = Schedule()  # the retention schedule the relay started with
+    deliveries: Deliveries = field(default_factory=Deliveries)  # being streamed now (services.deliveries)
 
     def now_iso(self) -> str:
         return iso(self.clock.now())

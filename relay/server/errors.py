@@ -171,6 +171,12 @@ class RangeNotSatisfiable(RelayError):
     status, type = 416, "range-not-satisfiable"
 
 
+class ExpectationFailed(RelayError):
+    """An ``Expect`` header other than ``100-continue`` (the only expectation the relay meets)."""
+
+    status, type = 417, "expectation-failed"
+
+
 class HeadersTooLarge(RelayError):
     """A header line or the header section is over the relay's limit, or there are too many."""
 
@@ -181,6 +187,13 @@ class InsufficientStorage(RelayError):
     """The relay's disk is (nearly) full: new content is refused for now, reads still work."""
 
     status, type = 507, "insufficient-storage"
+
+
+class TooBusy(RelayError):
+    """Too many connections are open (``max_connections``): this one is answered and closed."""
+
+    status, type = 503, "too-busy"
+    retry_after = 5
 
 
 class NotReady(RelayError):

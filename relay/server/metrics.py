@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -40,6 +40,11 @@ class Metrics:
                                     ["type"], registry=self.registry)
         self.upload_bytes = Counter("relay_upload_bytes", "Bytes of ciphertext received (uploads and items)",
                                     registry=self.registry)
+        self.open_connections = Gauge("relay_open_connections", "Client connections open now",
+                                      registry=self.registry)
+        self.connections_refused = Counter("relay_connections_refused",
+                                           "Connections answered too-busy and closed (max_connections open)",
+                                           registry=self.registry)
         self.snapshot: dict[str, Any] = {}
 
     def problem(self, problem_type: str) -> None:

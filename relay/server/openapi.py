@@ -36,8 +36,10 @@ PATH_IDS = {"person_id": "person", "case_id": "case", "item_id": "item", "device
 
 # The signed documents a request or answer carries (envelope spec), each one component.
 SIGNED_DOCUMENTS = (models.ItemManifest, models.DecisionManifest, models.Receipt, models.EnrollmentDoc)
-# What any request can meet: its headers or body stop arriving, its headers are too large, a bug.
-ANY_REQUEST = (errors.RequestTimeout, errors.HeadersTooLarge, errors.RelayError)
+# What any request can meet: its headers or body stop arriving, its headers are too large, an
+# Expect other than 100-continue, a bug.
+ANY_REQUEST = (errors.RequestTimeout, errors.HeadersTooLarge, errors.ExpectationFailed, errors.TooBusy,
+               errors.RelayError)
 
 # What a blob answer honours (aiohttp's FileResponse): byte ranges and conditional requests.
 BLOB_HEADERS = {

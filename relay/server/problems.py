@@ -39,6 +39,7 @@ SERVER_NAME = "mediation-relay"  # what the Server header says: a name, never a 
 
 _STORAGE = {  # most specific first
     storage_errors.LegalHoldActive: errors.LegalHold,
+    storage_errors.SignedOut: errors.SessionRequired,  # ended or revoked while the request arrived
     storage_errors.NotFound: errors.NotFound,
     storage_errors.Conflict: errors.Conflict,
     storage_errors.BlobTooLarge: errors.BodyTooLarge,
@@ -57,6 +58,7 @@ _HTTP: dict[int, type[errors.RelayError]] = {
     413: errors.BodyTooLarge,
     415: errors.UnsupportedMediaType,
     416: errors.RangeNotSatisfiable,
+    417: errors.ExpectationFailed,
     431: errors.HeadersTooLarge,
     507: errors.InsufficientStorage,
 }
@@ -94,7 +96,7 @@ def headers_for(error: errors.RelayError, lang: str) -> dict[str, str]:
     if error.status == 429 and error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     if error.status == 503:
-        headers["Retry-After"] = "30"
+        headers["Retry-After"] = str(error.retry_after or 30)
     if error.status == 507:
         headers["Retry-After"] = "300"
     return headers
@@ -205,13 +207,25 @@ class ProblemStatuses(web.StreamResponse):
         return writer
 
 
+# Nothing the relay serves should be cached by a proxy or a kiosk's browser.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     response: web.StreamResponse = await handler(request)
-    # Nothing the relay serves should be cached by a proxy or a kiosk's browser.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def before_middlewares(request: web.BaseRequest, status: int) -> web.Response:
+    """The problem for an HTTP error aiohttp raised before any middleware ran (its answer to an
+    ``Expect`` other than ``100-continue``, ``417 Unknown Expect: <the header>``), with the
+    headers every answer has."""
+    error = for_status(status)
+    response = problem(error, i18n.negotiate(request.headers.get("Accept-Language")), instance=request.path)
+    response.headers.update(SECURITY_HEADERS)
     return response
 
 
@@ -223,4 +237,4 @@ async def name_the_server(request: web.Request, response: web.StreamResponse) ->
         response.headers[REQUEST_ID_HEADER] = request_id
 
 
-__all__ = ["problem", "problem_middleware", "security_headers", "name_the_server", "CONTEXT"]
+__all__ = ["problem", "problem_middleware", "security_headers", "before_middlewares", "name_the_server", "CONTEXT"]

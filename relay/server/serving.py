@@ -12,6 +12,9 @@ sets up before it touches the data directory.
 - The access log names the route's template, the status and the time: never the path as sent,
   a query, an address or a user agent.
 - The ``Server`` header names the relay, never a version.
+- At most ``max_connections`` connections are open at once: past it, a new one is answered
+  ``503 too-busy`` and closed before its request is read, so a flood of connections cannot take
+  the file descriptors the database and the blobs need (the open-file limit is raised to fit).
 - The first-start code goes to the terminal only: stderr if it is a terminal, else a 0600 file
   in the data directory, and the log says only that the file exists.
 """
@@ -20,11 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import resource
 import signal
 import ssl
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +44,8 @@ from relay import i18n
 from relay.i18n.catalogs import LANGUAGES
 from relay.i18n.cli import say
 from relay.server import errors, logs
-from relay.server.problems import CONTENT_TYPE, document, for_status, headers_for, route_of
+from relay.server.metrics import METRICS, Metrics
+from relay.server.problems import CONTENT_TYPE, before_middlewares, document, for_status, headers_for, route_of
 from relay.server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,6 +156,72 @@ class RouteAccessLogger(AbstractAccessLogger):
 UNWIND_SECONDS = 1.0  # after the grace: how long a cut-off request gets to unwind once cancelled
 
 
+# Open files the relay keeps for itself beyond its connections: the database and its journal, the
+# blobs being written and read, the listening sockets, ffprobe's pipes, the log.
+FILES_KEPT_FREE = 256
+_REFUSAL_LOG_EVERY = 60.0  # seconds: a flood is one line a minute, not one a connection
+
+
+class ConnectionLimit:
+    """How many client connections are open, against ``max_connections``."""
+
+    def __init__(self, most: int, metrics: Metrics | None = None) -> None:
+        self.most = most
+        self.open = 0
+        self._metrics = metrics
+        self._refused_unlogged = 0
+        self._logged_at = float("-inf")
+
+    def enter(self) -> bool:
+        """Count a new connection in; False (and counted as refused) once ``most`` are open."""
+        if self.open >= self.most:
+            self._refused()
+            return False
+        self.open += 1
+        if self._metrics is not None:
+            self._metrics.open_connections.inc()
+        return True
+
+    def leave(self) -> None:
+        self.open -= 1
+        if self._metrics is not None:
+            self._metrics.open_connections.dec()
+
+    def _refused(self) -> None:
+        if self._metrics is not None:
+            self._metrics.connections_refused.inc()
+        self._refused_unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= _REFUSAL_LOG_EVERY:
+            log.warning("refused %d connection(s): %d open, the most max_connections allows",
+                        self._refused_unlogged, self.most)
+            self._refused_unlogged, self._logged_at = 0, now
+
+
+@functools.cache
+def _too_busy_answer() -> bytes:
+    """The whole answer to a connection refused before its request was read (so no language was
+    asked for: English; the type is what a client reads)."""
+    error = errors.TooBusy()
+    body = document(error, "en")
+    head = [f"HTTP/1.1 {error.status} Service Unavailable", f"Content-Type: {CONTENT_TYPE}; charset=utf-8",
+            f"Content-Length: {len(body)}", "Connection: close", "Cache-Control: no-store",
+            *(f"{name}: {value}" for name, value in headers_for(error, "en").items())]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def raise_open_file_limit(settings: Settings) -> int:
+    """Raise this process's open-file limit to fit ``max_connections`` (up to the hard limit);
+    the limit in force after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = settings.max_connections + FILES_KEPT_FREE
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 class ProblemRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the requests its parser refuses with a problem
     document (it would write ``text/plain`` quoting the offending line) and logging them by type.
@@ -158,11 +231,30 @@ class ProblemRequestHandler(RequestHandler):
     busy with a request keeps reading it until the handler answers (with ``Connection: close``)
     or the grace ends; idle connections close at once."""
 
-    __slots__ = ("_finishing",)
+    __slots__ = ("_finishing", "_limit", "_counted")
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
+    def __init__(self, *args: Any, limit: ConnectionLimit | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._finishing = False
+        self._limit = limit
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._limit is None:
+            return
+        if not self._limit.enter():
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_too_busy_answer())
+            transport.close()  # flushes the answer, then closes; nothing of the request is read
+            return
+        self._counted = True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._counted and self._limit is not None:
+            self._counted = False
+            self._limit.leave()
+        super().connection_lost(exc)
 
     def close(self) -> None:
         if self._request_in_progress:  # its body may still be arriving: finish it, then close
@@ -183,6 +275,12 @@ class ProblemRequestHandler(RequestHandler):
         await super().shutdown(timeout)
 
     async def finish_response(self, request: Any, resp: web.StreamResponse, start_time: float | None) -> Any:
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            # Raised before the middlewares (aiohttp's 417 for an unknown Expect, as text/plain
+            # quoting the header): a problem document like every other answer, with a request id.
+            if logs.REQUEST_ID.get() is None:
+                logs.REQUEST_ID.set(logs.new_id())
+            resp = before_middlewares(request, resp.status)
         if self._finishing:
             resp.force_close()  # the last response on this connection
         return await super().finish_response(request, resp, start_time)
@@ -238,10 +336,14 @@ async def running(app: web.Application, settings: Settings, *, host: str | None 
     server = runner.server
     options = handler_options(settings)
     loop = asyncio.get_running_loop()
+    if raise_open_file_limit(settings) < settings.max_connections + FILES_KEPT_FREE:
+        log.warning("the open-file limit is below max_connections + %d: a flood of connections could leave"
+                    " the database without a file descriptor (relay config check says more)", FILES_KEPT_FREE)
+    limit = ConnectionLimit(settings.max_connections, app.get(METRICS))
     try:
         listener = await loop.create_server(
             lambda: ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),
-                                          **options),
+                                          limit=limit, **options),
             host if host is not None else settings.host, port if port is not None else settings.port,
             reuse_address=True, ssl=tls)
     except BaseException:

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # progress for body_idle_seconds.
     header_timeout_seconds: float = Field(20, gt=0, le=3600, validation_alias=_also("header_timeout_seconds"))
     body_idle_seconds: float = Field(30, gt=0, le=3600, validation_alias=_also("body_idle_seconds"))
+    # A flood of connections must not take the file descriptors the database and the blobs need:
+    # past max_connections open at once, a new one gets a 503 too-busy problem and is closed.
+    # The relay raises its open-file limit to fit (max_connections + FILES_KEPT_FREE) at start.
+    max_connections: int = Field(2048, ge=8, le=1_000_000)
 
     # Stopping (SIGTERM, SIGINT): the relay stops accepting at once, lets requests in flight finish
     # for up to shutdown_grace_seconds, then cuts the rest off (an upload cut off resumes from its
@@ -183,3 +187,6 @@ class Settings(BaseSettings):
     # most scrub_duty of the time.
     scrub_interval_seconds: float = Field(24 * 3600, ge=0)
     scrub_duty: float = Field(0.2, gt=0, le=1)
+    # Deliveries being streamed are checked again after every change the relay accepts, and every
+    # delivery_recheck_seconds for what changes with time or outside a request (services.deliveries).
+    delivery_recheck_seconds: float = Field(2, gt=0, le=60)

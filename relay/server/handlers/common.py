@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -19,3 +22,21 @@ def blob(path: Path) -> web.FileResponse:
     response = BlobResponse(path, chunk_size=64 * 1024)
     response.content_type = "application/octet-stream"
     return response
+
+
+Streaming = Callable[[Any], AbstractContextManager[None]]
+
+
+class DeliveryResponse(BlobResponse):
+    """A delivery's ciphertext, known as streaming (``ctx.deliveries``) while its bytes go out
+    (FileResponse sends the whole body inside ``prepare``), so that a change which stops the
+    delivery also cuts this answer off mid-file (``services.deliveries``)."""
+
+    def __init__(self, path: Path, streaming: Streaming) -> None:
+        super().__init__(path, chunk_size=64 * 1024)
+        self.content_type = "application/octet-stream"
+        self._streaming = streaming
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        with self._streaming(request.transport):
+            return await super().prepare(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +29,7 @@ from relay.server.errors import (
     UnknownRecipient,
     UploadExpired,
 )
-from relay.server.handlers.common import blob
+from relay.server.handlers.common import DeliveryResponse, blob
 from relay.server.metrics import METRICS
 from relay.server.models import DecisionRequest, ReceiptRequest, Submission
 from relay.server.services import items, limits, uploads
@@ -119,7 +120,9 @@ async def delivery(request: web.Request) -> Any:
 @operation(BLOB, problems=CONTENT, statuses=PARTIAL)
 async def delivery_content(request: web.Request) -> web.StreamResponse:
     """The delivery rendition's ciphertext, for its recipient, if screening allows it now."""
-    return blob(await items.delivery_path(request.app[CONTEXT], principal_of(request), request.match_info["item_id"]))
+    ctx, who, item_id = request.app[CONTEXT], principal_of(request), request.match_info["item_id"]
+    path = await items.delivery_path(ctx, who, item_id)
+    return DeliveryResponse(path, partial(ctx.deliveries.streaming, item_id, who))
 
 
 @participant

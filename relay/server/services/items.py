@@ -194,7 +194,7 @@ async def submit(ctx: Context, who: Principal, meta: Submission, upload: Upload)
     if release:
         row |= release | {"decided_at": now, "delivery_blob_id": blob.blob_id}
     try:
-        await items.create(ctx.db, row, actor=who.actor, quota=quota)
+        await items.create(ctx.db, row, actor=who.actor, quota=quota, session=who.session_id)
     except Exception as exc:  # refused by the store: not acknowledged, so the blobs must not linger
         for blob_id in kept:
             ctx.blobs.delete(blob_id)
@@ -327,7 +327,7 @@ async def decide(ctx: Context, who: Principal, item_id: str, meta: DecisionReque
     }
     try:
         await items.decide(ctx.db, item_id=item["id"], expect_state="pending_review", changes=changes, now=now,
-                           actor=who.actor)
+                           actor=who.actor, session=who.session_id)
     except Exception as exc:  # (not on cancellation: the shielded write may still commit)
         if delivery_blob:
             ctx.blobs.delete(delivery_blob.blob_id)

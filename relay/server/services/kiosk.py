@@ -76,14 +76,18 @@ async def identify(ctx: Context, device: dict[str, Any], typed: str) -> dict[str
     since = iso(now - WINDOW)
     limit = ctx.settings.kiosk_code_attempts_per_terminal
     actor = Actor(person=None, device=device["id"])
-    if not await accounts.kiosk_attempts_left(ctx.db, device_id=device["id"], since=since, limit=limit):
+    # Counted before the code is looked up, in the same transaction as the check: codes typed all
+    # at once would otherwise all find the count below the limit, and all be tried.
+    attempt = await accounts.reserve_kiosk_attempt(ctx.db, device_id=device["id"], now=iso(now), since=since,
+                                                   limit=limit)
+    if attempt is None:
         await limits.security_event(ctx, action="kiosk_code.rate_limited", actor=actor)
         raise RateLimited(retry_after_seconds=int(WINDOW.total_seconds()))
     code = normalize(typed)
     person = await accounts.person_by_kiosk_code(ctx.db, code_hash(code)) if code else None
     if person is not None and await may_serve(ctx, device, person):
+        await accounts.refund_kiosk_attempt(ctx.db, attempt)  # only wrong codes count
         return {"person_id": person["id"]}
     # Wrong, or someone this terminal does not serve: the same answer, counted and audited in aggregate.
-    await accounts.kiosk_attempt(ctx.db, device_id=device["id"], now=iso(now), since=since, limit=limit)
     await limits.security_event(ctx, action="kiosk_code.refused", actor=actor)
     raise NotFound()

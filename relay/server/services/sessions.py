@@ -157,6 +157,22 @@ async def resume_session(ctx: Context, device: dict[str, Any], presented: Presen
     return Principal(device=device, person=person, session_id=session["id"])
 
 
+async def still_signed_in(ctx: Context, who: Principal) -> bool:
+    """Whether ``who``'s device and session still stand as the guard would find them if the same
+    tokens came now (the tokens matched when ``who`` was made). Idleness aside: a delivery being
+    streamed is the session in use."""
+    device, session = await accounts.credentials(ctx.db, who.device_id, who.session_id)
+    if device is None or device["status"] != "active":
+        return False
+    if who.session_id is None:
+        return True
+    if (session is None or session["device_id"] != device["id"] or session["ended_at"] is not None
+            or ctx.clock.now() >= parse(session["expires_at"])):
+        return False
+    person = session["person"]
+    return person is not None and serves(device, person, session["institutions"])
+
+
 async def end_session(ctx: Context, principal: Principal) -> None:
     assert principal.session_id is not None
     await accounts.end_session(ctx.db, principal.session_id, now=ctx.now_iso(), actor=principal.actor)

@@ -1,0 +1,84 @@
+"""Stop a delivery already under way when something stops deliveries.
+
+Screening at fetch decides when a download starts; a video's can last minutes, and a withdrawal
+of consent, a no-contact condition, a paused or closed case, a sign-out or a revocation takes
+effect at once. So each delivery being streamed (``ctx.deliveries``) is checked again, as the
+recipient's next request would be (their device and session, then screening at fetch), and one
+no longer allowed is cut off mid-file (its connection aborted; the recipient's next request gets
+the refusal in words):
+
+- after every change the relay accepts (any request that is not a read, before its answer goes:
+  once the change is acknowledged, no more bytes of a stopped delivery are sent);
+- every ``delivery_recheck_seconds``, for what changes with time or outside a request (a
+  condition coming into force, a session expiring, a purge, an operator's command).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from relay.server.context import CONTEXT, STOPPING, Context, stop_worker
+from relay.server.services import periodic, sessions
+from relay.server.services.items import delivery_path
+from relay.server.streaming import Streaming
+
+log = logging.getLogger(__name__)
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def still_allowed(ctx: Context, entry: Streaming) -> bool:
+    """Whether the recipient's next request for this delivery would be served. Fails closed: a
+    check that cannot be made (the database unreachable) counts as a refusal."""
+    try:
+        if not await sessions.still_signed_in(ctx, entry.who):
+            return False
+        await delivery_path(ctx, entry.who, entry.item_id)  # screening at fetch (holds what it blocks)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - a refusal (NotFound, ContentDamaged) or a failure: either way, stop
+        return False
+    return True
+
+
+async def recheck(ctx: Context) -> int:
+    """Check every delivery being streamed; cut off those no longer allowed. How many were."""
+    cut = 0
+    for entry in ctx.deliveries:
+        if not await still_allowed(ctx, entry) and ctx.deliveries.cut(entry):
+            cut += 1
+    if cut:
+        log.info("cut off %d delivery stream(s) that screening or their session no longer allows", cut)
+    return cut
+
+
+@web.middleware
+async def follow_changes(request: web.Request, handler: Any) -> web.StreamResponse:
+    """After a change the relay accepted, and before it is acknowledged: recheck what is streaming."""
+    response: web.StreamResponse = await handler(request)
+    if request.method not in _READS and response.status < 400:
+        ctx = request.app.get(CONTEXT)
+        if ctx is not None and len(ctx.deliveries):
+            await recheck(ctx)
+    return response
+
+
+async def background(app: web.Application) -> AsyncIterator[None]:
+    """A ``cleanup_ctx`` entry (after the one that opens the store): the periodic recheck."""
+    ctx = app[CONTEXT]
+
+    async def run() -> None:
+        if len(ctx.deliveries):
+            await recheck(ctx)
+
+    task = asyncio.create_task(periodic.every(ctx.settings.delivery_recheck_seconds, app[STOPPING], run,
+                                              "delivery recheck"), name="delivery-recheck")
+    try:
+        yield
+    finally:
+        await stop_worker(app, task)
