@@ -121,6 +121,7 @@ async def test_every_page_is_in_french(world: World, tmp_path: Path) -> None:
         await french_only(page, "kiosk-letter")
         await page.goto(kiosk.url + "/write")
         await french_only(page, "kiosk-write")
+        await page.select_option("#to", f"{world.case_id}|{world.victim.person_id}")
         await page.fill("#text", "Merci.\n")
         await page.click("#send")
         await french_only(page, "kiosk-sent")

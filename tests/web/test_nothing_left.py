@@ -137,6 +137,7 @@ async def test_what_people_write_is_not_kept_in_the_browser(world: World, tmp_pa
             await page.fill("#passphrase", str(world.offender.passphrase))
             await page.click("#unlock")
             await page.goto(kiosk.url + "/write")
+            await page.select_option("#to", f"{world.case_id}|{world.victim.person_id}")
             await page.fill("#text", f"My answer. {WRITTEN}\n")
             await page.click("#send")
             assert "with your mediator" in await page.inner_text("#result")

@@ -64,11 +64,16 @@ async def guard(request: web.Request, handler: common.Handler) -> web.StreamResp
                 await csrf_token_of(request, state.binding)):
             raise Refused(403, "csrf")
         await state.check_idle()
-        if state.person is not None and not getattr(_route_handler(request), PASSIVE, False):
-            state.person.touch()
+        if state.person is not None:
+            # The relay answers (problem details) in the language this page is read in.
+            state.person.client.lang = render.lang()
+            if not getattr(_route_handler(request), PASSIVE, False):
+                state.person.touch()
         return await handler(request)
     except Refused as refused:
         return common.refusal(request, refused)
+    except web.HTTPNotFound:
+        return common.not_found(request)
     except (ProblemError, VerificationError, OverLimit, InsecureTransport, MediaError, aiohttp.ClientError,
             asyncio.TimeoutError) as failure:
         return common.failure_page(request, failure)
@@ -84,13 +89,53 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.pop("Server", None)
 
 
+MEMORY = Path("/dev/shm")
+SCRATCH_PREFIX = "relay-ui-"
+
+
+class NoMemoryScratch(Exception):
+    """This machine has no memory-backed directory: decrypted letters and videos would touch a disk."""
+
+
+def memory_scratch_parent(memory: Path = MEMORY) -> Path:
+    """Where decrypted media may touch a file: a tmpfs, and nowhere else (fail closed)."""
+    if memory.is_dir() and os.access(memory, os.W_OK | os.X_OK):
+        return memory
+    raise NoMemoryScratch()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_scratch(parent: Path) -> None:
+    """Remove what an interface that was killed (no clean stop) left in memory: its scratch is
+    named for its process, and that process is gone. Only this user's directories are touched."""
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            name = entry.name
+            if not name.startswith(SCRATCH_PREFIX):
+                continue
+            pid = name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+            with contextlib.suppress(OSError):
+                if (pid.isdigit() and not _alive(int(pid)) and entry.is_dir() and not entry.is_symlink()
+                        and entry.stat().st_uid == os.getuid()):
+                    shutil.rmtree(entry, ignore_errors=True)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     # Plaintext that must touch a file (ffmpeg sanitizing a video, the SDK's scratch files) goes
-    # to a private directory in memory (tmpfs) where there is one, and nowhere else.
-    shm = Path("/dev/shm")
-    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    scratch = Path(tempfile.mkdtemp(prefix="relay-ui-", dir=parent))
+    # to a private directory in memory (tmpfs), and nowhere else.
+    parent = memory_scratch_parent()
+    sweep_scratch(parent)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=parent))
     previous, tempfile.tempdir = tempfile.tempdir, str(scratch)
     state.scratch = scratch
     watcher = asyncio.create_task(state.watch_idle(), name="idle-watch")
@@ -172,4 +217,4 @@ async def serve(config: WebConfig, announce: Callable[[str], None]) -> None:
         await running.stop()
 
 
-__all__ = ["Running", "create_web_app", "serve", "start", "start_link"]
+__all__ = ["NoMemoryScratch", "Running", "create_web_app", "memory_scratch_parent", "serve", "start", "start_link"]

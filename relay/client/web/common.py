@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from media import MediaError
+from relay import i18n, ids
 from relay.client.sdk import InsecureTransport, OverLimit, ProblemError, VerificationError
 from relay.client.web import render
 from relay.client.web.guard import COOKIE, CSRF_FIELD, Refused
@@ -110,17 +111,37 @@ async def unlock(request: web.Request) -> web.StreamResponse:
         else:
             await state.unlock_own(secret)
     except WrongPassphrase:
-        message = (_("That code and passphrase do not open a key here. Check both and try again.")
-                   if state.config.kind == "kiosk" else
-                   _("That passphrase does not open your key. Check it and try again."))
+        message = {"kiosk": _("That code and passphrase do not open a key here. Check both and try again."),
+                   "app": _("That is not the passphrase for this device. Check it and try again.")}.get(
+            state.config.kind, _("That passphrase does not open your key. Check it and try again."))
         return page(request, "unlock.html", context(request, error=message, notice=None), status=401)
+    except KEPT_FAILURES as failure:
+        # Too many wrong codes at this terminal, or the relay out of reach: said on the sign-in page,
+        # where the person tries again.
+        status = failure.status if isinstance(failure, ProblemError) and 400 <= failure.status < 600 else 502
+        return page(request, "unlock.html", context(request, error=describe(failure, state.config.kind),
+                                                    notice=None), status=status)
     raise web.HTTPSeeOther("/")
 
 
+def _work_under_way(state: State) -> bool:
+    return state.person is not None and any(job.state == "running" for job in state.person.jobs.values())
+
+
 async def sign_out(request: web.Request) -> web.StreamResponse:
-    await state_of(request).lock()
+    state = state_of(request)
+    if _work_under_way(state) and not (await form_of(request)).get("anyway"):
+        # Signing out stops a video being sent or released: ask first (at its own address).
+        raise web.HTTPSeeOther("/sign-out")
+    await state.lock()
     # Ask the browser to drop anything it kept of these pages too.
     raise web.HTTPSeeOther("/?signed_out=1", headers={"Clear-Site-Data": '"cache"'})
+
+
+async def confirm_sign_out(request: web.Request) -> web.StreamResponse:
+    if not _work_under_way(state_of(request)):
+        raise web.HTTPSeeOther("/")
+    return page(request, "sign_out.html", context(request))
 
 
 async def alive(request: web.Request) -> web.StreamResponse:
@@ -189,10 +210,43 @@ def refusal(request: web.Request, refused: Refused) -> web.Response:
                 status=refused.status)
 
 
-def describe(failure: Exception) -> str:
-    """One sentence a person can act on."""
+SCREENING_AT_THE_DESK = N_("The relay's screening does not allow this now: the case may be paused, a participant"
+                          " may have withdrawn, or a no-contact condition may apply. The item's flags and the"
+                          " case's page say which.")
+
+
+def not_found(request: web.Request) -> web.Response:
+    """An address with nothing behind it (mistyped, or a video or draft of a session that ended)."""
+    state = state_of(request)
+    values = context(request) if state.binding.bound(request.cookies.get(COOKIE)) else {
+        "kind": state.config.kind, "person": None, "csrf": "", "csrf_field": CSRF_FIELD, "idle_seconds": 0,
+        "path": "/", "poll_seconds": 0}
+    return page(request, "message.html", {**values, "title": _("Nothing here"), "back": None, "message": _(
+        "There is nothing at this address. What was here may belong to a session that has ended.")}, status=404)
+
+
+# Failures after which what a person wrote is kept and shown again (the relay refused it, or could
+# not be reached), rather than lost behind a failure page.
+KEPT_FAILURES = (ProblemError, OverLimit, aiohttp.ClientError, TimeoutError)
+
+
+def describe(failure: Exception, kind: str | None = None) -> str:
+    """One sentence a person can act on, in the page's language."""
     if isinstance(failure, ProblemError):
-        title = failure.problem.get("title") or _("The relay refused this.")
+        slug = str(failure.problem.get("type") or "").rpartition(":")[2]
+        if kind == "desk" and slug == "screening-refused":
+            # The relay's title speaks to a participant ("your mediator can tell you more").
+            return _(SCREENING_AT_THE_DESK)
+        if slug == "already-decided" and isinstance(failure.problem.get("state"), str):
+            # Another mediator (or another window) was first: say what the item is now, in words.
+            decided = failure.problem.get("decided_at")
+            return _("A decision was already recorded for this item (%(state)s, %(when)s). Nothing was changed.") % {
+                "state": render.staff_state(failure.problem["state"]),
+                "when": render.when(decided) if isinstance(decided, str) else ""}
+        # The relay's own words for the problem, in the language of this page (the relay answered
+        # in the language the interface started in).
+        title = (i18n.text(slug, render.lang()) if slug in i18n.MESSAGES
+                 else failure.problem.get("title") or _("The relay refused this."))
         detail = failure.problem.get("detail")
         return f"{title} {detail}" if isinstance(detail, str) and detail else str(title)
     if isinstance(failure, VerificationError):
@@ -208,10 +262,18 @@ def describe(failure: Exception) -> str:
     return _("Something went wrong. Try again; if it happens again, tell your coordinator.")
 
 
+def _back_to(request: web.Request) -> str | None:
+    """The item a failed action was about: the way back to it (its id checked, a local path only)."""
+    item = request.match_info.get("item", "")
+    back = f"/items/{item}"
+    return back if ids.valid("item", item) and request.path != back else None  # not back to what just failed
+
+
 def failure_page(request: web.Request, failure: Exception) -> web.Response:
     status = failure.status if isinstance(failure, ProblemError) else 502
     return page(request, "message.html", context(request, title=_("That did not work"),
-                                                 message=describe(failure), back=request.headers.get("Referer")),
+                                                 message=describe(failure, state_of(request).config.kind),
+                                                 back=_back_to(request)),
                 status=status if 400 <= status < 600 else 502)
 
 
@@ -220,6 +282,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/lang/{lang}", choose_language)
     app.router.add_post("/unlock", unlock)
     app.router.add_post("/sign-out", sign_out)
+    app.router.add_get("/sign-out", confirm_sign_out)
     app.router.add_post("/alive", alive)
     app.router.add_get("/media/{token}", media)
     app.router.add_get("/jobs/{job}", job_status)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,19 @@ import media
 from relay import ids
 from relay.client import visible
 from relay.client.web import jobs
-from relay.client.web.common import context, form_of, passive, person_required, state_of, unlock_page
+from relay.client.web.common import (
+    KEPT_FAILURES,
+    context,
+    describe,
+    form_of,
+    passive,
+    person_required,
+    state_of,
+    unlock_page,
+)
 from relay.client.web.person import Job, Plain, Unlocked
 from relay.client.web.render import _, page, reasons
+from relay.i18n.catalogs import N_
 from relay.wire import PAUSE_REASONS, RESUME_REASONS, WITHHOLD_REASONS
 
 # -- what the relay says, joined with the labels of the case's people -------------------------
@@ -30,9 +41,19 @@ def _labels(case: dict[str, Any]) -> dict[str, str]:
     return {p["id"]: p["label"] for p in case.get("participants", []) + case.get("mediators", [])}
 
 
+_DEFAULT_LABEL = re.compile(r"Case ([0-9]{1,9})")
+
+
+def case_words(label: str) -> str:
+    """A case's label as the reader reads it: the relay names a case the coordinator left unnamed
+    "Case n" (stored in English), which a French page shows as « Dossier n »."""
+    found = _DEFAULT_LABEL.fullmatch(label)
+    return _("Case %(number)s") % {"number": found.group(1)} if found else label
+
+
 def case_ref(case: dict[str, Any]) -> str:
     """The case's label (the coordinator's, or "Case n"): cases carry no name that identifies anyone."""
-    return str(case.get("label") or case.get("case_label") or case["id"])
+    return case_words(str(case.get("label") or case.get("case_label") or case["id"]))
 
 
 def _flags(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +77,7 @@ def _flags(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
 def _row(item: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     labels = _labels(case)
     sender, recipient = item.get("sender") or {}, item.get("recipient") or {}
-    return {**item, "case_ref": case_ref(case) if case else item.get("case_label") or item["case_id"],
+    return {**item, "case_ref": case_ref(case) if case else case_words(item.get("case_label") or item["case_id"]),
             "from_label": sender.get("label") or labels.get(item["sender_id"], "?"),
             "to_label": (_("the mediators") if item.get("to_mediators")
                          else recipient.get("label") or labels.get(item.get("recipient_id") or "", "?")),
@@ -259,8 +280,13 @@ async def release(request: web.Request, person: Unlocked) -> web.StreamResponse:
 
 @person_required
 async def confirm_return(request: web.Request, person: Unlocked) -> web.StreamResponse:
-    row, case = await _item(person, _checked(request, "item"))
-    return page(request, "desk_return.html", context(request, item=row, error=None))
+    item_id = _checked(request, "item")
+    row, case = await _item(person, item_id)
+    kept = person.unsent.get(request.query.get("unsent", ""))
+    if kept is not None and kept.to != item_id:
+        kept = None
+    return page(request, "desk_return.html", context(request, item=row, error=kept.error if kept else None,
+                                                      note=kept.text if kept else ""))
 
 
 @person_required
@@ -270,8 +296,15 @@ async def return_to_sender(request: web.Request, person: Unlocked) -> web.Stream
     note = _normalized((await form_of(request)).get("note", "")).strip()
     if not note:
         return page(request, "desk_return.html", context(
-            request, item=row, error=_("Write a note for the sender: it says why the item comes back.")), status=422)
-    await person.client.return_to_sender(item_id, note)
+            request, item=row, note="", error=_("Write a note for the sender: it says why the item comes back.")),
+            status=422)
+    try:
+        await person.client.return_to_sender(item_id, note)
+    except KEPT_FAILURES as failure:
+        # The note is not lost: the form comes back at its own address (a page answering the POST
+        # would keep the note in the browser's files), with it and why.
+        key = person.keep_unsent(item_id, note, describe(failure, "desk"))
+        raise web.HTTPSeeOther(f"/items/{item_id}/return?unsent={key}") from None
     raise web.HTTPSeeOther(f"/items/{item_id}/done?action=return")  # a page answering the POST would keep the note
 
 
@@ -305,8 +338,11 @@ async def done(request: web.Request, person: Unlocked) -> web.StreamResponse:
     row, case = await _item(person, item_id)
     job = person.jobs.get(request.query.get("job", ""))
     who = row["from_label"] if action == "return" else row["to_label"]
+    # Working through the queue: the next item waiting (oldest first), and how many wait.
+    waiting = [q for q in await _queue(person) if q["id"] != item_id]
     return page(request, "desk_done.html", context(request, item=row, job=job.public() if job else None,
-                                                    action=action, recipient=who))
+                                                    action=action, recipient=who,
+                                                    next_item=waiting[0] if waiting else None, waiting=len(waiting)))
 
 
 # -- videos: opened and sanitized in memory -------------------------------------------------------
@@ -370,11 +406,29 @@ async def case_view(request: web.Request, person: Unlocked) -> web.StreamRespons
     case_id = _checked(request, "case")
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
     timeline = await person.client.call("GET", f"/v1/cases/{case_id}/timeline?limit=1000")
-    events = sorted(timeline["events"], key=lambda e: e["seq"], reverse=True)
+    events = sorted(timeline["events"], key=lambda e: e["seq"])
+    _name_items(events)
+    events.reverse()
     return page(request, "desk_case.html", context(
         request, case=case, case_ref=case_ref(case), events=events, participants=case.get("participants", []),
         pause_reasons=reasons("pause", PAUSE_REASONS), resume_reasons=reasons("resume", RESUME_REASONS),
-        sent=bool(request.query.get("sent"))))
+        sent=bool(request.query.get("sent")), reason_missing=request.query.get("reason") == "missing"))
+
+
+ITEM_NAMES = {"letter": N_("letter %(number)d"), "video": N_("video message %(number)d")}
+
+
+def _name_items(events: list[dict[str, Any]]) -> None:
+    """Name each item of the case by kind and order of arrival ("letter 3"), so that every line of
+    the timeline about it says which one it is (the record holds no subject or content)."""
+    counts: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for event in events:
+        item, kind = event.get("item_id"), event.get("item_kind")
+        if item and kind in ITEM_NAMES and item not in names:
+            counts[kind] = counts.get(kind, 0) + 1
+            names[item] = _(ITEM_NAMES[kind]) % {"number": counts[kind]}
+        event["thing"] = names.get(item or "")
 
 
 @person_required
@@ -385,7 +439,7 @@ async def pause(request: web.Request, person: Unlocked) -> web.StreamResponse:
     paused = form.get("paused") == "1"
     reason = form.get("reason", "")
     if reason not in (PAUSE_REASONS if paused else RESUME_REASONS):
-        raise web.HTTPSeeOther(f"/cases/{case_id}")
+        raise web.HTTPSeeOther(f"/cases/{case_id}?reason=missing")
     await person.client.call("POST", f"/v1/cases/{case_id}/pause", json_body={"paused": paused, "reason": reason})
     raise web.HTTPSeeOther(f"/cases/{case_id}")
 
@@ -413,8 +467,10 @@ async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     if not ids.valid("case", case_id):
         raise web.HTTPNotFound()
     case = await person.client.call("GET", f"/v1/cases/{case_id}")
-    return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case), error=None,
-                                                    to=request.query.get("to", "")))
+    kept = person.unsent.get(request.query.get("unsent", ""))
+    return page(request, "desk_write.html", context(request, case=case, case_ref=case_ref(case),
+                                                    error=kept.error if kept else None, text=kept.text if kept else "",
+                                                    to=kept.to if kept else request.query.get("to", "")))
 
 
 @person_required
@@ -427,9 +483,13 @@ async def send(request: web.Request, person: Unlocked) -> web.StreamResponse:
     text = _normalized(form.get("text", ""))
     if to not in {p["id"] for p in case.get("participants", [])} or not text.strip():
         return page(request, "desk_write.html", context(
-            request, case=case, case_ref=case_ref(case), to=to,
+            request, case=case, case_ref=case_ref(case), to=to, text="",
             error=_("Choose who the message is for and write it before sending.")), status=422)
-    await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    try:
+        await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    except KEPT_FAILURES as failure:
+        key = person.keep_unsent(to, text, describe(failure, "desk"))
+        raise web.HTTPSeeOther(f"/write?case={case_id}&unsent={key}") from None
     raise web.HTTPSeeOther(f"/cases/{case_id}?sent=1")
 
 

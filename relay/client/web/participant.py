@@ -21,7 +21,7 @@ from relay import ids
 from relay.client import visible
 from relay.client.sdk import ProblemError
 from relay.client.web import jobs
-from relay.client.web.common import context, form_of, person_required, state_of, unlock_page
+from relay.client.web.common import KEPT_FAILURES, context, describe, form_of, person_required, state_of, unlock_page
 from relay.client.web.person import Job, Plain, Unlocked
 from relay.client.web.render import _, page
 from relay.client.web.state import State, WrongPassphrase
@@ -83,8 +83,9 @@ async def home(request: web.Request) -> web.StreamResponse:
     for row in sent:
         row["to_label"] = _("your mediator") if row["to_mediators"] else labels.get(row.get("recipient_id") or "", "?")
         row["status_text"] = row["status"].get(lang) or row["status"]["en"]
-    return page(request, "person_home.html", context(request, received=received, sent=sent,
-                                                     can_write=bool(_recipients(person, cases))))
+    return page(request, "person_home.html", context(
+        request, received=received, sent=sent, can_write=bool(_recipients(person, cases)),
+        unfinished=unfinished_sends(state_of(request)) if state_of(request).config.kind == "app" else 0))
 
 
 @person_required
@@ -122,8 +123,16 @@ async def read_note(request: web.Request, person: Unlocked) -> web.StreamRespons
 @person_required
 async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     _labels_, cases = await _labels(person)
-    return page(request, "person_write.html", context(request, recipients=_recipients(person, cases), error=None,
-                                                      text=""))
+    kept = person.unsent.get(request.query.get("unsent", ""))
+    return page(request, "person_write.html", context(
+        request, recipients=_recipients(person, cases), error=kept.error if kept else None,
+        text=kept.text if kept else "", to=kept.to if kept else "", unsent=kept is not None))
+
+
+def _keep_unsent(person: Unlocked, to: str, text: str, error: str) -> web.HTTPSeeOther:
+    """Back to the form with the letter as written and why it was not sent: kept in memory and shown
+    at its own address (a page answering the POST would keep the letter in the browser's files)."""
+    return web.HTTPSeeOther(f"/write?unsent={person.keep_unsent(to, text, error)}")
 
 
 def _target(value: str) -> tuple[str, str]:
@@ -137,12 +146,14 @@ async def send_letter(request: web.Request, person: Unlocked) -> web.StreamRespo
     _labels_, cases = await _labels(person)
     recipients = _recipients(person, cases)
     text = form.get("text", "").replace("\r\n", "\n")
-    if form.get("to") not in {r["value"] for r in recipients} or not text.strip():
-        return page(request, "person_write.html", context(
-            request, recipients=recipients, text=text,
-            error=_("Choose who the letter is for and write it before sending.")), status=422)
-    case_id, to = _target(form["to"])
-    await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    chosen = form.get("to", "")
+    if chosen not in {r["value"] for r in recipients} or not text.strip():
+        raise _keep_unsent(person, chosen, text, _("Choose who the letter is for and write it before sending."))
+    case_id, to = _target(chosen)
+    try:
+        await person.client.send(case_id=case_id, recipient=to, src=io.BytesIO(text.encode("utf-8")))
+    except KEPT_FAILURES as failure:
+        raise _keep_unsent(person, chosen, text, describe(failure, state_of(request).config.kind)) from None
     raise web.HTTPSeeOther("/sent")  # a page answering the POST would keep the letter in the browser
 
 
@@ -157,7 +168,9 @@ async def sent(request: web.Request, person: Unlocked) -> web.StreamResponse:
 @person_required
 async def compose_video(request: web.Request, person: Unlocked) -> web.StreamResponse:
     _labels_, cases = await _labels(person)
-    return page(request, "person_video_send.html", context(request, recipients=_recipients(person, cases)))
+    job = person.jobs.get(request.query.get("job", ""))
+    return page(request, "person_video_send.html", context(request, recipients=_recipients(person, cases),
+                                                           job=job.public() if job else None))
 
 
 def _outbox(state: State) -> Path:
@@ -223,6 +236,14 @@ async def pause_job(request: web.Request, person: Unlocked) -> web.StreamRespons
     return web.json_response(job.public())
 
 
+async def _carry_on(person: Unlocked, outbox: Path, job: Job) -> None:
+    """Finish every send left in the outbox, from the relay's acknowledged offset."""
+    results = await person.client.resume_outbox(outbox, progress=job.progress)
+    if any(r.get("error") for r in results):
+        job.state = "failed"
+        job.error = _("The relay did not accept the video. Try again later, or tell your mediator.")
+
+
 @person_required
 async def resume_job(request: web.Request, person: Unlocked) -> web.StreamResponse:
     """Carry on every paused or interrupted send from the relay's acknowledged offset."""
@@ -233,18 +254,28 @@ async def resume_job(request: web.Request, person: Unlocked) -> web.StreamRespon
 
     async def carry_on() -> None:
         try:
-            results = await person.client.resume_outbox(outbox, progress=job.progress)
-            failed = [r for r in results if r.get("error")]
-            job.state = "failed" if failed else "finished"
-            if failed:
-                job.error = _("The relay did not accept the video. Try again later, or tell your mediator.")
+            await _carry_on(person, outbox, job)
+            if job.state == "running":
+                job.state = "finished"
         except Exception as exc:
-            from relay.client.web.common import describe
-
             job.state, job.error = "failed", describe(exc)
 
     job.task = asyncio.create_task(carry_on())
     return web.json_response(job.public())
+
+
+def unfinished_sends(state: State) -> int:
+    """Sends an earlier session left in the outbox (signed out, stopped, or the connection lost)."""
+    outbox = state.config.profile_dir / OUTBOX
+    return sum(1 for p in outbox.iterdir() if (p / "meta.json").is_file()) if outbox.is_dir() else 0
+
+
+@person_required
+async def carry_on_sending(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    """From the list: finish what an earlier session left unsent, with its progress on the video page."""
+    outbox = _outbox(state_of(request))
+    job = jobs.start(person, "send-video", "", lambda job: _carry_on(person, outbox, job))
+    raise web.HTTPSeeOther(f"/video?job={job.id}")
 
 
 def add_routes(app: web.Application, kind: str) -> None:
@@ -259,3 +290,4 @@ def add_routes(app: web.Application, kind: str) -> None:
         app.router.add_post("/video", send_video)
         app.router.add_post("/jobs/{job}/pause", pause_job)
         app.router.add_post("/jobs/{job}/resume", resume_job)
+        app.router.add_post("/outbox/resume", carry_on_sending)

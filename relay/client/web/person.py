@@ -49,6 +49,16 @@ class Job:
 
 
 @dataclass
+class Unsent:
+    """A participant's letter that was not sent (refused, or the relay out of reach): kept in memory
+    so that the writing is not lost, and shown again with why."""
+
+    to: str
+    text: str
+    error: str
+
+
+@dataclass
 class Unlocked:
     client: Client
     person: dict[str, Any]  # GET /v1/me's person: id, role, relation, label
@@ -56,6 +66,7 @@ class Unlocked:
     last_active: float = field(default_factory=time.monotonic)
     plain: dict[str, Plain] = field(default_factory=dict)  # media token -> decrypted content
     drafts: dict[str, tuple[str, str]] = field(default_factory=dict)  # draft id -> (item id, redacted letter)
+    unsent: dict[str, Unsent] = field(default_factory=dict)  # a letter the relay did not take, kept to retry
     jobs: dict[str, Job] = field(default_factory=dict)
     media_for: dict[str, dict[str, str]] = field(default_factory=dict)  # item -> {original|sanitized: token}
     seen_queue: set[str] = field(default_factory=set)
@@ -70,6 +81,14 @@ class Unlocked:
     def idle_for(self) -> float:
         return time.monotonic() - self.last_active
 
+    def keep_unsent(self, to: str, text: str, error: str) -> str:
+        """Keep writing the relay did not take (a few at most), for the form to show again."""
+        for old in list(self.unsent)[:-4]:
+            self.unsent.pop(old, None)
+        key = secrets.token_urlsafe(12)
+        self.unsent[key] = Unsent(to=to, text=text, error=error)
+        return key
+
     def keep(self, plain: Plain) -> str:
         token = secrets.token_urlsafe(16)
         self.plain[token] = plain
@@ -83,6 +102,7 @@ class Unlocked:
         self.plain.clear()
         self.media_for.clear()
         self.drafts.clear()
+        self.unsent.clear()
         if self.client.identity is not None:
             self.client.identity.wipe()  # first: signing out over the network may take a while
         await self.client.close()  # signs out at the relay, wipes a key unlocked at a kiosk

@@ -40,6 +40,11 @@ class State:
                 await person.lock()
 
     async def check_idle(self) -> None:
+        if (self.person is not None and self.config.kind != "kiosk"
+                and any(job.state == "running" for job in self.person.jobs.values())):
+            # A video being sent or released is the person's own work under way, not idleness
+            # (signing out would stop it); the idle time counts from its end. Not at a shared kiosk.
+            self.person.touch()
         if self.person is not None and self.person.idle_for() > self.config.idle:
             self.locked_by_idle = True
             await self.lock()

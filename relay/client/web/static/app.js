@@ -12,20 +12,40 @@
   });
 
   // Idle: the relay-side session and the key are wiped by the interface; the screen follows.
+  // The interface counts from the last time it heard from this page ("told"), so the screen does
+  // too: it never shows a letter after the key behind it was wiped. A warning comes first, so that
+  // someone reading without touching anything is not signed out by surprise.
   const idle = parseInt(body.dataset.idleSeconds || "0", 10);
+  const warning = document.getElementById("idle-warning");
+  let told = Date.now();
+  // Long work under way (a video sent or released) keeps the session, at the interface as here.
+  function busy() {
+    told = Date.now();
+    if (warning) { warning.hidden = true; }
+  }
   if (body.dataset.unlocked && idle > 0) {
-    let last = Date.now();
-    let told = Date.now();
+    const every = Math.min(30000, idle * 250);  // how often activity is reported, at most
+    const lead = Math.min(60, Math.max(1, Math.floor(idle / 4))) * 1000;  // the warning's head start
+    function active() {
+      const now = Date.now();
+      // Someone typing a long letter is not idle: tell the interface (at once once warned).
+      if (now - told > every || (warning && !warning.hidden)) {
+        told = now;
+        post("/alive");
+        if (warning) { warning.hidden = true; }
+      }
+    }
     ["keydown", "mousedown", "touchstart", "wheel", "input"].forEach(function (name) {
-      window.addEventListener(name, function () {
-        last = Date.now();
-        // Someone typing a long letter is not idle: tell the interface, at most every 30 seconds.
-        if (last - told > 30000) { told = last; post("/alive"); }
-      }, { passive: true });
+      window.addEventListener(name, active, { passive: true });
     });
+    if (warning) {
+      warning.querySelector("button").addEventListener("click", active);
+    }
     window.setInterval(function () {
-      if (Date.now() - last > idle * 1000) { window.location.replace("/"); }
-    }, 1000);
+      const quiet = Date.now() - told;
+      if (quiet > idle * 1000) { window.location.replace("/"); return; }
+      if (warning && warning.hidden && quiet > idle * 1000 - lead) { warning.hidden = false; }
+    }, 500);
   }
 
   function post(url) {
@@ -67,7 +87,7 @@
           if (!job) { window.clearInterval(timer); return; }
           bar.value = job.percent;
           box.dataset.state = job.state;
-          if (job.state === "running") { label.textContent = job.percent + "%"; return; }
+          if (job.state === "running") { busy(); label.textContent = job.percent + "%"; return; }
           window.clearInterval(timer);
           if (job.state === "failed") { label.textContent = job.error || ""; return; }
           onDone(job);
@@ -101,6 +121,17 @@
     let timer = null;
     let pauseAsked = false;  // asked for before the interface named the job: sent as soon as it does
 
+    const done = document.getElementById("video-done");
+
+    function failed(message, value) {
+      show("failed", value || 0);
+      pause.hidden = true;
+      // A send the interface took on can carry on from where it stopped; one it never took can be sent again.
+      resume.hidden = !job;
+      form.querySelector("button").disabled = Boolean(job);
+      error.hidden = false;
+      error.textContent = message;
+    }
     function show(state, value) {
       bar.value = value;
       percent.textContent = value + "%";
@@ -111,11 +142,12 @@
       if (timer) { window.clearInterval(timer); }
       timer = window.setInterval(function () {
         fetch("/jobs/" + job, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (j) {
-          if (j.state === "running") { show(j.percent > 0 ? "sending" : "reading", j.percent); return; }
+          if (j.state === "running") { busy(); show(j.percent > 0 ? "sending" : "reading", j.percent); return; }
           window.clearInterval(timer);
           if (j.state === "paused") { show("paused", j.percent); pause.hidden = true; resume.hidden = false; }
-          else if (j.state === "finished") { show("finished", 100); pause.hidden = true; resume.hidden = true; }
-          else { show("failed", j.percent); error.hidden = false; error.textContent = j.error || ""; }
+          else if (j.state === "finished") {
+            show("finished", 100); pause.hidden = true; resume.hidden = true; done.hidden = false;
+          } else { failed(j.error || error.dataset.refused, j.percent); }
         }).catch(function () {});
       }, 500);
     }
@@ -131,8 +163,15 @@
       xhr.setRequestHeader("X-Relay-To", document.getElementById("video-to").value);
       xhr.setRequestHeader("Content-Type", file.type || "video/mp4");
       xhr.upload.onprogress = function (e) { if (e.lengthComputable) { show("reading", 0); } };
+      xhr.onerror = function () { failed(error.dataset.unreachable, 0); };
       xhr.onload = function () {
-        if (xhr.status !== 200) { error.hidden = false; error.textContent = xhr.responseText; return; }
+        // A short sentence in plain text is shown; a page (a refusal, the sign-in page after the
+        // idle time) is not shown as its source.
+        const type = xhr.getResponseHeader("Content-Type") || "";
+        if (xhr.status !== 200 || type.indexOf("application/json") !== 0) {
+          failed(xhr.status !== 200 && type.indexOf("text/plain") === 0 ? xhr.responseText : error.dataset.refused, 0);
+          return;
+        }
         job = JSON.parse(xhr.responseText).id;
         panel.dataset.job = job;
         if (pauseAsked) { post("/jobs/" + job + "/pause"); }
@@ -141,11 +180,18 @@
       xhr.send(file);
       form.querySelector("button").disabled = true;
     });
+    // Carrying on what an earlier session left unsent: the interface already named the job.
+    if (panel.dataset.job) {
+      job = panel.dataset.job;
+      form.querySelector("button").disabled = true;
+      watch();
+    }
     pause.addEventListener("click", function () {
       if (job) { post("/jobs/" + job + "/pause"); } else { pauseAsked = true; }
     });
     resume.addEventListener("click", function () {
       if (!job) { return; }
+      error.hidden = true;
       post("/jobs/" + job + "/resume").then(function () { resume.hidden = true; pause.hidden = false; watch(); });
     });
   }
