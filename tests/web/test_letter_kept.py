@@ -10,6 +10,7 @@ from pathlib import Path
 
 from relay.client.scenario import World
 from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
+from tests.web.test_nothing_left import _files, _found
 
 LETTER = "Three pages I wrote slowly. MARKER-KEPT-7Q\nSecond paragraph.\n"
 
@@ -40,6 +41,12 @@ async def test_a_refused_letter_comes_back_as_written_and_can_be_sent_later(worl
             assert page.url.endswith("/sent")
             await page.goto(kiosk.url + "/")
             assert "En attente de l'examen de votre médiateur" in await page.inner_text("main")
+            await page.click("#sign-out")
+        # The page that gave the letter back (server-rendered, no-store, autocomplete off) left
+        # none of it in the browser's profile, nor in the kiosk's.
+        needles = [b"MARKER-KEPT-7Q", "MARKER-KEPT-7Q".encode("utf-16-le")]
+        assert len(_files(tmp_path / "browser")) > 10  # the browser's profile is there to search
+        assert not _found([tmp_path / "browser", tmp_path / "kiosk"], needles)
         queue = await mediator.call("GET", "/v1/review/queue")
         assert [(q["sender_id"], q["recipient_id"]) for q in queue] == [
             (world.offender.person_id, world.victim.person_id)]
