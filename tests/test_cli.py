@@ -164,4 +164,4 @@ def test_cli_errors_say_what_to_do(argv: list[str]) -> None:
     done = subprocess.run([sys.executable, "-m", "relay", "--lang", "en", *argv], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1
-    assert "provision this device first" in done.stderr
+    assert "set this device up first from the file the coordinator gave you: relay provision FILE --profile /nonexistent" in done.stderr

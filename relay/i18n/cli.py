@@ -91,7 +91,7 @@ TEXT: dict[str, str] = {
     "posters-written": N_("{n} poster frame(s) written to {path} (ITEM.jpg each; delete them when the review is done)."),
     "purge-progress": N_("Purging: {n} batch(es) done"),
     "purge-done": N_("Purged {items} item(s) (by rule: {rules}); reclaimed {uploads} abandoned upload(s); removed {sessions} old session record(s) and {audit} audit entries past their period."),
-    "no-profile": N_("There is no profile in {path}. Check --profile, or set this device up first with 'relay provision' (provision this device first)."),
+    "no-profile": N_("There is no profile in {path}. Check --profile, or set this device up first from the file the coordinator gave you: relay provision FILE --profile {path}"),
     "bad-profile": N_("The profile in {path} cannot be read. Set this device up again with 'relay provision'."),
     "no-such-file": N_("There is no file or folder at {path}. Check the name and try again."),
     "permission": N_("You may not read or write {path}. Check its permissions, or use another location."),
