@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +167,29 @@ def test_cli_errors_say_what_to_do(argv: list[str]) -> None:
                           timeout=60)
     assert done.returncode == 1
     assert "set this device up first from the file the coordinator gave you: relay provision FILE --profile /nonexistent" in done.stderr
+
+
+def test_sigterm_stops_the_demo_and_the_relay_it_started(tmp_path: Path) -> None:
+    # A SIGTERM (a service manager, `timeout`, `kill`) used to end `relay demo --keep` alone and
+    # leave its relay running, holding its port and the demo's data directory.
+    demo = subprocess.Popen([sys.executable, "-m", "relay", "--lang", "en", "demo", "--keep", str(tmp_path / "d"),
+                             "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert demo.stdout is not None
+        port = None
+        for line in demo.stdout:
+            if match := re.search(r"relay listening at http://127\.0\.0\.1:(\d+)", line):
+                port = int(match.group(1))
+            if "Ctrl-C stops" in line:
+                break
+        assert port is not None
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the relay is up
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=30) != 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        demo.kill()
+        demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()

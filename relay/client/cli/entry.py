@@ -13,7 +13,9 @@ import contextlib
 import errno
 import inspect
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 
@@ -86,8 +88,17 @@ def requested_language(argv: Sequence[str]) -> str:
     return language(explicit)
 
 
+def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (a service manager, `kill`, `timeout`) stops a command as Ctrl-C does, so what it
+    # started stops with it (the demo's relay, an interface's scratch). `relay serve` installs
+    # its own handler for a graceful stop.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
     lang = requested_language(argv)
     try:
         with argparse_language(lang):
