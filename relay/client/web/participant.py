@@ -121,6 +121,28 @@ async def read_note(request: web.Request, person: Unlocked) -> web.StreamRespons
 
 
 @person_required
+async def open_sent(request: web.Request, person: Unlocked) -> web.StreamResponse:
+    """A letter this person sent, as they sent it (sealed to them too; their own signature checked),
+    decrypted in memory, with where it stands. A video is not shown again here: it was sent from
+    this device, where the person chose the file."""
+    item_id = request.match_info["item"]
+    if not ids.valid("item", item_id):
+        raise web.HTTPNotFound()
+    buffer = io.BytesIO()
+    item = await person.client.open_item(item_id, buffer)
+    if item["kind"] != "letter" or item.get("sender_id") != person.person_id:
+        raise web.HTTPNotFound()
+    labels, _cases = await _labels(person)
+    lang = "fr" if request.cookies.get("relay_lang", state_of(request).config.lang) == "fr" else "en"
+    recipient = (_("your mediator") if item.get("to_mediators")
+                 else labels.get(item.get("recipient_id") or "", "?"))
+    text = buffer.getvalue().decode("utf-8", errors="replace")
+    return page(request, "person_sent_letter.html", context(
+        request, item=item, text=text, recipient=recipient, hidden=visible.hidden_count(text),
+        status=item["status"].get(lang) or item["status"]["en"]))
+
+
+@person_required
 async def compose(request: web.Request, person: Unlocked) -> web.StreamResponse:
     _labels_, cases = await _labels(person)
     kept = person.unsent.get(request.query.get("unsent", ""))
@@ -285,6 +307,7 @@ def add_routes(app: web.Application, kind: str) -> None:
     app.router.add_get("/write", compose)
     app.router.add_post("/write", send_letter)
     app.router.add_get("/sent", sent)
+    app.router.add_get("/sent/{item}", open_sent)
     if kind == "app":
         app.router.add_get("/video", compose_video)
         app.router.add_post("/video", send_video)
