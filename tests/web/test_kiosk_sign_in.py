@@ -9,7 +9,7 @@ from typing import Any
 from relay.client.kdf import TEST_KDF
 from relay.client.scenario import World, build_world
 from tests.test_limits_desk import relay_with  # noqa: F401  (the fixture)
-from tests.web.support import chromium, interface, profile_for, shot
+from tests.web.support import chromium, interface, kiosk_signed_in, profile_for, shot
 
 
 async def test_too_many_wrong_codes_are_said_on_the_sign_in_page(relay_with: Any, tmp_path: Path) -> None:  # noqa: F811
@@ -42,3 +42,21 @@ async def test_the_app_speaks_to_a_participant_of_their_messages_not_of_keys(wor
         assert "not the passphrase for this device" in said
         assert " key" not in said, said
         await shot(page, "app-wrong-passphrase")
+
+
+async def test_after_sign_out_the_kiosk_is_back_in_its_own_language(world: World, tmp_path: Path) -> None:
+    """A shared terminal: the next person starts in the kiosk's language, not the one the last
+    person chose; the person leaving reads that they are signed out in both."""
+    profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
+    async with interface(profile, "kiosk") as kiosk, chromium(tmp_path / "browser") as browser:
+        page = await kiosk_signed_in(browser, kiosk, world)
+        await page.goto(kiosk.url + "/lang/fr")
+        await page.goto(kiosk.url + "/")
+        assert await page.get_attribute("html", "lang") == "fr"
+        await page.click("#sign-out")
+        assert await page.get_attribute("html", "lang") == "en"
+        notice = await page.inner_text(".notice")
+        assert "You are signed out." in notice and "Vous êtes déconnecté" in notice, notice
+        await shot(page, "kiosk-signed-out-both-languages")
+        await page.goto(kiosk.url + "/")
+        assert await page.get_attribute("html", "lang") == "en"

@@ -19,7 +19,7 @@ from relay.client.web.guard import COOKIE, CSRF_FIELD, Refused
 from relay.client.web.person import Unlocked
 from relay.client.web.render import _, page
 from relay.client.web.state import STATE, State, WrongPassphrase
-from relay.i18n.catalogs import LANGUAGES, N_
+from relay.i18n.catalogs import LANGUAGES, N_, translation
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 View = Callable[[web.Request, Unlocked], Awaitable[web.StreamResponse]]
@@ -135,7 +135,12 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/sign-out")
     await state.lock()
     # Ask the browser to drop anything it kept of these pages too.
-    raise web.HTTPSeeOther("/?signed_out=1", headers={"Clear-Site-Data": '"cache"'})
+    done = web.HTTPSeeOther("/?signed_out=1", headers={"Clear-Site-Data": '"cache"'})
+    if state.config.kind == "kiosk":
+        # The next person at a shared terminal starts in the kiosk's own language, not in the one
+        # the last person chose (the sign-out notice says it in both).
+        done.del_cookie(render.LANG_COOKIE, path="/")
+    raise done
 
 
 async def confirm_sign_out(request: web.Request) -> web.StreamResponse:
@@ -149,13 +154,19 @@ async def alive(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+SIGNED_OUT = N_("You are signed out. Nothing of your session is left on this computer.")
+
+
 def unlock_page(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     notice = None
     if state.locked_by_idle:
         notice = _("You were signed out after a period without activity.")
     elif request.query.get("signed_out"):
-        notice = _("You are signed out. Nothing of your session is left on this computer.")
+        notice = _(SIGNED_OUT)
+        if state.config.kind == "kiosk":  # the kiosk has gone back to its own language: say it in both
+            notice = " / ".join(dict.fromkeys(translation(code).gettext(SIGNED_OUT)
+                                              for code in (render.lang(), *LANGUAGES)))
     return page(request, "unlock.html", context(request, notice=notice, error=None))
 
 
