@@ -13,6 +13,7 @@ leaves either the whole blob or no blob (plus, at worst, a stray temp file that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -155,6 +156,12 @@ class BlobStore:
         else:
             self._running.pop(upload_id, None)
         return end
+
+    def cut_upload(self, upload_id: str, offset: int) -> None:
+        """Cut an upload back to its acknowledged ``offset`` (bytes written, then not acknowledged)."""
+        self._running.pop(upload_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(self.upload_path(upload_id), offset)
 
     async def promote(self, upload_id: str, *, expect_size: int, expect_hash: str, prefix: bytes = b"") -> StoredBlob:
         """Turn a whole upload into a blob if its size and BLAKE3-256 match and it begins with

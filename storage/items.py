@@ -11,9 +11,10 @@ from typing import Any
 import aiosqlite
 
 from . import audit
+from .accounts import still_signed_in
 from .clock import iso, parse
 from .db import Database
-from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded, SignedOut
+from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded
 from .rows import Actor, insert, many_now, one, one_now
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
@@ -72,18 +73,6 @@ async def check_quota(db: Database, person_id: str, quota: Quota, *, size: int) 
     _judge_quota(dict(used), quota, size)
 
 
-async def _still_signed_in(conn: aiosqlite.Connection, session_id: str | None) -> None:
-    """Inside the write: the session the request came with is still open, on an active device,
-    for an active person. Its content arrived after the guard read them (a video's rendition can
-    take minutes): a sign-out or a revocation acknowledged meanwhile must win (SignedOut)."""
-    if session_id is None:
-        return
-    if await one(conn, "SELECT 1 FROM sessions s JOIN devices d ON d.id = s.device_id"
-                       " JOIN people p ON p.id = s.person_id WHERE s.id = ? AND s.ended_at IS NULL"
-                       " AND d.status = 'active' AND p.status = 'active'", (session_id,)) is None:
-        raise SignedOut()
-
-
 async def create(db: Database, row: dict[str, Any], *, actor: Actor, quota: Quota | None = None,
                  session: str | None = None) -> dict[str, Any]:
     """Record an item whose blob is already durable. This is the moment of acknowledgement.
@@ -92,7 +81,7 @@ async def create(db: Database, row: dict[str, Any], *, actor: Actor, quota: Quot
     ``session``, that the sender's session is still open (else SignedOut)."""
 
     async def run(conn: aiosqlite.Connection) -> dict[str, Any]:
-        await _still_signed_in(conn, session)
+        await still_signed_in(conn, session)
         if await one(conn, "SELECT id FROM items WHERE id = ?", (row["id"],)):
             raise Conflict("an item with that id exists")
         if quota is not None:
@@ -134,7 +123,7 @@ async def decide(
     with ``session``, the mediator's session is still open (else SignedOut)."""
 
     async def run(conn: aiosqlite.Connection) -> None:
-        await _still_signed_in(conn, session)
+        await still_signed_in(conn, session)
         item = await one(conn, "SELECT case_id, state, decision, decided_at FROM items WHERE id = ?", (item_id,))
         if item is None:
             raise NotFound("item")

@@ -6,6 +6,7 @@ from typing import Any
 
 import aiosqlite
 
+from .accounts import still_signed_in
 from .db import Database
 from .errors import Conflict, NotFound
 from .rows import insert, one
@@ -30,10 +31,13 @@ async def get(db: Database, upload_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-async def advance(db: Database, *, upload_id: str, from_offset: int, to_offset: int, expires_at: str) -> None:
-    """Record an acknowledged offset, if no other request moved it meanwhile."""
+async def advance(db: Database, *, upload_id: str, from_offset: int, to_offset: int, expires_at: str,
+                  session: str | None = None) -> None:
+    """Record an acknowledged offset, if no other request moved it meanwhile and (with
+    ``session``) the sender is still signed in (else SignedOut)."""
 
     async def run(conn: aiosqlite.Connection) -> None:
+        await still_signed_in(conn, session)
         cur = await conn.execute("UPDATE uploads SET offset = ?, expires_at = ? WHERE id = ? AND offset = ?",
                                  (to_offset, expires_at, upload_id, from_offset))
         if cur.rowcount != 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,45 @@ async def test_a_mediators_own_message_still_arriving_when_their_desk_is_revoked
     finally:
         mediator.session_token = None
         await close(coordinator, victim, mediator, offender)
+
+
+@pytest.mark.parametrize("ended_by", ["device revoked", "sign-out"])
+async def test_a_tus_patch_still_arriving_when_its_senders_session_ends_is_not_acknowledged(
+        relay: Relay, world: World, ended_by: str) -> None:
+    # A PATCH's guard passed when its headers arrived; its bytes kept coming after the sender's
+    # device was revoked (or they signed out), and were acknowledged (204) and kept.
+    coordinator, victim = await world.session(world.coordinator), await world.session(world.victim)
+    headers = {**victim._headers(), "Tus-Resumable": "1.0.0"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(relay.url + "/v1/uploads", headers={**headers, "Upload-Length": "200000"}) as made:
+                assert made.status == 201
+                path = made.headers["Location"]
+            started, go = asyncio.Event(), asyncio.Event()
+
+            async def body() -> Any:
+                yield b"a" * 65536
+                started.set()
+                await go.wait()
+                yield b"b" * 65536
+
+            patch = asyncio.create_task(http.patch(relay.url + path, data=body(), headers={
+                **headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}))
+            await started.wait()
+            await asyncio.sleep(0.1)  # the guard has passed
+            if ended_by == "device revoked":
+                await coordinator.call("POST", f"/v1/devices/{victim._device_id()}/revoke")
+            else:
+                async with http.delete(relay.url + "/v1/auth/session", headers=victim._headers()) as answer:
+                    assert answer.status == 204
+            go.set()
+            answer = await patch
+            assert answer.status == 401
+            answer.release()
+        stored = relay.data_dir / "blobs" / "uploads" / f"{path.rsplit('/', 1)[1]}.part"
+        assert not stored.exists() or stored.stat().st_size == 0  # nothing past the acknowledged offset
+        with sqlite3.connect(f"file:{relay.data_dir / 'relay.sqlite3'}?mode=ro", uri=True) as db:
+            assert db.execute("SELECT offset FROM uploads").fetchall() == [(0,)]  # not acknowledged
+    finally:
+        victim.session_token = None
+        await close(coordinator, victim)

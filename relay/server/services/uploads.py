@@ -31,7 +31,7 @@ from relay.server.errors import (
 from relay.server.principal import Principal
 from storage import uploads
 from storage.clock import iso, parse
-from storage.errors import BlobMismatch
+from storage.errors import BlobMismatch, SignedOut
 
 CHECKSUM_ALGORITHMS = {"sha1": "sha1", "sha256": "sha256"}
 MAX_OPEN_PER_PERSON = 5  # unfinished uploads at once: a person cannot fill the relay's disk
@@ -106,7 +106,12 @@ async def _append_locked(ctx: Context, who: Principal, upload_id: str, offset: i
     except BlobMismatch:
         raise ChecksumMismatch() from None
     expires = _expiry(ctx)
-    await uploads.advance(ctx.db, upload_id=upload_id, from_offset=offset, to_offset=end, expires_at=expires)
+    try:
+        await uploads.advance(ctx.db, upload_id=upload_id, from_offset=offset, to_offset=end, expires_at=expires,
+                              session=who.session_id)
+    except SignedOut:  # signed out or revoked while these bytes arrived: not acknowledged, not kept
+        ctx.blobs.cut_upload(upload_id, offset)
+        raise
     return {**row, "offset": end, "expires_at": expires}
 
 
