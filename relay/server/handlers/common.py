@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +35,7 @@ def blob(path: Path) -> web.FileResponse:
     return response
 
 
-Streaming = Callable[[Any], AbstractContextManager[None]]
+Streaming = Callable[[Any], AbstractAsyncContextManager[bool]]
 
 
 class DeliveryResponse(BlobResponse):
@@ -49,5 +49,7 @@ class DeliveryResponse(BlobResponse):
         self._streaming = streaming
 
     async def prepare(self, request: web.BaseRequest) -> Any:
-        with self._streaming(request.transport):
+        async with self._streaming(request.transport) as allowed:
+            if not allowed:  # stopped before its first byte; aiohttp ends a ConnectionError quietly
+                raise ConnectionResetError("the delivery was stopped before it began")
             return await super().prepare(request)
