@@ -4,8 +4,11 @@ open at once, a new connection is answered ``503 too-busy`` and closed (relay.se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import resource
+import ssl
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +17,7 @@ from relay.server.app import create_app
 from relay.server.configuration import check
 from relay.server.serving import FILES_KEPT_FREE, running
 from relay.server.settings import Settings
+from tests.test_operations import make_certificate
 
 
 async def _answer(host: str, port: int) -> bytes:
@@ -67,3 +71,42 @@ def test_config_check_says_when_max_connections_does_not_fit_the_open_file_limit
         f"{hard}: lower max_connections to {hard - FILES_KEPT_FREE} or less, or raise the limit (ulimit -n, "
         "or LimitNOFILE= in the systemd unit)."]
     assert "max_connections" in check(None, {"data_dir": data_dir, "max_connections": hard}, "fr").problems[0]
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_over_tls_a_connection_still_in_its_handshake_counts_and_a_failed_one_is_let_go(tmp_path: Path) -> None:
+    """A TLS handshake holds a file descriptor as long as a request does (asyncio calls the
+    handler only once it has ended, up to a minute later): it counts against max_connections
+    from its first byte, and one that fails or never completes leaves the count as it found it."""
+    cert, key = make_certificate(tmp_path)
+    settings = Settings(data_dir=tmp_path / "relay-data", max_connections=8, tls_cert=cert, tls_key=key)
+    app = create_app(settings, bootstrap_printer=lambda _: None)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    async with running(app, settings, host="127.0.0.1", port=0) as (host, port):
+        # Plain http to the TLS port: each handshake fails; none may stay counted.
+        for _ in range(12):
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                assert not (await _answer(host, port)).startswith(b"HTTP/1.1 503")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusted, force_close=True)) as http:
+            for _ in range(10):  # more than max_connections, one after the other: each is served
+                async with http.get(f"https://localhost:{port}/healthz") as response:
+                    assert response.status == 200
+            # A flood of connections that never begin their handshake: the relay holds no more
+            # than max_connections of them open.
+            before = _fds()
+            silent = [await asyncio.open_connection(host, port) for _ in range(40)]
+            try:
+                await asyncio.sleep(0.3)
+                held_by_the_relay = _fds() - before - len(silent)
+                assert held_by_the_relay <= settings.max_connections, held_by_the_relay
+            finally:
+                for _, writer in silent:
+                    writer.close()
+            await asyncio.sleep(0.3)
+            async with http.get(f"https://localhost:{port}/metrics") as response:
+                assert response.status == 200
+                metrics = await response.text()
+            assert "relay_open_connections 1.0" in metrics, metrics  # this scrape, nothing left over

@@ -118,3 +118,57 @@ async def test_a_delivery_being_streamed_stops_when_deliveries_stop(relay: Relay
         offender.session_token = None if change in ("the recipient signs out", "the terminal is revoked",
                                                     "the recipient's session expires") else offender.session_token
         await close(coordinator, victim, mediator, offender)
+
+
+async def test_a_change_accepted_while_a_delivery_was_being_screened_stops_it_too(
+        tmp_path: Path, aiohttp_server, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The recheck after a change sees only the deliveries already streaming: one whose screening
+    read the case before the change, and which begins streaming after the recheck, must be
+    checked again before its first byte (else it went out whole, past the acknowledgement, until
+    the periodic recheck). The screening is held just after its (real) reads, as a slow reader
+    thread would; the periodic recheck is too far off to help."""
+    from relay.server.handlers import items as item_handlers
+
+    clock, codes = MovableClock(), list[str]()
+    settings = Settings(data_dir=tmp_path / "relay-data", max_letter_bytes=2 * SIZE, delivery_recheck_seconds=60)
+    server = await aiohttp_server(create_app(settings, clock=clock, bootstrap_printer=codes.append))
+    relay = Relay(server, tmp_path / "relay-data", clock, codes)
+    world = await build_world(relay.url, codes[0], kdf=TEST_KDF)
+    coordinator, victim, mediator, offender = await everyone(world)
+    screened, go_on = asyncio.Event(), asyncio.Event()
+    real = item_handlers.items.delivery_path
+
+    async def slow_screening(*args: object) -> Path:
+        path = await real(*args)  # type: ignore[arg-type]
+        screened.set()
+        await go_on.wait()
+        return path
+
+    try:
+        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                 src=io.BytesIO(os.urandom(SIZE)))
+        await mediator.release(sent["id"])
+        monkeypatch.setattr(item_handlers.items, "delivery_path", slow_screening)
+        reader, writer = await asyncio.open_connection(relay.server.host, relay.server.port)
+        lines = "".join(f"{name}: {value}\r\n" for name, value in offender._headers().items())
+        writer.write(f"GET /v1/items/{sent['id']}/delivery/content HTTP/1.1\r\nHost: relay\r\n{lines}"
+                     "Connection: close\r\n\r\n".encode())
+        await asyncio.wait_for(screened.wait(), 10)  # allowed: the consent still stands
+        await coordinator.call("POST", f"/v1/cases/{world.case_id}/participants/{world.victim.person_id}/consent",
+                               json_body={"consent": "withdrawn"})  # acknowledged
+        go_on.set()
+        received = 0
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1024 * 1024), 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        writer.close()
+        # Nothing of it, not even its head: it was stopped before its first byte.
+        assert received == 0, received
+    finally:
+        go_on.set()
+        monkeypatch.undo()
+        await close(coordinator, victim, mediator, offender)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

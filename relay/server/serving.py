@@ -15,6 +15,8 @@ sets up before it touches the data directory.
 - At most ``max_connections`` connections are open at once: past it, a new one is answered
   ``503 too-busy`` and closed before its request is read, so a flood of connections cannot take
   the file descriptors the database and the blobs need (the open-file limit is raised to fit).
+  Over the relay's own TLS a connection counts from its accept, handshake included
+  (``TLSAdmission``); past the limit it is closed before its handshake, without words.
 - The first-start code goes to the terminal only: stderr if it is a terminal, else a 0600 file
   in the data directory, and the log says only that the file exists.
 """
@@ -222,6 +224,75 @@ def raise_open_file_limit(settings: Settings) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+class _HandshakeStandIn(asyncio.Protocol):
+    """Holds a TLS connection's place while its handshake runs (``loop.start_tls``): what the
+    connection brings between the handshake's end and the handler taking over is kept for it,
+    and the end of the connection, whenever it comes, reaches the handler (asyncio schedules that
+    call on the protocol it had when the connection was lost, which may be this one)."""
+
+    def __init__(self) -> None:
+        self.early: list[bytes] = []
+        self.lost: list[Exception | None] = []
+        self.handler: asyncio.Protocol | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.handler is not None:
+            self.handler.data_received(data)
+        else:
+            self.early.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.handler is not None:
+            self.handler.connection_lost(exc)
+        else:
+            self.lost.append(exc)
+
+
+class TLSAdmission(asyncio.Protocol):
+    """A TLS connection counted against ``max_connections`` from its TCP accept, not from the end
+    of its handshake (where asyncio's ``create_server(ssl=...)`` first calls the handler): a
+    handshake holds a file descriptor as long as a request does, and a flood that never completes
+    one would otherwise never be counted. Past the limit the connection is closed at once (no
+    answer in words is possible before a handshake); a handshake that fails, or does not end
+    within ``timeout`` seconds, gives its place back."""
+
+    def __init__(self, limit: ConnectionLimit, handler: Callable[[], ProblemRequestHandler], tls: ssl.SSLContext,
+                 timeout: float, admitting: set[asyncio.Task[None]]) -> None:
+        self._limit, self._handler, self._tls, self._timeout = limit, handler, tls, timeout
+        self._admitting = admitting
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        if not self._limit.enter():
+            transport.abort()
+            return
+        transport.pause_reading()  # the ClientHello waits for start_tls, not for this protocol
+        task = asyncio.get_running_loop().create_task(self._admit(transport))
+        self._admitting.add(task)  # held until done: a task nobody references may be collected
+        task.add_done_callback(self._admitting.discard)
+
+    async def _admit(self, transport: asyncio.Transport) -> None:
+        stand_in = _HandshakeStandIn()
+        try:
+            tls_transport = await asyncio.get_running_loop().start_tls(
+                transport, stand_in, self._tls, server_side=True, ssl_handshake_timeout=self._timeout)
+        except BaseException:
+            transport.abort()
+            self._limit.leave()
+            return  # a failed or abandoned handshake: nothing to report (asyncio logs none either)
+        assert tls_transport is not None
+        handler = self._handler()
+        handler.admitted()  # counted already: its connection_lost gives the place back
+        tls_transport.set_protocol(handler)
+        handler.connection_made(tls_transport)
+        for data in stand_in.early:
+            handler.data_received(data)
+        if stand_in.lost:
+            handler.connection_lost(stand_in.lost[0])
+        else:
+            stand_in.handler = handler
+
+
 class ProblemRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the requests its parser refuses with a problem
     document (it would write ``text/plain`` quoting the offending line) and logging them by type.
@@ -239,9 +310,13 @@ class ProblemRequestHandler(RequestHandler):
         self._limit = limit
         self._counted = False
 
+    def admitted(self) -> None:
+        """Counted by ``TLSAdmission`` before its handshake: not to be counted again."""
+        self._counted = True
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        if self._limit is None:
+        if self._limit is None or self._counted:
             return
         if not self._limit.enter():
             assert isinstance(transport, asyncio.WriteTransport)
@@ -340,12 +415,19 @@ async def running(app: web.Application, settings: Settings, *, host: str | None 
         log.warning("the open-file limit is below max_connections + %d: a flood of connections could leave"
                     " the database without a file descriptor (relay config check says more)", FILES_KEPT_FREE)
     limit = ConnectionLimit(settings.max_connections, app.get(METRICS))
+
+    def handler() -> ProblemRequestHandler:
+        return ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),
+                                     limit=limit, **options)
+
+    admitting: set[asyncio.Task[None]] = set()
+    protocol: Callable[[], asyncio.BaseProtocol] = handler
+    if tls is not None:  # TLS is set up per connection (TLSAdmission), so that handshakes count
+        protocol = functools.partial(TLSAdmission, limit, handler, tls, settings.header_timeout_seconds, admitting)
     try:
         listener = await loop.create_server(
-            lambda: ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),
-                                          limit=limit, **options),
-            host if host is not None else settings.host, port if port is not None else settings.port,
-            reuse_address=True, ssl=tls)
+            protocol, host if host is not None else settings.host, port if port is not None else settings.port,
+            reuse_address=True)
     except BaseException:
         await runner.cleanup()  # the store and the workers close: nothing keeps the process alive
         raise
@@ -354,6 +436,8 @@ async def running(app: web.Application, settings: Settings, *, host: str | None 
         yield sockname[0], sockname[1]
     finally:
         listener.close()  # new connections are refused from here on
+        for task in list(admitting):  # handshakes under way end: they have no request to finish
+            task.cancel()
         await listener.wait_closed()
         await runner.cleanup()
 

@@ -43,6 +43,9 @@ class Deliveries:
 
     def __init__(self) -> None:
         self._now: set[Streaming] = set()
+        # Changes accepted so far (services.deliveries.follow_changes): a delivery screened
+        # before one, and registered after its recheck looked, is checked again before it starts.
+        self.changes = 0
 
     def __len__(self) -> int:
         return len(self._now)
@@ -51,14 +54,15 @@ class Deliveries:
         return iter(list(self._now))  # a copy: rechecking awaits, and streams end meanwhile
 
     @contextlib.contextmanager
-    def streaming(self, item_id: str, who: Principal, transport: asyncio.BaseTransport | None) -> Iterator[None]:
+    def streaming(self, item_id: str, who: Principal,
+                  transport: asyncio.BaseTransport | None) -> Iterator[Streaming | None]:
         if transport is None or transport.is_closing():
-            yield  # nothing left to cut: aiohttp ends the answer itself
+            yield None  # nothing left to cut: aiohttp ends the answer itself
             return
         entry = Streaming(item_id, who, transport)
         self._now.add(entry)
         try:
-            yield
+            yield entry
         finally:
             self._now.discard(entry)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -17,6 +17,17 @@ class BlobResponse(web.FileResponse, ProblemStatuses):
     the answers it writes on its own (missing file, failed precondition, Range past the end)
     come out as problem documents (MRO: BlobResponse, FileResponse, ProblemStatuses, StreamResponse)."""
 
+    async def _sendfile(self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int) -> Any:
+        # Over the relay's own TLS there is no sendfile: asyncio's loop.sendfile copies through
+        # the SSL transport itself, and a connection lost mid-file (the recipient hanging up, a
+        # delivery cut off) makes it fail in its cleanup (3.11: AttributeError in restore(),
+        # logged as an unhandled exception). aiohttp's own chunked copy ends quietly instead.
+        transport = request.transport
+        if transport is not None and transport.get_extra_info("sslcontext") is not None:
+            writer = await super(web.FileResponse, self).prepare(request)  # as FileResponse._sendfile does
+            return await self._sendfile_fallback(writer, fobj, offset, count)
+        return await super()._sendfile(request, fobj, offset, count)
+
 
 def blob(path: Path) -> web.FileResponse:
     response = BlobResponse(path, chunk_size=64 * 1024)
@@ -24,7 +35,7 @@ def blob(path: Path) -> web.FileResponse:
     return response
 
 
-Streaming = Callable[[Any], AbstractContextManager[None]]
+Streaming = Callable[[Any], AbstractAsyncContextManager[bool]]
 
 
 class DeliveryResponse(BlobResponse):
@@ -38,5 +49,7 @@ class DeliveryResponse(BlobResponse):
         self._streaming = streaming
 
     async def prepare(self, request: web.BaseRequest) -> Any:
-        with self._streaming(request.transport):
+        async with self._streaming(request.transport) as allowed:
+            if not allowed:  # stopped before its first byte; aiohttp ends a ConnectionError quietly
+                raise ConnectionResetError("the delivery was stopped before it began")
             return await super().prepare(request)

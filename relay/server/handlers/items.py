@@ -32,7 +32,7 @@ from relay.server.errors import (
 from relay.server.handlers.common import DeliveryResponse, blob
 from relay.server.metrics import METRICS
 from relay.server.models import DecisionRequest, ReceiptRequest, Submission
-from relay.server.services import items, limits, uploads
+from relay.server.services import deliveries, items, limits, uploads
 
 PEOPLE_DEVICES = {"participant_device", "terminal", "mediator_desk"}
 sender = guard(devices=PEOPLE_DEVICES, roles={"participant", "mediator"})
@@ -121,8 +121,9 @@ async def delivery(request: web.Request) -> Any:
 async def delivery_content(request: web.Request) -> web.StreamResponse:
     """The delivery rendition's ciphertext, for its recipient, if screening allows it now."""
     ctx, who, item_id = request.app[CONTEXT], principal_of(request), request.match_info["item_id"]
+    screened_after = ctx.deliveries.changes  # read before screening: see deliveries.sending
     path = await items.delivery_path(ctx, who, item_id)
-    return DeliveryResponse(path, partial(ctx.deliveries.streaming, item_id, who))
+    return DeliveryResponse(path, partial(deliveries.sending, ctx, item_id, who, screened_after))
 
 
 @participant

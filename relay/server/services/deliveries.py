@@ -16,6 +16,7 @@ the refusal in words):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from relay.server.context import CONTEXT, STOPPING, Context, stop_worker
+from relay.server.principal import Principal
 from relay.server.services import periodic, sessions
 from relay.server.services.items import delivery_path
 from relay.server.streaming import Streaming
@@ -57,14 +59,31 @@ async def recheck(ctx: Context) -> int:
     return cut
 
 
+@contextlib.asynccontextmanager
+async def sending(ctx: Context, item_id: str, who: Principal, screened_after: int,
+                  transport: asyncio.BaseTransport | None) -> AsyncIterator[bool]:
+    """Known as streaming while a delivery's bytes go out; whether to send them at all.
+    ``screened_after``: the changes counted before its screening began; if one was accepted
+    since, its recheck may have looked before this delivery was known, so it is checked here,
+    before its first byte (and cut off, its connection reset, if no longer allowed)."""
+    with ctx.deliveries.streaming(item_id, who, transport) as entry:
+        if entry is not None and ctx.deliveries.changes != screened_after and not await still_allowed(ctx, entry):
+            ctx.deliveries.cut(entry)
+            yield False
+            return
+        yield True
+
+
 @web.middleware
 async def follow_changes(request: web.Request, handler: Any) -> web.StreamResponse:
     """After a change the relay accepted, and before it is acknowledged: recheck what is streaming."""
     response: web.StreamResponse = await handler(request)
     if request.method not in _READS and response.status < 400:
         ctx = request.app.get(CONTEXT)
-        if ctx is not None and len(ctx.deliveries):
-            await recheck(ctx)
+        if ctx is not None:
+            ctx.deliveries.changes += 1  # counted even with nothing streaming: one may be screening
+            if len(ctx.deliveries):
+                await recheck(ctx)
     return response
 
 
