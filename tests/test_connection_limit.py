@@ -9,6 +9,8 @@ import json
 import os
 import resource
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -110,3 +112,23 @@ async def test_over_tls_a_connection_still_in_its_handshake_counts_and_a_failed_
                 assert response.status == 200
                 metrics = await response.text()
             assert "relay_open_connections 1.0" in metrics, metrics  # this scrape, nothing left over
+
+
+def test_unset_max_connections_fits_a_low_open_file_limit_instead_of_refusing_to_start(tmp_path: Path) -> None:
+    # A host whose hard limit is 1024 open files: the default (2048) cannot fit, so the relay takes
+    # what fits and starts; a max_connections set by hand that cannot fit is refused in words.
+    data_dir = tmp_path / "relay-data"
+    data_dir.mkdir(mode=0o700)
+    script = f"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+from relay.server.configuration import check
+from relay.server.serving import connection_cap
+from relay.server.settings import Settings
+print(connection_cap(Settings(data_dir={str(data_dir)!r})))
+print(check(None, {{"data_dir": {str(data_dir)!r}}}, "en").problems)
+print(len(check(None, {{"data_dir": {str(data_dir)!r}, "max_connections": 2048}}, "en").problems))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [str(1024 - FILES_KEPT_FREE), "[]", "1"]

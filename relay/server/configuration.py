@@ -65,8 +65,8 @@ def check(config: Path | None, values: dict[str, Any], lang: str, *, for_serving
         except (ssl.SSLError, OSError) as exc:
             problems.append(say("tls-unusable", lang, reason=getattr(exc, "reason", None) or exc))
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = settings.max_connections + FILES_KEPT_FREE
-    if hard != resource.RLIM_INFINITY and hard < wanted:
+    wanted = (settings.max_connections or 0) + FILES_KEPT_FREE
+    if settings.max_connections is not None and hard != resource.RLIM_INFINITY and hard < wanted:
         problems.append(say("config.open-files", lang, most=settings.max_connections, wanted=wanted, limit=hard,
                             fits=hard - FILES_KEPT_FREE))
     data_dir = settings.data_dir

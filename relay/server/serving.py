@@ -212,11 +212,24 @@ def _too_busy_answer() -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def raise_open_file_limit(settings: Settings) -> int:
-    """Raise this process's open-file limit to fit ``max_connections`` (up to the hard limit);
-    the limit in force after."""
+DEFAULT_MAX_CONNECTIONS = 2048
+
+
+def connection_cap(settings: Settings) -> int:
+    """How many connections may be open at once: ``max_connections`` as set (``relay config
+    check`` refuses one the system cannot fit); unset, the default, or fewer if the open-file
+    limit (raised as far as it goes) cannot fit it."""
+    limit = raise_open_file_limit(settings.max_connections or DEFAULT_MAX_CONNECTIONS)
+    if settings.max_connections is not None:
+        return settings.max_connections
+    return max(8, min(DEFAULT_MAX_CONNECTIONS, limit - FILES_KEPT_FREE))
+
+
+def raise_open_file_limit(connections: int) -> int:
+    """Raise this process's open-file limit to fit ``connections`` (up to the hard limit); the
+    limit in force after."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = settings.max_connections + FILES_KEPT_FREE
+    wanted = connections + FILES_KEPT_FREE
     if soft != resource.RLIM_INFINITY and soft < wanted:
         new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         with contextlib.suppress(ValueError, OSError):
@@ -411,10 +424,7 @@ async def running(app: web.Application, settings: Settings, *, host: str | None 
     server = runner.server
     options = handler_options(settings)
     loop = asyncio.get_running_loop()
-    if raise_open_file_limit(settings) < settings.max_connections + FILES_KEPT_FREE:
-        log.warning("the open-file limit is below max_connections + %d: a flood of connections could leave"
-                    " the database without a file descriptor (relay config check says more)", FILES_KEPT_FREE)
-    limit = ConnectionLimit(settings.max_connections, app.get(METRICS))
+    limit = ConnectionLimit(connection_cap(settings), app.get(METRICS))
 
     def handler() -> ProblemRequestHandler:
         return ProblemRequestHandler(server, loop=loop, access_log=logging.getLogger("aiohttp.access"),

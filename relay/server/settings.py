@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     # A flood of connections must not take the file descriptors the database and the blobs need:
     # past max_connections open at once, a new one gets a 503 too-busy problem and is closed.
     # The relay raises its open-file limit to fit (max_connections + FILES_KEPT_FREE) at start.
-    max_connections: int = Field(2048, ge=8, le=1_000_000)
+    # Unset: 2048, or fewer where the system's open-file limit cannot fit that many.
+    max_connections: int | None = Field(None, ge=8, le=1_000_000)
 
     # Stopping (SIGTERM, SIGINT): the relay stops accepting at once, lets requests in flight finish
     # for up to shutdown_grace_seconds, then cuts the rest off (an upload cut off resumes from its
