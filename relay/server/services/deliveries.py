@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from relay.server.context import CONTEXT, STOPPING, Context, stop_worker
+from relay.server.errors import RelayError
 from relay.server.principal import Principal
 from relay.server.services import periodic, sessions
 from relay.server.services.items import delivery_path
@@ -41,9 +42,11 @@ async def still_allowed(ctx: Context, entry: Streaming) -> bool:
         if not await sessions.still_signed_in(ctx, entry.who):
             return False
         await delivery_path(ctx, entry.who, entry.item_id)  # screening at fetch (holds what it blocks)
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # noqa: BLE001 - a refusal (NotFound, ContentDamaged) or a failure: either way, stop
+    except RelayError:  # a refusal, as the next request would get (NotFound, ContentDamaged)
+        return False
+    except Exception as exc:  # noqa: BLE001 - the check could not be made: stop, and say why
+        log.warning("a delivery being streamed could not be checked again (%s): it is cut off",
+                    type(exc).__name__)
         return False
     return True
 
