@@ -9,7 +9,7 @@ import aiosqlite
 
 from . import audit, cases, security
 from .db import Database
-from .errors import Conflict, NotFound, SignedOut
+from .errors import Conflict, NotFound
 from .rows import Actor, insert, one, one_now
 
 # -- institutions ---------------------------------------------------------------------------
@@ -333,19 +333,6 @@ async def credentials(db: Database, device_id: str, session_id: str | None
         return device, session
 
     return await db.snapshot(run)
-
-
-async def still_signed_in(conn: aiosqlite.Connection, session_id: str | None) -> None:
-    """Inside a write: the session a request came with is still open, on an active device, for an
-    active person. A request's content arrives after its guard read them (a video's rendition or
-    one tus PATCH can take minutes): a sign-out or a revocation acknowledged meanwhile must win
-    (SignedOut), and the write is not made."""
-    if session_id is None:
-        return
-    if await one(conn, "SELECT 1 FROM sessions s JOIN devices d ON d.id = s.device_id"
-                       " JOIN people p ON p.id = s.person_id WHERE s.id = ? AND s.ended_at IS NULL"
-                       " AND d.status = 'active' AND p.status = 'active'", (session_id,)) is None:
-        raise SignedOut()
 
 
 async def touch_session(db: Database, session_id: str, now: str) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 import aiosqlite
 
 from . import audit
-from .accounts import still_signed_in
 from .clock import iso, parse
 from .db import Database
 from .errors import AlreadyDecided, Conflict, NotFound, QuotaExceeded
 from .rows import Actor, insert, many_now, one, one_now
+from .session_checks import still_signed_in
 
 # What a listing returns: never the manifest's sealed keys or the decision document.
 _SUMMARY = (

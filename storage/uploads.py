@@ -6,10 +6,10 @@ from typing import Any
 
 import aiosqlite
 
-from .accounts import still_signed_in
 from .db import Database
 from .errors import Conflict, NotFound
 from .rows import insert, one
+from .session_checks import still_signed_in
 
 
 async def create_within(db: Database, row: dict[str, Any], *, max_open: int) -> bool:
