@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -45,13 +46,16 @@ async def world(relay: Relay) -> World:
     return await build_world(relay.url, relay.codes[0], kdf=TEST_KDF)
 
 
-async def _begin(relay: Relay, path: str, headers: dict[str, str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
-    """GET ``path`` and read its head and the first 64 KiB; the length it announced."""
+async def begin_download(host: str, port: int, path: str, headers: dict[str, str], *,
+                         tls: ssl.SSLContext | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    """GET ``path`` through a small receive buffer and read its head and the first 64 KiB; the
+    length it announced."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # no autotuning: the relay must wait
     sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (relay.server.host, relay.server.port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=32 * 1024)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=32 * 1024, ssl=tls,
+                                                   server_hostname="localhost" if tls else None)
     lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     writer.write(f"GET {path} HTTP/1.1\r\nHost: relay\r\n{lines}Connection: close\r\n\r\n".encode())
     head = (await reader.readuntil(b"\r\n\r\n")).decode()
@@ -62,16 +66,20 @@ async def _begin(relay: Relay, path: str, headers: dict[str, str]) -> tuple[asyn
     return reader, writer, length
 
 
-async def _rest(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+async def read_rest(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
     """Read to the end; how many bytes of the body came after the first 64 KiB."""
     got = 0
     try:
         while chunk := await asyncio.wait_for(reader.read(1024 * 1024), 20):
             got += len(chunk)
-    except ConnectionResetError:
-        pass  # the relay aborted the connection: what was buffered on our side may be dropped
+    except (ConnectionResetError, ssl.SSLError):
+        pass  # the relay reset the connection: what was buffered on our side may be dropped
     writer.close()
     return got
+
+
+async def _begin(relay: Relay, path: str, headers: dict[str, str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    return await begin_download(relay.server.host, relay.server.port, path, headers)
 
 
 CHANGES = ["nothing changes", "the sender withdraws consent", "the mediator pauses the case",
@@ -105,7 +113,7 @@ async def test_a_delivery_being_streamed_stops_when_deliveries_stop(relay: Relay
             await asyncio.sleep(1)
         if change != "nothing changes":
             assert len(streaming) == 0  # cut off before the change was acknowledged
-        received = 64 * 1024 + await _rest(reader, writer)
+        received = 64 * 1024 + await read_rest(reader, writer)
         if change == "nothing changes":
             assert received == length
             assert len(streaming) == 0  # let go when it ended

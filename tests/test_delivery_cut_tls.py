@@ -24,6 +24,7 @@ from relay.server.context import CONTEXT
 from relay.server.serving import running
 from relay.server.settings import Settings
 from tests.conftest import MovableClock, close
+from tests.test_delivery_cut import begin_download, read_rest
 from tests.test_operations import make_certificate
 
 SIZE = 24 * 1024 * 1024
@@ -31,30 +32,7 @@ SIZE = 24 * 1024 * 1024
 
 async def _begin(host: str, port: int, trusted: ssl.SSLContext, path: str,
                  headers: dict[str, str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (host, port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=32 * 1024, ssl=trusted, server_hostname="localhost")
-    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: relay\r\n{lines}Connection: close\r\n\r\n".encode())
-    head = (await reader.readuntil(b"\r\n\r\n")).decode()
-    assert head.startswith("HTTP/1.1 200 "), head
-    length = int(next(line.split(":", 1)[1] for line in head.split("\r\n") if line.lower().startswith("content-length:")))
-    await reader.readexactly(64 * 1024)
-    await asyncio.sleep(0.2)
-    return reader, writer, length
-
-
-async def _rest(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
-    got = 0
-    try:
-        while chunk := await asyncio.wait_for(reader.read(1024 * 1024), 20):
-            got += len(chunk)
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    writer.close()
-    return got
+    return await begin_download(host, port, path, headers, tls=trusted)
 
 
 @pytest.mark.parametrize("change", ["nothing changes", "the sender withdraws consent", "the recipient hangs up"])
@@ -91,7 +69,7 @@ async def test_over_tls_a_delivery_being_streamed_stops_when_deliveries_stop(
                     writer.transport.abort()
                     await asyncio.sleep(0.5)
                 else:
-                    received = 64 * 1024 + await _rest(reader, writer)
+                    received = 64 * 1024 + await read_rest(reader, writer)
                     if change == "nothing changes":
                         assert received == length
                     else:
