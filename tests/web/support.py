@@ -112,13 +112,17 @@ async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 60)
     raise TimeoutError(f"{selector} never showed {text!r}; the page shows: {shown[:600]!r}")
 
 
-async def desk_signed_in(browser: BrowserContext, desk: web_app.Running) -> Page:
-    """A page of ``browser`` bound to ``desk`` (its one-time link) and unlocked with the passphrase."""
+async def signed_in(browser: BrowserContext, running: web_app.Running) -> Page:
+    """A page of ``browser`` bound to a desk or an app (its one-time link), unlocked with the
+    passphrase."""
     page = await browser.new_page()
-    await page.goto(desk.link)
+    await page.goto(running.link)
     await page.fill("#passphrase", PASSPHRASE)
     await page.click("#unlock")
     return page
+
+
+desk_signed_in = signed_in
 
 
 async def kiosk_signed_in(browser: BrowserContext, kiosk: web_app.Running, world: World) -> Page:

@@ -8,7 +8,7 @@ from pathlib import Path
 from relay.client.scenario import World
 from relay.client.web.state import STATE
 from tests.media_fixtures import ffmpeg
-from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot, wait_text
+from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot, signed_in, wait_text
 
 
 def _large_clip(path: Path) -> Path:
@@ -23,10 +23,7 @@ async def test_the_app_sends_a_video_with_progress_pause_and_resume(world: World
     clip = _large_clip(tmp_path / "message.mp4")
     profile = profile_for(tmp_path / "app", world, world.victim, "app")
     async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
-        page = await browser.new_page()
-        await page.goto(app.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await signed_in(browser, app)
         await page.click("text=Send a video >> nth=0")
         await page.select_option("#video-to", f"{world.case_id}|{world.offender.person_id}")
         await page.set_input_files("#video-file", str(clip))
@@ -63,10 +60,7 @@ async def test_a_video_the_app_refuses_says_why_in_words_and_offers_only_what_ca
            "ultrafast", "-pix_fmt", "yuv420p", str(clip))
     profile = profile_for(tmp_path / "app", world, world.victim, "app")
     async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
-        page = await browser.new_page()
-        await page.goto(app.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await signed_in(browser, app)
         await page.goto(app.url + "/video")
         # Before anything is sent there is nothing to pause and nothing to carry on.
         assert not await page.is_visible("#resume-video")
@@ -89,10 +83,7 @@ async def test_a_video_left_unsent_at_sign_out_carries_on_in_the_next_session(wo
     clip = _large_clip(tmp_path / "message.mp4")
     profile = profile_for(tmp_path / "app", world, world.victim, "app")
     async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
-        page = await browser.new_page()
-        await page.goto(app.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await signed_in(browser, app)
         assert await page.locator("#unfinished").count() == 0
         await page.goto(app.url + "/video")
         await page.select_option("#video-to", f"{world.case_id}|{world.offender.person_id}")

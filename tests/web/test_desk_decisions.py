@@ -10,7 +10,7 @@ from pathlib import Path
 
 from relay.client.scenario import World
 from relay.client.sdk import ProblemError
-from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot
+from tests.web.support import PASSPHRASE, chromium, interface, profile_for, shot, signed_in
 
 
 async def test_return_withhold_pause_timeline_inbox_and_write(world: World, tmp_path: Path) -> None:
@@ -82,10 +82,7 @@ async def test_return_withhold_pause_timeline_inbox_and_write(world: World, tmp_
 
     app_profile = profile_for(tmp_path / "app", world, world.victim, "app")
     async with interface(app_profile, "app") as app, chromium(tmp_path / "browser-app") as browser:
-        page = await browser.new_page()
-        await page.goto(app.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await signed_in(browser, app)
         sent = await page.inner_text("main")
         assert "Returned to you by your mediator" in sent and "Not passed on by your mediator" in sent
         await page.click("text=Read the note")

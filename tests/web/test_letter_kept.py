@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot, signed_in
 from tests.web.test_nothing_left import _files, _found
 
 LETTER = "Three pages I wrote slowly. MARKER-KEPT-7Q\nSecond paragraph.\n"
@@ -88,10 +88,7 @@ async def test_the_app_asks_who_a_letter_is_for_rather_than_choosing_for_the_wri
     that name came first in the list."""
     profile = profile_for(tmp_path / "app", world, world.victim, "app")
     async with interface(profile, "app") as app, chromium(tmp_path / "browser") as browser:
-        page = await browser.new_page()
-        await page.goto(app.link)
-        await page.fill("#passphrase", PASSPHRASE)
-        await page.click("#unlock")
+        page = await signed_in(browser, app)
         # Letters and videos alike are listed under "My messages".
         assert await page.get_by_role("link", name="My messages").count() == 1
         for form, select in (("/write", "#to"), ("/video", "#video-to")):
