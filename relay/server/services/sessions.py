@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from relay import ids
@@ -146,12 +146,9 @@ async def resume_session(ctx: Context, device: dict[str, Any], presented: Presen
         raise SessionRequired()
     now = ctx.clock.now()
     idle_limit = parse(session["last_seen_at"]) + timedelta(seconds=ctx.settings.session_idle_seconds)
-    if (session["device_id"] != device["id"] or session["ended_at"] is not None
-            or now >= parse(session["expires_at"]) or now >= idle_limit):
+    if not _stands(session, device, now) or now >= idle_limit:
         raise SessionRequired()
     person = session["person"]  # read with the session, in the same snapshot
-    if person is None or not serves(device, person, session["institutions"]):
-        raise SessionRequired()
     if now - parse(session["last_seen_at"]) >= _TOUCH_EVERY:
         await accounts.touch_session(ctx.db, session["id"], iso(now))
     return Principal(device=device, person=person, session_id=session["id"])
@@ -164,13 +161,17 @@ async def still_signed_in(ctx: Context, who: Principal) -> bool:
     device, session = await accounts.credentials(ctx.db, who.device_id, who.session_id)
     if device is None or device["status"] != "active":
         return False
-    if who.session_id is None:
-        return True
-    if (session is None or session["device_id"] != device["id"] or session["ended_at"] is not None
-            or ctx.clock.now() >= parse(session["expires_at"])):
-        return False
+    return who.session_id is None or (session is not None and _stands(session, device, ctx.clock.now()))
+
+
+def _stands(session: dict[str, Any], device: dict[str, Any], now: datetime) -> bool:
+    """A session (as ``accounts.credentials`` reads it, with its person) still stands on this
+    device: not ended nor expired, and the device may still serve its person. The guard adds its
+    token and idleness to this; the recheck of a delivery under way does not."""
     person = session["person"]
-    return person is not None and serves(device, person, session["institutions"])
+    return (session["device_id"] == device["id"] and session["ended_at"] is None
+            and now < parse(session["expires_at"])
+            and person is not None and serves(device, person, session["institutions"]))
 
 
 async def end_session(ctx: Context, principal: Principal) -> None:
