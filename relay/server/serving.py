@@ -47,7 +47,15 @@ from relay.i18n.catalogs import LANGUAGES
 from relay.i18n.cli import say
 from relay.server import errors, logs
 from relay.server.metrics import METRICS, Metrics
-from relay.server.problems import CONTENT_TYPE, before_middlewares, document, for_status, headers_for, route_of
+from relay.server.problems import (
+    CONTENT_TYPE,
+    SECURITY_HEADERS,
+    before_middlewares,
+    document,
+    for_status,
+    headers_for,
+    route_of,
+)
 from relay.server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -207,8 +215,8 @@ def _too_busy_answer() -> bytes:
     error = errors.TooBusy()
     body = document(error, "en")
     head = [f"HTTP/1.1 {error.status} Service Unavailable", f"Content-Type: {CONTENT_TYPE}; charset=utf-8",
-            f"Content-Length: {len(body)}", "Connection: close", "Cache-Control: no-store",
-            *(f"{name}: {value}" for name, value in headers_for(error, "en").items())]
+            f"Content-Length: {len(body)}", "Connection: close",
+            *(f"{name}: {value}" for name, value in {**headers_for(error, "en"), **SECURITY_HEADERS}.items())]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
@@ -306,6 +314,13 @@ class TLSAdmission(asyncio.Protocol):
             stand_in.handler = handler
 
 
+def _give_a_request_id() -> None:
+    """An id for a request no middleware saw (set in the request's own task: its access line and
+    its problem document carry it too)."""
+    if logs.REQUEST_ID.get() is None:
+        logs.REQUEST_ID.set(logs.new_id())
+
+
 class ProblemRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the requests its parser refuses with a problem
     document (it would write ``text/plain`` quoting the offending line) and logging them by type.
@@ -366,8 +381,7 @@ class ProblemRequestHandler(RequestHandler):
         if isinstance(resp, web.HTTPException) and resp.status >= 400:
             # Raised before the middlewares (aiohttp's 417 for an unknown Expect, as text/plain
             # quoting the header): a problem document like every other answer, with a request id.
-            if logs.REQUEST_ID.get() is None:
-                logs.REQUEST_ID.set(logs.new_id())
+            _give_a_request_id()
             resp = before_middlewares(request, resp.status)
         if self._finishing:
             resp.force_close()  # the last response on this connection
@@ -375,8 +389,7 @@ class ProblemRequestHandler(RequestHandler):
 
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        if logs.REQUEST_ID.get() is None:  # refused by the parser: no middleware gave it an id
-            logs.REQUEST_ID.set(logs.new_id())  # this request's own task: the access line sees it too
+        _give_a_request_id()  # refused by the parser: no middleware gave it one
         http_log.info("refused", exc_info=(type(exc), exc, None) if exc else None)
         if request.writer.output_size > 0:
             raise ConnectionError("the response had begun; the connection is closed")
