@@ -20,7 +20,7 @@ from aiohttp import web
 from relay import ids
 from relay.client import visible
 from relay.client.sdk import ProblemError
-from relay.client.web import jobs
+from relay.client.web import jobs, render
 from relay.client.web.common import KEPT_FAILURES, context, describe, form_of, person_required, state_of, unlock_page
 from relay.client.web.person import Job, Plain, Unlocked
 from relay.client.web.render import _, page
@@ -70,6 +70,11 @@ def _recipients(person: Unlocked, cases: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
+def _in_words(words: dict[str, str]) -> str:
+    """The relay's words for a state (``{"en": ..., "fr": ...}``) in the page's language."""
+    return words.get(render.lang()) or words["en"]
+
+
 async def home(request: web.Request) -> web.StreamResponse:
     person = state_of(request).person
     if person is None:
@@ -77,12 +82,11 @@ async def home(request: web.Request) -> web.StreamResponse:
     labels, cases = await _labels(person)
     received = await person.client.call("GET", "/v1/inbox")
     sent = await person.client.call("GET", "/v1/items/sent")
-    lang = "fr" if request.cookies.get("relay_lang", state_of(request).config.lang) == "fr" else "en"
     for row in received:
         row["from_label"] = labels.get(row["sender_id"], _("your mediator"))
     for row in sent:
         row["to_label"] = _("your mediator") if row["to_mediators"] else labels.get(row.get("recipient_id") or "", "?")
-        row["status_text"] = row["status"].get(lang) or row["status"]["en"]
+        row["status_text"] = _in_words(row["status"])
     return page(request, "person_home.html", context(
         request, received=received, sent=sent, can_write=bool(_recipients(person, cases)),
         unfinished=unfinished_sends(state_of(request)) if state_of(request).config.kind == "app" else 0))
@@ -133,13 +137,12 @@ async def open_sent(request: web.Request, person: Unlocked) -> web.StreamRespons
     if item["kind"] != "letter" or item.get("sender_id") != person.person_id:
         raise web.HTTPNotFound()
     labels, _cases = await _labels(person)
-    lang = "fr" if request.cookies.get("relay_lang", state_of(request).config.lang) == "fr" else "en"
     recipient = (_("your mediator") if item.get("to_mediators")
                  else labels.get(item.get("recipient_id") or "", "?"))
     text = buffer.getvalue().decode("utf-8", errors="replace")
     return page(request, "person_sent_letter.html", context(
         request, item=item, text=text, recipient=recipient, hidden=visible.hidden_count(text),
-        status=item["status"].get(lang) or item["status"]["en"]))
+        status=_in_words(item["status"])))
 
 
 @person_required
