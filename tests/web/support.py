@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -110,6 +111,17 @@ async def wait_text(page: Page, selector: str, text: str, timeout_s: float = 60)
         await asyncio.sleep(0.2)
     shown = await page.inner_text("body")
     raise TimeoutError(f"{selector} never showed {text!r}; the page shows: {shown[:600]!r}")
+
+
+async def victim_writes(world: World, content: bytes) -> dict[str, Any]:
+    """The victim sends a letter to the offender from their own device (through the SDK): the item."""
+    victim = await world.session(world.victim)
+    try:
+        sent: dict[str, Any] = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
+                                                 src=io.BytesIO(content))
+        return sent
+    finally:
+        await victim.close()
 
 
 async def signed_in(browser: BrowserContext, running: web_app.Running) -> Page:

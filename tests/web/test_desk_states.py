@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.web.support import chromium, desk_signed_in, interface, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, profile_for, shot, victim_writes
 
 
 async def test_a_paused_case_offers_no_release_and_says_how_to_resume(world: World, tmp_path: Path) -> None:
@@ -69,12 +69,7 @@ async def test_a_paused_case_offers_no_release_and_says_how_to_resume(world: Wor
 
 async def test_a_decided_letter_is_not_shown_as_what_the_recipient_would_receive(world: World,
                                                                                  tmp_path: Path) -> None:
-    victim = await world.session(world.victim)
-    try:
-        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
-                                 src=io.BytesIO("We live at 12 Elm St.\u200b Second line.\n".encode()))
-    finally:
-        await victim.close()
+    sent = await victim_writes(world, "We live at 12 Elm St.\u200b Second line.\n".encode())
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(profile, "desk") as desk, chromium(tmp_path / "browser") as browser:
         page = await desk_signed_in(browser, desk)
@@ -111,12 +106,7 @@ async def test_an_address_with_nothing_behind_it_answers_a_page_in_the_readers_l
 
 async def test_a_case_the_coordinator_left_unnamed_is_named_in_the_readers_language(world: World,
                                                                                    tmp_path: Path) -> None:
-    victim = await world.session(world.victim)
-    try:
-        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
-                                 src=io.BytesIO(b"A letter.\n"))
-    finally:
-        await victim.close()
+    sent = await victim_writes(world, b"A letter.\n")
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(profile, "desk", lang="fr") as desk, chromium(tmp_path / "browser") as browser:
         page = await desk_signed_in(browser, desk)

@@ -11,7 +11,16 @@ from relay.client.scenario import World
 from relay.client.web import jobs
 from relay.client.web.person import Job
 from relay.client.web.state import STATE
-from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, kiosk_signed_in, profile_for, shot
+from tests.web.support import (
+    PASSPHRASE,
+    chromium,
+    desk_signed_in,
+    interface,
+    kiosk_signed_in,
+    profile_for,
+    shot,
+    victim_writes,
+)
 
 MARKER = "MARKER-READ-SLOWLY-5R"
 
@@ -49,12 +58,7 @@ async def test_the_kiosk_warns_before_the_idle_sign_out_and_one_key_keeps_the_se
 async def test_long_work_under_way_at_the_desk_is_not_idleness(world: World, tmp_path: Path) -> None:
     """A video being released (or sent from the app) outlasts the idle time: the session stays
     while it runs, and the idle time counts from its end."""
-    victim = await world.session(world.victim)
-    try:
-        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
-                                 src=io.BytesIO(b"A letter.\n"))
-    finally:
-        await victim.close()
+    sent = await victim_writes(world, b"A letter.\n")
     profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(profile, "desk", idle_seconds=6) as desk, chromium(tmp_path / "browser") as browser:
         page = await desk_signed_in(browser, desk)

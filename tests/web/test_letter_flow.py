@@ -3,11 +3,10 @@ flagged, the mediator redacts a line and releases, the participant reads exactly
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from relay.client.scenario import World
-from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, profile_for, shot
+from tests.web.support import PASSPHRASE, chromium, desk_signed_in, interface, profile_for, shot, victim_writes
 
 LETTER = ("Dear O-1,\n"
           "I want you to know how the night changed our family.\n"
@@ -19,12 +18,7 @@ REDACTED = LETTER.replace("We moved: our new address is 12 Elm Street, Unit 4.\n
 
 
 async def test_a_hidden_letter_is_flagged_redacted_released_and_read_exactly(world: World, tmp_path: Path) -> None:
-    victim = await world.session(world.victim)
-    try:
-        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
-                                 src=io.BytesIO(LETTER.encode()))
-    finally:
-        await victim.close()
+    sent = await victim_writes(world, LETTER.encode())
 
     desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
@@ -80,12 +74,7 @@ async def test_emoji_read_as_written_and_a_long_gap_is_one_counted_mark(world: W
     forty empty lines before a last line show as one mark that counts them, so the mediator
     cannot take the letter for finished above it."""
     letter = "Dear O-1,\nMerci ❤️ from all of us 👨\u200d👩\u200d👧.\n" + "\n" * 40 + "We live at 12 Elm Street.\n"
-    victim = await world.session(world.victim)
-    try:
-        sent = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
-                                 src=io.BytesIO(letter.encode()))
-    finally:
-        await victim.close()
+    sent = await victim_writes(world, letter.encode())
     desk_profile = profile_for(tmp_path / "desk", world, world.mediator, "desk")
     async with interface(desk_profile, "desk") as desk, chromium(tmp_path / "browser-desk") as browser:
         page = await desk_signed_in(browser, desk)

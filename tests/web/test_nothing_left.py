@@ -14,7 +14,7 @@ from playwright.async_api import Page
 from relay.client.scenario import World
 from relay.client.web.state import STATE
 from tests.media_fixtures import Clips
-from tests.web.support import chromium, desk_signed_in, interface, plays, profile_for, shot
+from tests.web.support import chromium, desk_signed_in, interface, plays, profile_for, shot, victim_writes
 
 MARKER = "MARKER-SCAN-LETTER-9Z"
 
@@ -121,12 +121,7 @@ EDITED = "MARKER-EDITED-AT-THE-DESK-2P"
 async def test_what_people_write_is_not_kept_in_the_browser(world: World, tmp_path: Path) -> None:
     """Browsers keep form fields and the bodies of POSTs that answered with a page in their session
     files; forms here keep no state and every POST answers with a redirect."""
-    victim = await world.session(world.victim)
-    try:
-        letter = await victim.send(case_id=world.case_id, recipient=world.offender.person_id,
-                                   src=io.BytesIO(f"A letter to redact. {EDITED}\n".encode()))
-    finally:
-        await victim.close()
+    letter = await victim_writes(world, f"A letter to redact. {EDITED}\n".encode())
     kiosk_browser, desk_browser = tmp_path / "kiosk-browser", tmp_path / "desk-browser"
     kiosk_profile = profile_for(tmp_path / "kiosk", world, None, "kiosk")
     async with interface(kiosk_profile, "kiosk") as kiosk:
